@@ -1,0 +1,30 @@
+//! The three custom resources of group `riskassess.io/v1alpha1` (spec section 1).
+//!
+//! These are plain serde types with the `kube::CustomResource` derive: they hold data and
+//! describe the CRDs; nothing here talks to a cluster.
+
+mod tenant;
+mod tenant_user;
+mod user_import;
+
+pub use tenant::{SiteAdministrator, SsoSync, Tenant, TenantSpec};
+pub use tenant_user::{TenantUser, TenantUserSpec, UserStatus};
+pub use user_import::{
+    ErrorReportState, ErrorReportStatus, ImportMode, ImportPhase, KeyRef, OnProblem, TemplateRef,
+    TemplateSource, TenantRef, UserImport, UserImportSpec, UserImportStatus,
+};
+
+/// The API group of every resource of this operator.
+pub const GROUP: &str = "riskassess.io";
+/// The label that ties a `TenantUser` to its tenant.
+pub const TENANT_LABEL: &str = "riskassess.io/tenant";
+
+/// The three CustomResourceDefinitions, in a stable order, as one multi-document YAML text.
+pub fn crds_yaml() -> String {
+    use kube::CustomResourceExt;
+    let crds = [Tenant::crd(), TenantUser::crd(), UserImport::crd()];
+    crds.iter()
+        .map(|crd| serde_norway::to_string(crd).expect("a CRD always serialises"))
+        .map(|doc| format!("---\n{doc}"))
+        .collect()
+}

@@ -1,0 +1,1 @@
+//! Placeholder: filled in by the kube-standin work (issue 3).
