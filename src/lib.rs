@@ -3,5 +3,6 @@
 //! - [`core`]: the pure engine (template reading, planning, error report).
 //! - [`resources`]: the custom resources `Tenant`, `TenantUser`, `UserImport`.
 
+pub mod cli;
 pub mod core;
 pub mod resources;

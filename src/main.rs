@@ -1,8 +1,11 @@
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
+use user_import_operator::cli::{self, ImportArgs, PlanArgs};
 
 /// Imports a tenant's users from a Coupa User Import Template.
 #[derive(Parser)]
-#[command(name = "user-import-operator", version)]
+#[command(name = "user-import-operator", version, about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -12,11 +15,27 @@ struct Cli {
 enum Command {
     /// Print the three CustomResourceDefinitions as YAML (the source of crds/).
     Crd,
+    /// Read a template and the tenant's users; print New, Update and Problem Data. Read-only.
+    Plan(PlanArgs),
+    /// Plan, then apply: rewrite the records file and write the error report.
+    Import(ImportArgs),
 }
 
-fn main() {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Crd => print!("{}", user_import_operator::resources::crds_yaml()),
+    let result = match cli.command {
+        Command::Crd => {
+            print!("{}", user_import_operator::resources::crds_yaml());
+            Ok(())
+        }
+        Command::Plan(args) => cli::run_plan(&args),
+        Command::Import(args) => cli::run_import(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("user-import-operator: {error}");
+            ExitCode::from(error.exit_code())
+        }
     }
 }

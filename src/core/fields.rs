@@ -33,7 +33,6 @@ macro_rules! text_slot {
     };
 }
 
-
 /// A field of a user record that a template column can carry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Field {

@@ -2,7 +2,17 @@
 //!
 //! Plain functions over plain data: no Kubernetes client, no async, no I/O. The controller,
 //! the command line and the mailer are adapters around this module.
+//!
+//! The flow: [`template::read_template`] → [`planner::plan`] (using [`validation`],
+//! [`matching`] and [`changes`]) → [`report::build_report`] and
+//! [`error_report::write_error_report`].
 
+pub mod changes;
+pub mod error_report;
 pub mod fields;
+pub mod matching;
+pub mod naming;
+pub mod planner;
 pub mod report;
 pub mod template;
+pub mod validation;

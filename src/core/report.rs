@@ -129,3 +129,31 @@ pub struct ErrorReportSummary {
     pub file_name: String,
     pub rows: usize,
 }
+
+/// Assembles the JSON report of a plan.
+pub fn build_report(
+    tenant_display_name: &str,
+    template: &super::template::Template,
+    plan: &super::planner::Plan,
+    error_report: Option<&super::error_report::ErrorReport>,
+) -> ImportReport {
+    ImportReport {
+        tenant: tenant_display_name.to_string(),
+        template: TemplateSummary {
+            rows: template.rows.len(),
+            encoding: template.encoding.as_str().to_string(),
+            delimiter: (template.delimiter as char).to_string(),
+            digest: template.digest.clone(),
+            ignored_columns: template.ignored_columns(),
+        },
+        counts: plan.counts,
+        new: plan.new.clone(),
+        update: plan.update.clone(),
+        problem: plan.problem.clone(),
+        highlight_message: plan.has_highlights().then(|| HIGHLIGHT_MESSAGE.to_string()),
+        error_report: error_report.map(|report| ErrorReportSummary {
+            file_name: report.file_name.clone(),
+            rows: report.rows,
+        }),
+    }
+}

@@ -138,7 +138,9 @@ impl Template {
 
     /// The column index that carries `field`.
     pub fn column_of(&self, field: Field) -> Option<usize> {
-        self.columns.iter().position(|column| *column == Some(field))
+        self.columns
+            .iter()
+            .position(|column| *column == Some(field))
     }
 
     /// Headers of the columns that map to no field, in column order.

@@ -80,9 +80,13 @@ pub enum UserStatus {
 impl UserStatus {
     /// Parses a template cell, ignoring case.
     pub fn parse(text: &str) -> Option<UserStatus> {
-        [UserStatus::Active, UserStatus::Inactive, UserStatus::Deleted]
-            .into_iter()
-            .find(|status| status.as_str().eq_ignore_ascii_case(text.trim()))
+        [
+            UserStatus::Active,
+            UserStatus::Inactive,
+            UserStatus::Deleted,
+        ]
+        .into_iter()
+        .find(|status| status.as_str().eq_ignore_ascii_case(text.trim()))
     }
 
     pub fn as_str(self) -> &'static str {

@@ -1,0 +1,103 @@
+//! What a row changes (spec section 5): editable and non-editable fields, highlights,
+//! blank-never-overwrites, linking, and the record of a new user.
+
+use super::fields::Field;
+use super::matching::fold;
+use crate::resources::{TenantUserSpec, UserStatus};
+
+/// The outcome of comparing a row with the stored user it updates.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Changes {
+    /// The stored spec with every applicable change made.
+    pub desired: TenantUserSpec,
+    /// Field names written, in TenantUser order (`ssoSynced` last when a link sets it).
+    pub changed: Vec<&'static str>,
+    /// Non-editable fields of an SSO-synced user that the row would change: not applied.
+    pub highlighted: Vec<Field>,
+}
+
+impl Changes {
+    pub fn writes_anything(&self) -> bool {
+        !self.changed.is_empty()
+    }
+}
+
+/// Compares the row's non-blank cells with `stored`.
+///
+/// `fields` are the fields the template has columns for; `cell` gives a field's trimmed cell.
+/// `link` is true when the row sets the user's Coupa User ID (section 4); `sso_sync` is the
+/// tenant's `spec.ssoSync.enabled`, which a link copies into `ssoSynced`.
+pub fn diff_update<'a>(
+    fields: &[Field],
+    cell: &dyn Fn(Field) -> &'a str,
+    stored: &TenantUserSpec,
+    link: bool,
+    sso_sync: bool,
+) -> Changes {
+    let mut changes = Changes {
+        desired: stored.clone(),
+        changed: Vec::new(),
+        highlighted: Vec::new(),
+    };
+    for &field in fields {
+        let given = cell(field);
+        if given.is_empty() {
+            continue; // A blank cell never erases a stored value.
+        }
+        let current = field.get(stored);
+        if current.is_some_and(|value| same_value(field, value, given)) {
+            continue;
+        }
+        if stored.sso_synced && field.is_non_editable() && !is_link(field, current) {
+            changes.highlighted.push(field);
+        } else {
+            field.set(&mut changes.desired, given);
+            changes.changed.push(field.name());
+        }
+    }
+    if link && changes.writes_anything() && changes.desired.sso_synced != sso_sync {
+        changes.desired.sso_synced = sso_sync;
+        changes.changed.push("ssoSynced");
+    }
+    changes
+}
+
+/// The record of a new user: every non-blank cell, username defaulting to the Coupa Username,
+/// status to `Active`, and `ssoSynced` from the tenant.
+pub fn new_user<'a>(
+    fields: &[Field],
+    cell: &dyn Fn(Field) -> &'a str,
+    sso_sync: bool,
+) -> TenantUserSpec {
+    let mut user = TenantUserSpec {
+        sso_synced: sso_sync,
+        ..TenantUserSpec::default()
+    };
+    for &field in fields {
+        let given = cell(field);
+        if !given.is_empty() {
+            field.set(&mut user, given);
+        }
+    }
+    if user.username.is_none() {
+        user.username = Some(cell(Field::CoupaUsername).to_string());
+    }
+    if user.status.is_none() {
+        user.status = Some(UserStatus::Active);
+    }
+    user
+}
+
+/// Stored and given values compare exactly after trimming, except the fields that ignore case.
+pub fn same_value(field: Field, stored: &str, given: &str) -> bool {
+    if field.ignores_case() {
+        fold(stored) == fold(given)
+    } else {
+        stored.trim() == given.trim()
+    }
+}
+
+/// Setting a Coupa key where none was stored links the user; it is not an edit.
+fn is_link(field: Field, current: Option<&str>) -> bool {
+    matches!(field, Field::CoupaUserId | Field::CoupaUsername) && current.is_none()
+}

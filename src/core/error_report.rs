@@ -1,0 +1,80 @@
+//! The error report (spec section 7): one CSV row per problem row, with the original data,
+//! the Risk Assess user it matched or collided with, and the reason.
+
+use chrono::NaiveDate;
+
+use super::naming::error_report_file_name;
+use super::planner::Plan;
+use super::template::Template;
+
+/// A written error report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ErrorReport {
+    pub file_name: String,
+    /// Problem rows in the report.
+    pub rows: usize,
+    /// The file's bytes: UTF-8 with a byte-order mark, CRLF line ends, RFC 4180 quoting.
+    pub csv: Vec<u8>,
+}
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The report of `plan`'s problem rows, or `None` when there are none.
+pub fn write_error_report(
+    tenant_display_name: &str,
+    date: NaiveDate,
+    template: &Template,
+    plan: &Plan,
+) -> Option<ErrorReport> {
+    if plan.problem.is_empty() {
+        return None;
+    }
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(BOM.to_vec());
+    let date_text = date.format("%Y-%m-%d").to_string();
+    let header = std::iter::once("Sync Failed Date")
+        .chain(template.headers.iter().map(String::as_str))
+        .chain([
+            "Risk Assess Username",
+            "Risk Assess Coupa Username",
+            "Risk Assess Email",
+            "Reason",
+        ]);
+    write_record(&mut writer, header);
+    for (entry, &position) in plan.problem.iter().zip(&plan.problem_rows) {
+        let keys = entry.conflicts_with.clone().unwrap_or_default();
+        let reason = format!("{}: {}", entry.reason.as_str(), entry.message);
+        let record = std::iter::once(date_text.as_str())
+            .chain(template.rows[position].cells.iter().map(String::as_str))
+            .chain([
+                keys.username.as_str(),
+                keys.coupa_username.as_str(),
+                keys.email.as_str(),
+                reason.as_str(),
+            ]);
+        write_record(&mut writer, record);
+    }
+    let csv = writer.into_inner().expect("writing to memory cannot fail");
+    Some(ErrorReport {
+        file_name: error_report_file_name(tenant_display_name, date),
+        rows: plan.problem.len(),
+        csv,
+    })
+}
+
+fn write_record<'a>(writer: &mut csv::Writer<Vec<u8>>, cells: impl Iterator<Item = &'a str>) {
+    let guarded: Vec<_> = cells.map(guard_formula).collect();
+    writer
+        .write_record(guarded.iter().map(|cell| cell.as_bytes()))
+        .expect("writing to memory cannot fail");
+}
+
+/// Prefixes `'` to a cell a spreadsheet would run as a formula (formula injection).
+pub fn guard_formula(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r', '\n']) {
+        format!("'{cell}").into()
+    } else {
+        cell.into()
+    }
+}

@@ -1,0 +1,156 @@
+//! Matching a row to the tenant's existing users (spec section 4).
+
+use std::collections::HashMap;
+
+use super::fields::Field;
+use crate::resources::TenantUserSpec;
+
+/// An existing user record of the tenant: its object name and its spec.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExistingUser {
+    pub name: String,
+    pub spec: TenantUserSpec,
+}
+
+/// Case-insensitive look-ups of the tenant's users by each key. Built once per plan: O(users).
+pub struct UserIndex<'a> {
+    pub users: &'a [ExistingUser],
+    by_id: HashMap<String, usize>,
+    by_coupa_username: HashMap<String, usize>,
+    by_email: HashMap<String, usize>,
+    by_username: HashMap<String, usize>,
+    by_name: HashMap<&'a str, usize>,
+}
+
+/// The keys a row is matched by (trimmed cells).
+#[derive(Clone, Copy, Debug)]
+pub struct RowKeys<'a> {
+    pub id: &'a str,
+    pub coupa_username: &'a str,
+    pub email: &'a str,
+}
+
+/// What the keys of a row point at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Match {
+    /// No user by any key.
+    New,
+    /// The row updates user `target`; `link` when it sets a Coupa User ID that was empty.
+    Update { target: usize, link: bool },
+    /// The keys point at another user, or at a user whose other key disagrees.
+    Mismatch { with: usize, fields: Vec<Field> },
+}
+
+impl<'a> UserIndex<'a> {
+    pub fn new(users: &'a [ExistingUser]) -> UserIndex<'a> {
+        let mut index = UserIndex {
+            users,
+            by_id: HashMap::with_capacity(users.len()),
+            by_coupa_username: HashMap::with_capacity(users.len()),
+            by_email: HashMap::with_capacity(users.len()),
+            by_username: HashMap::with_capacity(users.len()),
+            by_name: HashMap::with_capacity(users.len()),
+        };
+        for (position, user) in users.iter().enumerate() {
+            // The first record wins when hand-made records break uniqueness.
+            let insert = |map: &mut HashMap<String, usize>, field: Field| {
+                if let Some(value) = field.get(&user.spec) {
+                    map.entry(fold(value)).or_insert(position);
+                }
+            };
+            insert(&mut index.by_id, Field::CoupaUserId);
+            insert(&mut index.by_coupa_username, Field::CoupaUsername);
+            insert(&mut index.by_email, Field::Email);
+            insert(&mut index.by_username, Field::Username);
+            index.by_name.entry(user.name.as_str()).or_insert(position);
+        }
+        index
+    }
+
+    /// The user holding `username` (case-insensitive), if any.
+    pub fn by_username(&self, username: &str) -> Option<usize> {
+        self.by_username.get(&fold(username)).copied()
+    }
+
+    /// The user whose object is called `name`, if any.
+    pub fn by_name(&self, name: &str) -> Option<usize> {
+        self.by_name.get(name).copied()
+    }
+
+    /// Applies the table of spec section 4 (all but the username row, see `planner`).
+    pub fn match_row(&self, keys: RowKeys) -> Match {
+        let by_id = lookup(&self.by_id, keys.id);
+        let by_cu = lookup(&self.by_coupa_username, keys.coupa_username);
+        let by_email = lookup(&self.by_email, keys.email);
+        match (by_id, by_cu, by_email) {
+            (Some(x), cu, email) => match_by_id(x, cu, email),
+            (None, Some(x), email) => {
+                if self.has(x, Field::CoupaUserId) {
+                    mismatch(x, &[Field::CoupaUsername])
+                } else {
+                    match email {
+                        Some(y) if y != x => mismatch(y, &[Field::Email]),
+                        _ => Match::Update {
+                            target: x,
+                            link: true,
+                        },
+                    }
+                }
+            }
+            (None, None, Some(x)) => {
+                if self.has(x, Field::CoupaUserId) || self.has(x, Field::CoupaUsername) {
+                    mismatch(x, &[Field::Email])
+                } else {
+                    Match::Update {
+                        target: x,
+                        link: true,
+                    }
+                }
+            }
+            (None, None, None) => Match::New,
+        }
+    }
+
+    fn has(&self, user: usize, field: Field) -> bool {
+        field.get(&self.users[user].spec).is_some()
+    }
+}
+
+/// `byId` = X: an Update of X unless `byCu` or `byEmail` is another user.
+fn match_by_id(x: usize, by_cu: Option<usize>, by_email: Option<usize>) -> Match {
+    let other_cu = by_cu.filter(|&y| y != x);
+    let other_email = by_email.filter(|&y| y != x);
+    match (other_cu, other_email) {
+        (None, None) => Match::Update {
+            target: x,
+            link: false,
+        },
+        (Some(y), email) => {
+            let mut fields = vec![Field::CoupaUsername];
+            if email == Some(y) {
+                fields.push(Field::Email);
+            }
+            mismatch(y, &fields)
+        }
+        (None, Some(y)) => mismatch(y, &[Field::Email]),
+    }
+}
+
+fn mismatch(with: usize, fields: &[Field]) -> Match {
+    Match::Mismatch {
+        with,
+        fields: fields.to_vec(),
+    }
+}
+
+fn lookup(map: &HashMap<String, usize>, key: &str) -> Option<usize> {
+    if key.is_empty() {
+        return None;
+    }
+    map.get(&fold(key)).copied()
+}
+
+/// The case-folded form keys are compared in.
+pub fn fold(value: &str) -> String {
+    value.trim().to_lowercase()
+}

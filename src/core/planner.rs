@@ -1,0 +1,316 @@
+//! Planning an import: every row of the template sorted into New, Update, Unchanged or Problem,
+//! with the desired state of every user to create or change (spec sections 3-5).
+//!
+//! Linear in rows and users: one pass to index the users, one pass over the rows.
+
+use std::collections::HashMap;
+
+use super::changes::{Changes, diff_update, new_user};
+use super::fields::Field;
+use super::matching::{ExistingUser, Match, RowKeys, UserIndex, fold};
+use super::naming::record_name;
+use super::report::{Counts, NewEntry, ProblemEntry, ProblemReason, UpdateEntry, UserKeys};
+use super::template::{Template, TemplateRow};
+use super::validation::{RowProblems, validate_rows};
+use crate::resources::TenantUserSpec;
+
+/// What the planner needs besides the template and the users.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// The Tenant's object name: new records are called `<tenant>-<coupaUserId>`.
+    pub tenant: String,
+    /// The tenant's `spec.ssoSync.enabled`: new and linked users get it as `ssoSynced`.
+    pub sso_sync: bool,
+}
+
+/// A user record to create or change.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UserWrite {
+    /// The template row that asks for it.
+    pub row: usize,
+    /// The object name: the existing record's, or `<tenant>-<coupaUserId>` for a new one.
+    pub name: String,
+    pub create: bool,
+    /// The whole desired spec (the stored one with the row's applicable changes).
+    pub spec: TenantUserSpec,
+    pub changed_fields: Vec<&'static str>,
+}
+
+/// The three sections, the counts, and the writes that apply the plan.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Plan {
+    pub counts: Counts,
+    pub new: Vec<NewEntry>,
+    pub update: Vec<UpdateEntry>,
+    pub problem: Vec<ProblemEntry>,
+    /// Creates and changes, in row order. Highlight-only and unchanged rows have none.
+    pub writes: Vec<UserWrite>,
+    /// For each entry of `problem`, the index of its row in `template.rows`.
+    pub problem_rows: Vec<usize>,
+}
+
+impl Plan {
+    pub fn has_highlights(&self) -> bool {
+        self.update
+            .iter()
+            .any(|entry| !entry.highlighted_fields.is_empty())
+    }
+}
+
+/// The decision for one row before the lists are assembled.
+enum Outcome {
+    New { name: String, spec: TenantUserSpec },
+    Update { target: usize, changes: Changes },
+    Problem(RowProblems, Option<usize>),
+}
+
+/// Plans the template against the tenant's users. Pure and deterministic.
+pub fn plan(template: &Template, users: &[ExistingUser], options: &PlanOptions) -> Plan {
+    let fields: Vec<Field> = Field::ALL
+        .into_iter()
+        .filter(|field| template.column_of(*field).is_some())
+        .collect();
+    let index = UserIndex::new(users);
+    let problems = validate_rows(template);
+    let mut outcomes: Vec<Outcome> = template
+        .rows
+        .iter()
+        .zip(problems)
+        .map(|(row, problems)| decide(template, row, &fields, &index, options, problems))
+        .collect();
+    mark_new_username_duplicates(template, &mut outcomes);
+    assemble(template, &index, outcomes)
+}
+
+/// Sorts one row: validation problems first, then matching, then what an update changes.
+fn decide(
+    template: &Template,
+    row: &TemplateRow,
+    fields: &[Field],
+    index: &UserIndex,
+    options: &PlanOptions,
+    mut problems: RowProblems,
+) -> Outcome {
+    let cell = |field: Field| template.cell(row, field);
+    let keys = RowKeys {
+        id: cell(Field::CoupaUserId),
+        coupa_username: cell(Field::CoupaUsername),
+        email: cell(Field::Email),
+    };
+    match index.match_row(keys) {
+        Match::Mismatch { with, fields } => {
+            add_mismatch(&mut problems, index, with, &fields, &cell);
+            Outcome::Problem(problems, Some(with))
+        }
+        Match::Update { target, .. } if !problems.is_empty() => {
+            Outcome::Problem(problems, Some(target))
+        }
+        Match::New if !problems.is_empty() => Outcome::Problem(problems, None),
+        Match::Update { target, link } => {
+            let stored = &index.users[target].spec;
+            let changes = diff_update(fields, &cell, stored, link, options.sso_sync);
+            let new_username = changes.desired.username.as_deref().unwrap_or("");
+            match index
+                .by_username(new_username)
+                .filter(|&holder| holder != target)
+            {
+                Some(holder) if changes.changed.contains(&"username") => {
+                    add_mismatch(&mut problems, index, holder, &[Field::Username], &cell);
+                    Outcome::Problem(problems, Some(holder))
+                }
+                _ => Outcome::Update { target, changes },
+            }
+        }
+        Match::New => {
+            let spec = new_user(fields, &cell, options.sso_sync);
+            let name = record_name(&options.tenant, keys.id);
+            let username = spec.username.as_deref().unwrap_or("");
+            if let Some(holder) = index.by_username(username) {
+                add_mismatch(&mut problems, index, holder, &[Field::Username], &cell);
+                Outcome::Problem(problems, Some(holder))
+            } else if let Some(holder) = index.by_name(&name) {
+                let message = format!(
+                    "the record name \"{name}\" is taken by user \"{}\"",
+                    index.users[holder].spec.username.as_deref().unwrap_or("")
+                );
+                problems.add(ProblemReason::Mismatch, &[Field::CoupaUserId], message);
+                Outcome::Problem(problems, Some(holder))
+            } else {
+                Outcome::New { name, spec }
+            }
+        }
+    }
+}
+
+/// Records a `Mismatch` with user `with` over the keys in `fields`.
+fn add_mismatch<'a>(
+    problems: &mut RowProblems,
+    index: &UserIndex,
+    with: usize,
+    fields: &[Field],
+    cell: &dyn Fn(Field) -> &'a str,
+) {
+    let holder = &index.users[with].spec;
+    let keys: Vec<String> = fields
+        .iter()
+        .map(|field| format!("{} \"{}\"", field.header(), key_value(*field, cell)))
+        .collect();
+    let message = format!(
+        "{} already belong(s) to user \"{}\" (Coupa User ID {}), not to Coupa User ID {}",
+        keys.join(" and "),
+        holder.username.as_deref().unwrap_or(""),
+        Field::CoupaUserId.get(holder).unwrap_or("none"),
+        cell(Field::CoupaUserId),
+    );
+    problems.add(ProblemReason::Mismatch, fields, message);
+}
+
+/// The row's value of a key; a blank Username cell stands for the Coupa Username.
+fn key_value<'a>(field: Field, cell: &dyn Fn(Field) -> &'a str) -> &'a str {
+    match cell(field) {
+        "" if field == Field::Username => cell(Field::CoupaUsername),
+        value => value,
+    }
+}
+
+/// Two new users of one template may not take the same username: none of them wins.
+fn mark_new_username_duplicates(template: &Template, outcomes: &mut [Outcome]) {
+    let mut by_username: HashMap<String, Vec<usize>> = HashMap::new();
+    for (position, outcome) in outcomes.iter().enumerate() {
+        if let Outcome::New { spec, .. } = outcome {
+            let username = fold(spec.username.as_deref().unwrap_or(""));
+            by_username.entry(username).or_default().push(position);
+        }
+    }
+    for group in by_username.into_values().filter(|group| group.len() > 1) {
+        let numbers: Vec<String> = group
+            .iter()
+            .map(|&position| template.rows[position].number.to_string())
+            .collect();
+        for position in group {
+            let mut problems = RowProblems::default();
+            let message = format!(
+                "the new users of rows {} would share one username: none of them is applied",
+                numbers.join(", ")
+            );
+            problems.add(
+                ProblemReason::DuplicateInTemplate,
+                &[Field::Username],
+                message,
+            );
+            outcomes[position] = Outcome::Problem(problems, None);
+        }
+    }
+}
+
+/// Turns the per-row outcomes into the three sections, in row order.
+fn assemble(template: &Template, index: &UserIndex, outcomes: Vec<Outcome>) -> Plan {
+    let mut plan = Plan::default();
+    for (position, outcome) in outcomes.into_iter().enumerate() {
+        let row = &template.rows[position];
+        let id = template.cell(row, Field::CoupaUserId).to_string();
+        match outcome {
+            Outcome::New { name, spec } => add_new(&mut plan, row.number, id, name, spec),
+            Outcome::Update { target, changes } => {
+                add_update(&mut plan, row.number, id, &index.users[target], changes)
+            }
+            Outcome::Problem(problems, with) => {
+                let conflicts_with = with.map(|user| user_keys(&index.users[user].spec));
+                plan.problem
+                    .push(problem_entry(row.number, id, problems, conflicts_with));
+                plan.problem_rows.push(position);
+                plan.counts.problem += 1;
+            }
+        }
+    }
+    plan
+}
+
+fn add_new(plan: &mut Plan, row: usize, id: String, name: String, spec: TenantUserSpec) {
+    plan.new.push(NewEntry {
+        row,
+        coupa_user_id: id,
+        coupa_username: spec.coupa_username.clone().unwrap_or_default(),
+        email: spec.email.clone().unwrap_or_default(),
+        username: spec.username.clone().unwrap_or_default(),
+        highlighted_fields: Vec::new(),
+    });
+    let changed_fields = Field::ALL
+        .into_iter()
+        .filter(|field| field.get(&spec).is_some())
+        .map(Field::name)
+        .collect();
+    plan.writes.push(UserWrite {
+        row,
+        name,
+        create: true,
+        spec,
+        changed_fields,
+    });
+    plan.counts.new += 1;
+}
+
+fn add_update(plan: &mut Plan, row: usize, id: String, user: &ExistingUser, changes: Changes) {
+    if !changes.writes_anything() && changes.highlighted.is_empty() {
+        plan.counts.unchanged += 1;
+        return;
+    }
+    plan.update.push(UpdateEntry {
+        row,
+        coupa_user_id: id,
+        username: user.spec.username.clone().unwrap_or_default(),
+        changed_fields: changes
+            .changed
+            .iter()
+            .map(|name| name.to_string())
+            .collect(),
+        highlighted_fields: changes
+            .highlighted
+            .iter()
+            .map(|f| f.name().into())
+            .collect(),
+    });
+    if changes.writes_anything() {
+        plan.writes.push(UserWrite {
+            row,
+            name: user.name.clone(),
+            create: false,
+            spec: changes.desired,
+            changed_fields: changes.changed,
+        });
+    }
+    plan.counts.update += 1;
+}
+
+fn problem_entry(
+    row: usize,
+    id: String,
+    problems: RowProblems,
+    conflicts_with: Option<UserKeys>,
+) -> ProblemEntry {
+    let reason = *problems
+        .reasons
+        .first()
+        .expect("a problem row has a reason");
+    ProblemEntry {
+        row,
+        coupa_user_id: id,
+        reason,
+        fields: problems
+            .fields
+            .iter()
+            .map(|field| field.name().into())
+            .collect(),
+        message: problems.messages.join("; "),
+        conflicts_with,
+    }
+}
+
+/// The Risk Assess fields the error report shows for a user.
+pub fn user_keys(spec: &TenantUserSpec) -> UserKeys {
+    UserKeys {
+        username: spec.username.clone().unwrap_or_default(),
+        coupa_username: spec.coupa_username.clone().unwrap_or_default(),
+        email: spec.email.clone().unwrap_or_default(),
+    }
+}

@@ -1,0 +1,151 @@
+//! Row validation (spec section 3): every reason except `Mismatch`, which needs the tenant's
+//! users and lives in `matching`.
+
+use std::collections::{BTreeSet, HashMap};
+
+use super::fields::Field;
+use super::report::ProblemReason;
+use super::template::Template;
+use crate::resources::UserStatus;
+
+/// The problems found in one row: reasons in precedence order, and every field concerned.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RowProblems {
+    pub reasons: BTreeSet<ProblemReason>,
+    pub fields: BTreeSet<Field>,
+    /// One sentence per reason, in the order found.
+    pub messages: Vec<String>,
+}
+
+impl RowProblems {
+    pub fn is_empty(&self) -> bool {
+        self.reasons.is_empty()
+    }
+
+    pub fn add(&mut self, reason: ProblemReason, fields: &[Field], message: String) {
+        self.reasons.insert(reason);
+        self.fields.extend(fields.iter().copied());
+        self.messages.push(message);
+    }
+}
+
+/// Validates every row of the template; the result has one entry per template row.
+pub fn validate_rows(template: &Template) -> Vec<RowProblems> {
+    let mut problems: Vec<RowProblems> = template
+        .rows
+        .iter()
+        .map(|row| validate_cells(&|field| template.cell(row, field)))
+        .collect();
+    mark_duplicates(template, &mut problems);
+    problems
+}
+
+/// The checks that look at one row alone. `cell` gives a field's trimmed value.
+pub fn validate_cells<'a>(cell: &dyn Fn(Field) -> &'a str) -> RowProblems {
+    let mut problems = RowProblems::default();
+    let blank: Vec<Field> = Field::MANDATORY
+        .into_iter()
+        .filter(|field| cell(*field).is_empty())
+        .collect();
+    if !blank.is_empty() {
+        let names: Vec<&str> = blank.iter().map(|field| field.header()).collect();
+        let message = format!("blank mandatory cell(s): {}", names.join(", "));
+        problems.add(ProblemReason::MissingMandatoryField, &blank, message);
+    }
+    let email = cell(Field::Email);
+    if !email.is_empty() && !is_valid_email(email) {
+        let message = format!("Email \"{email}\" is not an address of the form local@domain.tld");
+        problems.add(ProblemReason::InvalidEmail, &[Field::Email], message);
+    }
+    let id = cell(Field::CoupaUserId);
+    if !id.is_empty() && !id.bytes().all(|byte| byte.is_ascii_digit()) {
+        let message = format!("Coupa User ID \"{id}\" is not all digits");
+        problems.add(
+            ProblemReason::InvalidCoupaUserId,
+            &[Field::CoupaUserId],
+            message,
+        );
+    }
+    let status = cell(Field::Status);
+    if !status.is_empty() && UserStatus::parse(status).is_none() {
+        let message = format!("Status \"{status}\" is not Active, Inactive or Deleted");
+        problems.add(ProblemReason::InvalidStatus, &[Field::Status], message);
+    }
+    problems
+}
+
+/// `local@domain` with a dot inside the domain and no white space.
+pub fn is_valid_email(email: &str) -> bool {
+    if email.chars().any(char::is_whitespace) {
+        return false;
+    }
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain
+                    .split_once('.')
+                    .is_some_and(|(name, rest)| !name.is_empty() && !rest.is_empty())
+                && !domain.ends_with('.')
+        }
+        None => false,
+    }
+}
+
+/// `DuplicateInTemplate`: rows sharing a Coupa User ID, or sharing an email or Coupa Username
+/// under different Coupa User IDs. Every row of such a group is a problem: none wins.
+/// Blank cells never count as equal, and a blank Coupa User ID is no "different" id.
+fn mark_duplicates(template: &Template, problems: &mut [RowProblems]) {
+    let ids: Vec<&str> = column(template, Field::CoupaUserId);
+    let mut by_id: HashMap<String, Vec<usize>> = HashMap::new();
+    for (index, id) in ids.iter().enumerate().filter(|(_, id)| !id.is_empty()) {
+        by_id.entry(id.to_lowercase()).or_default().push(index);
+    }
+    for group in by_id.values().filter(|group| group.len() > 1) {
+        mark_group(template, problems, group, Field::CoupaUserId);
+    }
+    for field in [Field::Email, Field::CoupaUsername] {
+        let mut by_value: HashMap<String, Vec<usize>> = HashMap::new();
+        for (index, value) in column(template, field).into_iter().enumerate() {
+            if !value.is_empty() && !ids[index].is_empty() {
+                by_value
+                    .entry(value.to_lowercase())
+                    .or_default()
+                    .push(index);
+            }
+        }
+        for group in by_value.values() {
+            let first_id = ids[group[0]].to_lowercase();
+            if group
+                .iter()
+                .any(|&index| ids[index].to_lowercase() != first_id)
+            {
+                mark_group(template, problems, group, field);
+            }
+        }
+    }
+}
+
+fn column(template: &Template, field: Field) -> Vec<&str> {
+    template
+        .rows
+        .iter()
+        .map(|row| template.cell(row, field))
+        .collect()
+}
+
+fn mark_group(template: &Template, problems: &mut [RowProblems], group: &[usize], field: Field) {
+    let numbers: Vec<String> = group
+        .iter()
+        .map(|&index| template.rows[index].number.to_string())
+        .collect();
+    for &index in group {
+        let value = template.cell(&template.rows[index], field);
+        let message = format!(
+            "{} \"{value}\" is shared by rows {} of the template: none of them is applied",
+            field.header(),
+            numbers.join(", ")
+        );
+        problems[index].add(ProblemReason::DuplicateInTemplate, &[field], message);
+    }
+}
