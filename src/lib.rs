@@ -4,5 +4,7 @@
 //! - [`resources`]: the custom resources `Tenant`, `TenantUser`, `UserImport`.
 
 pub mod cli;
+pub mod controller;
 pub mod core;
+pub mod ops;
 pub mod resources;

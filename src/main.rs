@@ -19,6 +19,8 @@ enum Command {
     Plan(PlanArgs),
     /// Plan, then apply: rewrite the records file and write the error report.
     Import(ImportArgs),
+    /// Run the controller: in a pod, or locally with KUBECONFIG.
+    Run(user_import_operator::ops::RunArgs),
 }
 
 fn main() -> ExitCode {
@@ -30,6 +32,15 @@ fn main() -> ExitCode {
         }
         Command::Plan(args) => cli::run_plan(&args),
         Command::Import(args) => cli::run_import(&args),
+        Command::Run(args) => {
+            return match user_import_operator::ops::run(args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("user-import-operator: {error:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,93 @@
+//! What every reconcile shares: the client, the event recorder, metrics and settings.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use kube::Client;
+use kube::runtime::events::Recorder;
+
+use super::metrics::Metrics;
+use crate::core::template::TemplateLimits;
+
+/// Settings from the command line.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// TenantUser writes in flight at once per import.
+    pub concurrency: usize,
+    pub limits: TemplateLimits,
+    /// How long to wait before looking again at an import that cannot start.
+    pub stalled_requeue: Duration,
+    /// A safety-net resync of finished imports (changes arrive through watches).
+    pub resync: Duration,
+    /// The first delay after a controller error; doubled per consecutive failure.
+    pub error_backoff: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            concurrency: 8,
+            limits: TemplateLimits::default(),
+            stalled_requeue: Duration::from_secs(60),
+            resync: Duration::from_secs(600),
+            error_backoff: Duration::from_secs(2),
+        }
+    }
+}
+
+/// (generation, template digest) of an import.
+pub type ImportKey = (Option<i64>, String);
+
+pub struct Context {
+    pub client: Client,
+    pub recorder: Recorder,
+    pub metrics: Metrics,
+    pub settings: Settings,
+    /// By UserImport uid: the last import this process finished. The watch cache can still
+    /// show the `Running` status this process wrote a moment ago; this memory keeps such a
+    /// stale view from starting the same import again.
+    pub finished: Mutex<HashMap<String, ImportKey>>,
+    /// By UserImport uid: consecutive failed reconciles, for the back-off.
+    pub failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    pub fn new(client: Client, recorder: Recorder, metrics: Metrics, settings: Settings) -> Self {
+        Context {
+            client,
+            recorder,
+            metrics,
+            settings,
+            finished: Mutex::default(),
+            failures: Mutex::default(),
+        }
+    }
+
+    pub fn remember_finished(&self, uid: &str, key: ImportKey) {
+        self.finished
+            .lock()
+            .expect("no panics while held")
+            .insert(uid.to_string(), key);
+    }
+
+    pub fn has_finished(&self, uid: &str, key: &ImportKey) -> bool {
+        self.finished.lock().expect("no panics while held").get(uid) == Some(key)
+    }
+
+    /// Records a failure and returns the delay before the next try: doubling, at most 5 minutes.
+    pub fn next_backoff(&self, uid: &str) -> Duration {
+        let mut failures = self.failures.lock().expect("no panics while held");
+        let count = failures.entry(uid.to_string()).or_insert(0);
+        *count = count.saturating_add(1);
+        let factor = 2u32.saturating_pow((*count - 1).min(8));
+        (self.settings.error_backoff * factor).min(Duration::from_secs(300))
+    }
+
+    pub fn reset_backoff(&self, uid: &str) {
+        self.failures
+            .lock()
+            .expect("no panics while held")
+            .remove(uid);
+    }
+}

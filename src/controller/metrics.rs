@@ -1,0 +1,98 @@
+//! Prometheus metrics of the controller, exposed on `/metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::core::report::Counts;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabel {
+    pub error: &'static str,
+}
+
+/// The controller's metrics. Cheap to clone: every metric is shared.
+#[derive(Clone)]
+pub struct Metrics {
+    pub reconciles: Counter,
+    pub failures: Family<ErrorLabel, Counter>,
+    pub duration: Histogram,
+    pub rows: Family<ResultLabel, Counter>,
+    pub writes: Counter,
+    /// 1 while this instance holds the lease (or runs without leader election).
+    pub leader: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            reconciles: Counter::default(),
+            failures: Family::default(),
+            // 10 ms to about 80 s.
+            duration: Histogram::new(exponential_buckets(0.01, 2.0, 14)),
+            rows: Family::default(),
+            writes: Counter::default(),
+            leader: Gauge::default(),
+        }
+    }
+}
+
+impl Metrics {
+    /// Registers every metric under the `user_import` prefix.
+    pub fn register(&self, registry: &mut Registry) {
+        let registry = registry.sub_registry_with_prefix("user_import");
+        registry.register(
+            "reconciles",
+            "Reconciles of UserImports",
+            self.reconciles.clone(),
+        );
+        registry.register(
+            "reconcile_failures",
+            "Reconciles that ended in an error, by kind",
+            self.failures.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Duration of a reconcile",
+            self.duration.clone(),
+        );
+        registry.register(
+            "rows",
+            "Template rows imported, by result",
+            self.rows.clone(),
+        );
+        registry.register(
+            "tenant_user_writes",
+            "TenantUser creates and changes applied",
+            self.writes.clone(),
+        );
+        registry.register(
+            "leader",
+            "1 while this instance runs the controller",
+            self.leader.clone(),
+        );
+    }
+
+    /// Counts the rows of a finished import by section.
+    pub fn count_rows(&self, counts: &Counts) {
+        let by_result = [
+            ("new", counts.new),
+            ("update", counts.update),
+            ("unchanged", counts.unchanged),
+            ("problem", counts.problem),
+        ];
+        for (result, count) in by_result {
+            self.rows
+                .get_or_create(&ResultLabel { result })
+                .inc_by(count as u64);
+        }
+    }
+}

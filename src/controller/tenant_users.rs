@@ -1,0 +1,110 @@
+//! The tenant's TenantUsers: one paginated list by label, and server-side applies of the
+//! planner's writes with bounded concurrency and retries.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use futures::{StreamExt, TryStreamExt, stream};
+use kube::api::{ListParams, ObjectMeta, Patch, PatchParams};
+use kube::{Api, Client};
+
+use super::error::Result;
+use crate::core::matching::ExistingUser;
+use crate::core::planner::UserWrite;
+use crate::resources::{TENANT_LABEL, TenantUser};
+
+/// The field manager of every write this operator makes.
+pub const FIELD_MANAGER: &str = "user-import-operator";
+
+/// Page size of the list: large tenants are read in a few requests, never one GET per row.
+const PAGE_SIZE: u32 = 500;
+
+/// Every TenantUser labelled for `tenant` in `namespace`.
+pub async fn list(client: &Client, namespace: &str, tenant: &str) -> Result<Vec<ExistingUser>> {
+    let api: Api<TenantUser> = Api::namespaced(client.clone(), namespace);
+    let mut params = ListParams::default()
+        .labels(&format!("{TENANT_LABEL}={tenant}"))
+        .limit(PAGE_SIZE);
+    let mut users = Vec::new();
+    loop {
+        let page = (|| api.list(&params))
+            .retry(backoff())
+            .when(is_transient)
+            .await?;
+        users.extend(page.items.into_iter().map(|user| ExistingUser {
+            name: user.metadata.name.unwrap_or_default(),
+            spec: user.spec,
+        }));
+        match page.metadata.continue_.filter(|token| !token.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
+            None => return Ok(users),
+        }
+    }
+}
+
+/// Applies `writes` (creates and changes), `concurrency` at a time. Returns how many were
+/// written. Stops at the first write that fails after its retries: the reconcile is retried,
+/// and because every write is an idempotent apply of a deterministic name, nothing doubles.
+pub async fn apply_all(
+    client: &Client,
+    namespace: &str,
+    tenant: &str,
+    writes: &[UserWrite],
+    concurrency: usize,
+) -> Result<usize> {
+    let api: Api<TenantUser> = Api::namespaced(client.clone(), namespace);
+    let tenant = tenant.to_string();
+    // Owned items: a stream over borrowed ones trips the compiler's `Send` inference.
+    stream::iter(writes.to_vec())
+        .map(move |write| apply_one(api.clone(), tenant.clone(), write))
+        .buffer_unordered(concurrency.max(1))
+        .try_fold(0, |written, ()| async move { Ok(written + 1) })
+        .await
+}
+
+async fn apply_one(api: Api<TenantUser>, tenant: String, write: UserWrite) -> Result<()> {
+    let patch = Patch::Apply(desired(&tenant, &write));
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    (|| api.patch(&write.name, &params, &patch))
+        .retry(backoff())
+        .when(is_transient)
+        .notify(|error, after| {
+            tracing::info!(row = write.row, %error, ?after, "retrying a TenantUser write");
+        })
+        .await?;
+    tracing::info!(row = write.row, create = write.create, "TenantUser applied");
+    Ok(())
+}
+
+/// The whole object as this operator wants it: the label, and the planner's full spec.
+fn desired(tenant: &str, write: &UserWrite) -> TenantUser {
+    let mut user = TenantUser::new(&write.name, write.spec.clone());
+    user.metadata = ObjectMeta {
+        name: Some(write.name.clone()),
+        labels: Some(BTreeMap::from([(
+            TENANT_LABEL.to_string(),
+            tenant.to_string(),
+        )])),
+        ..Default::default()
+    };
+    user
+}
+
+/// Retries: a few quick attempts with jittered exponential back-off, under ten seconds in all.
+fn backoff() -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(100))
+        .with_max_delay(Duration::from_secs(3))
+        .with_max_times(5)
+        .with_jitter()
+}
+
+/// 409 (a conflict), 429, 5xx and transport failures are worth retrying; 4xx otherwise are not.
+pub fn is_transient(error: &kube::Error) -> bool {
+    match error {
+        kube::Error::Api(status) => status.code == 409 || status.code == 429 || status.code >= 500,
+        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        _ => false,
+    }
+}

@@ -1,0 +1,55 @@
+//! Mapping a change of a ConfigMap, Secret or Tenant back to the UserImports that use it, over
+//! the controller's own cache of UserImports (no API call per event).
+
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::ResourceExt;
+use kube::runtime::reflector::{ObjectRef, Store};
+
+use crate::resources::{Tenant, UserImport};
+
+pub fn imports_of_config_map(
+    store: &Store<UserImport>,
+    object: &ConfigMap,
+) -> Vec<ObjectRef<UserImport>> {
+    matching(store, object.namespace(), |import| {
+        import
+            .spec
+            .template
+            .config_map_key_ref
+            .as_ref()
+            .map(|key| key.name.as_str())
+            == Some(object.name_any().as_str())
+    })
+}
+
+pub fn imports_of_secret(store: &Store<UserImport>, object: &Secret) -> Vec<ObjectRef<UserImport>> {
+    matching(store, object.namespace(), |import| {
+        import
+            .spec
+            .template
+            .secret_key_ref
+            .as_ref()
+            .map(|key| key.name.as_str())
+            == Some(object.name_any().as_str())
+    })
+}
+
+pub fn imports_of_tenant(store: &Store<UserImport>, object: &Tenant) -> Vec<ObjectRef<UserImport>> {
+    matching(store, object.namespace(), |import| {
+        import.spec.tenant_ref.name == object.name_any()
+    })
+}
+
+/// The UserImports of `namespace` for which `uses` is true.
+fn matching(
+    store: &Store<UserImport>,
+    namespace: Option<String>,
+    uses: impl Fn(&UserImport) -> bool,
+) -> Vec<ObjectRef<UserImport>> {
+    store
+        .state()
+        .iter()
+        .filter(|import| import.namespace() == namespace && uses(import))
+        .map(|import| ObjectRef::from_obj(import.as_ref()))
+        .collect()
+}

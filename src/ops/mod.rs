@@ -1,0 +1,242 @@
+//! `user-import-operator run`: the process around the controller — flags, logging, the
+//! operations endpoint, leader election and graceful shutdown.
+
+mod http;
+mod leader;
+mod shutdown;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+use kube::Client;
+use prometheus_client::registry::Registry;
+
+use crate::controller::{self, Metrics, Settings};
+use crate::core::template::TemplateLimits;
+use http::Health;
+use leader::{Election, LeaseSettings};
+use shutdown::Shutdown;
+
+/// Options of `run`. Each has an environment variable, for a Deployment's `env`.
+#[derive(Args, Clone, Debug)]
+pub struct RunArgs {
+    /// Watch UserImports in this namespace only (default: all namespaces).
+    #[arg(long, env = "USER_IMPORT_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Address of /healthz, /readyz and /metrics (port 0 picks a free port).
+    #[arg(long, env = "USER_IMPORT_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    pub metrics_addr: SocketAddr,
+    /// TenantUser writes in flight at once per import.
+    #[arg(long, env = "USER_IMPORT_CONCURRENCY", default_value_t = 8)]
+    pub concurrency: usize,
+    /// Elect a leader through a Lease (default: on inside a pod, off elsewhere).
+    #[arg(long, env = "USER_IMPORT_LEADER_ELECTION")]
+    pub leader_election: Option<bool>,
+    /// Name of the leader-election Lease.
+    #[arg(
+        long,
+        env = "USER_IMPORT_LEASE_NAME",
+        default_value = "user-import-operator"
+    )]
+    pub lease_name: String,
+    /// Namespace of the Lease (default: the pod's namespace, else `default`).
+    #[arg(long, env = "USER_IMPORT_LEASE_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+    /// Seconds a Lease holds without renewal (a standby takes over after this).
+    #[arg(long, env = "USER_IMPORT_LEASE_DURATION", default_value_t = 15)]
+    pub lease_duration: u64,
+    /// Log format.
+    #[arg(long, env = "USER_IMPORT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Largest template accepted, in bytes.
+    #[arg(long, env = "USER_IMPORT_MAX_TEMPLATE_BYTES", default_value_t = TemplateLimits::default().max_bytes)]
+    pub max_template_bytes: usize,
+    /// Most user rows accepted in a template.
+    #[arg(long, env = "USER_IMPORT_MAX_ROWS", default_value_t = TemplateLimits::default().max_rows)]
+    pub max_rows: usize,
+    /// Longest cell accepted, in characters.
+    #[arg(long, env = "USER_IMPORT_MAX_CELL_CHARS", default_value_t = TemplateLimits::default().max_cell_chars)]
+    pub max_cell_chars: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+impl RunArgs {
+    fn settings(&self) -> Settings {
+        Settings {
+            concurrency: self.concurrency.max(1),
+            limits: TemplateLimits {
+                max_bytes: self.max_template_bytes,
+                max_rows: self.max_rows,
+                max_cell_chars: self.max_cell_chars,
+            },
+            ..Settings::default()
+        }
+    }
+
+    fn leader_election(&self) -> bool {
+        // In a pod the service-account environment is always set.
+        self.leader_election
+            .unwrap_or_else(|| std::env::var_os("KUBERNETES_SERVICE_HOST").is_some())
+    }
+
+    fn lease_settings(&self) -> LeaseSettings {
+        let pod_namespace = std::env::var("POD_NAMESPACE").ok();
+        LeaseSettings {
+            name: self.lease_name.clone(),
+            namespace: self
+                .lease_namespace
+                .clone()
+                .or(pod_namespace)
+                .unwrap_or_else(|| "default".to_string()),
+            identity: identity(),
+            duration: self.lease_duration.max(2),
+        }
+    }
+}
+
+/// The pod name when set, else the host name, with the process id: unique per instance.
+fn identity() -> String {
+    let host = std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "user-import-operator".to_string());
+    format!("{host}-{}", std::process::id())
+}
+
+/// Runs the operator until SIGTERM or ctrl-c.
+pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    init_logging(args.log_format);
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(run_async(args))
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn run_async(args: RunArgs) -> anyhow::Result<()> {
+    let shutdown = Shutdown::on_signals();
+    let client = Client::try_default()
+        .await
+        .context("connecting to Kubernetes (in-cluster or KUBECONFIG)")?;
+    let metrics = Metrics::default();
+    let mut registry = Registry::default();
+    metrics.register(&mut registry);
+    let health = Health::new(registry);
+    let (listener, bound) = http::bind(args.metrics_addr)
+        .await
+        .with_context(|| format!("binding {}", args.metrics_addr))?;
+    // One line that tests and people can look for.
+    tracing::info!("metrics listening on {bound}");
+    let server = tokio::spawn(http::serve(
+        listener,
+        health.clone(),
+        shutdown.clone().requested(),
+    ));
+    let result = if args.leader_election() {
+        run_elected(client, &args, metrics, health, shutdown).await
+    } else {
+        metrics.leader.set(1);
+        run_controller(client, &args, metrics, health, shutdown.as_sync_future()).await;
+        Ok(())
+    };
+    // The server stops on the same signal; after a lost lease, stop it here.
+    server.abort();
+    tracing::info!("stopped");
+    result
+}
+
+/// Stands by until this instance holds the Lease, then runs the controller while it does.
+async fn run_elected(
+    client: Client,
+    args: &RunArgs,
+    metrics: Metrics,
+    health: Arc<Health>,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let lease = args.lease_settings();
+    let mut election = leader::campaign(client.clone(), &lease)
+        .await
+        .context("starting leader election")?;
+    tracing::info!(lease = %lease.name, namespace = %lease.namespace, identity = %lease.identity, "standing by for the lease");
+    // A standby is healthy and ready: it has nothing to sync.
+    health.set_ready(true);
+    tokio::select! {
+        leading = election.until_leading() => {
+            if !leading {
+                anyhow::bail!("leader election ended");
+            }
+        }
+        () = shutdown.clone().requested() => {
+            election.resign().await;
+            return Ok(());
+        }
+    }
+    tracing::info!(identity = %lease.identity, "became leader");
+    health.set_ready(false);
+    metrics.leader.set(1);
+    let lost = Election::until_lost(election.leading.clone());
+    let (stop_sender, stop) = futures::channel::oneshot::channel::<()>();
+    let watch_lost = tokio::spawn(async move {
+        lost.await;
+        let _ = stop_sender.send(());
+    });
+    let stop_on = shutdown.as_sync_future();
+    let trigger = async move {
+        futures::future::select(Box::pin(stop_on), stop).await;
+    };
+    run_controller(client, args, metrics.clone(), health, trigger).await;
+    metrics.leader.set(0);
+    let lost_lease = watch_lost.is_finished() && !*election.leading.borrow();
+    watch_lost.abort();
+    election.resign().await;
+    if lost_lease {
+        // Another instance may lead now: exit, and let the pod restart as a standby.
+        anyhow::bail!("lost the leader-election lease");
+    }
+    Ok(())
+}
+
+async fn run_controller(
+    client: Client,
+    args: &RunArgs,
+    metrics: Metrics,
+    health: Arc<Health>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let synced = health.clone();
+    let on_synced = move || {
+        tracing::info!("caches synced");
+        synced.set_ready(true);
+    };
+    tracing::info!(namespace = ?args.namespace, "controller starting");
+    controller::run(
+        client,
+        args.namespace.clone(),
+        args.settings(),
+        metrics,
+        on_synced,
+        shutdown,
+    )
+    .await;
+    // Give in-flight status writes a moment to be acknowledged before the process exits.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}
