@@ -4,4 +4,5 @@
 //! - [`resources`]: the custom resources `Tenant`, `TenantUser`, `UserImport`.
 
 pub mod core;
+pub mod mail;
 pub mod resources;
