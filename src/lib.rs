@@ -6,5 +6,6 @@
 pub mod cli;
 pub mod controller;
 pub mod core;
+pub mod mail;
 pub mod ops;
 pub mod resources;
