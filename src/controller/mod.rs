@@ -19,6 +19,7 @@ mod watches;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
@@ -67,8 +68,17 @@ pub async fn run(
     let store = controller.store();
     let synced = store.clone();
     tokio::spawn(async move {
-        if synced.wait_until_ready().await.is_ok() {
-            on_synced();
+        // The store's readiness is a oneshot that wakes only its last poller, and the
+        // controller's own runner polls it too: re-poll on a short timer rather than wait for
+        // a wake-up that may never come to us.
+        loop {
+            let wait = tokio::time::timeout(Duration::from_millis(50), synced.wait_until_ready());
+            if let Ok(result) = wait.await {
+                if result.is_ok() {
+                    on_synced();
+                }
+                return;
+            }
         }
     });
     let (by_config_map, by_secret, by_tenant) = (store.clone(), store.clone(), store);

@@ -243,7 +243,9 @@ async fn ca_certificate(path: &Path) -> Result<Certificate, MailError> {
         path: path.to_owned(),
         reason,
     };
-    let pem = tokio::fs::read(path).await.map_err(|e| fail(e.to_string()))?;
+    let pem = tokio::fs::read(path)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
     // lettre accepts a PEM without certificates and would then trust nothing extra.
     if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
         return Err(fail("no PEM certificate in it".into()));

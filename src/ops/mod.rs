@@ -113,11 +113,19 @@ fn identity() -> String {
 /// Runs the operator until SIGTERM or ctrl-c.
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
+    install_crypto_provider();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?
         .block_on(run_async(args))
+}
+
+/// rustls finds both of its crypto back-ends enabled in this dependency tree (kube asks for
+/// `ring`, lettre's build for `aws-lc-rs`) and then refuses to pick one: pick `ring`.
+pub fn install_crypto_provider() {
+    // An error only means a provider is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 fn init_logging(format: LogFormat) {

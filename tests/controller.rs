@@ -1,0 +1,423 @@
+//! Integration tests of `user-import-operator run` against the kube-standin API server (or a
+//! real cluster when `USER_IMPORT_E2E_KUBECONFIG` names a kubeconfig).
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use kube::api::{Patch, PatchParams};
+use kube_standin::{Fault, Matcher};
+use serde_json::json;
+use support::{Binary, Env, InProcess, condition, eventually, example, finished, spec};
+use user_import_operator::core::report::{HIGHLIGHT_MESSAGE, ProblemReason};
+use user_import_operator::resources::{
+    ErrorReportState, ImportMode, ImportPhase, OnProblem, TENANT_LABEL, UserImport, UserStatus,
+};
+
+const SMALL: &str = "First Name,Last Name,Email,Coupa Username,Coupa User ID\n\
+                     Ann,Lee,ann@acme.test,alee,2001\n\
+                     Ben,Ray,ben@acme.test,bray,2002\n";
+
+/// The examples' import through the real binary: status, users, and no second write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn examples_import_through_the_binary() {
+    let env = Env::start("examples").await;
+    env.create_tenant("acme", true).await;
+    env.create_users_from_yaml(&example("records.yaml")).await;
+    env.put_template("acme-user-import", &example("template.csv"))
+        .await;
+    let operator = Binary::start(&env, &["--leader-election", "false"]).await;
+    env.create_import("acme-2026-11", spec("acme", "acme-user-import"))
+        .await;
+    let import = env.wait_finished("acme-2026-11").await;
+
+    let status = import.status.clone().unwrap();
+    assert_eq!(status.phase, Some(ImportPhase::SucceededWithProblems));
+    let counts = status.counts.unwrap();
+    assert_eq!(
+        (counts.new, counts.update, counts.unchanged, counts.problem),
+        (5, 5, 1, 10)
+    );
+    let rows = |list: Vec<usize>| list;
+    assert_eq!(
+        rows(status.new.iter().map(|e| e.row).collect()),
+        [2, 9, 21, 22, 23]
+    );
+    assert_eq!(
+        rows(status.update.iter().map(|e| e.row).collect()),
+        [3, 4, 6, 7, 8]
+    );
+    assert_eq!(status.problem.len(), 10);
+    assert_eq!(status.problem[0].reason, ProblemReason::InvalidEmail);
+    assert_eq!(status.ignored_columns, ["Department"]);
+    assert_eq!(status.highlight_message.as_deref(), Some(HIGHLIGHT_MESSAGE));
+    assert_eq!(status.template_encoding.as_deref(), Some("utf-8"));
+    assert!(status.template_digest.unwrap().starts_with("sha256:"));
+    let report = status.error_report.unwrap();
+    assert_eq!(report.rows, 10);
+    assert!(
+        report
+            .file_name
+            .unwrap()
+            .starts_with("User Sync Error Report - Acme Corp - ")
+    );
+    assert_ne!(report.state, ErrorReportState::NotNeeded);
+    assert_eq!(
+        condition(&import, "Ready"),
+        Some(("True".into(), "Imported".into()))
+    );
+    assert_eq!(condition(&import, "Reconciling").unwrap().0, "False");
+    assert_eq!(condition(&import, "Stalled").unwrap().0, "False");
+    assert_eq!(condition(&import, "TemplateValid").unwrap().0, "True");
+
+    // New user: named <tenant>-<id>, labelled, username from the Coupa Username, SSO-synced.
+    let new = env.user("acme-1001").await;
+    assert_eq!(new.metadata.labels.unwrap()[TENANT_LABEL], "acme");
+    assert_eq!(new.spec.username.as_deref(), Some("jdoe"));
+    assert_eq!(new.spec.email.as_deref(), Some("jdoe@acme.test"));
+    assert_eq!(new.spec.status, Some(UserStatus::Active));
+    assert!(new.spec.sso_synced);
+    // SSO-synced user: editable title applied, highlighted lastName and city untouched.
+    let asmith = env.user("acme-1002").await;
+    assert_eq!(asmith.spec.title.as_deref(), Some("Senior Analyst"));
+    assert_eq!(asmith.spec.last_name.as_deref(), Some("Smith"));
+    assert_eq!(asmith.spec.city.as_deref(), Some("Boston"));
+    // Not SSO-synced: every differing cell applied.
+    let bjones = env.user("acme-1003").await;
+    assert_eq!(bjones.spec.city.as_deref(), Some("Austin"));
+    assert_eq!(bjones.spec.mobile.as_deref(), Some("+1 555 0103"));
+    // Linked by Coupa Username: id set, SSO-synced now.
+    let egreen = env.user("erin-green").await;
+    assert_eq!(egreen.spec.coupa_user_id.as_deref(), Some("1006"));
+    assert!(egreen.spec.sso_synced);
+    assert_eq!(env.users("acme").await.len(), 15);
+
+    // The ops endpoint.
+    assert_eq!(operator.get("/healthz").await.0, 200);
+    eventually("ready", || async { operator.get("/readyz").await.0 == 200 }).await;
+    let (_, metrics) = operator.get("/metrics").await;
+    assert!(
+        metrics.contains("user_import_reconciles_total"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("user_import_rows_total{result=\"new\"} 5"),
+        "{metrics}"
+    );
+
+    // The same UserImport annotated: a reconcile, and no write at all.
+    if let Some(server) = env.standin_for("no TenantUser or status write after an annotation") {
+        server.reset_counters();
+        let patch = json!({"metadata": {"annotations": {"touched": "yes"}}});
+        env.api::<UserImport>()
+            .patch(
+                "acme-2026-11",
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let counters = server.counters();
+        assert_eq!(
+            counters.writes("tenantusers"),
+            0,
+            "{:?}",
+            counters.entries()
+        );
+        assert_eq!(
+            counters.writes("userimports/status"),
+            0,
+            "{:?}",
+            counters.entries()
+        );
+        // The reconcile did happen: it read the template source again.
+        assert!(
+            counters.count("get", "configmaps") >= 1,
+            "{:?}",
+            counters.entries()
+        );
+    }
+    assert!(operator.terminate().await.success());
+}
+
+/// A template edit imports again; a dropped watch is survived; re-applying the same spec is
+/// a no-op.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn template_edit_reimports_after_a_dropped_watch() {
+    let env = Env::start("edit").await;
+    env.create_tenant("acme", true).await;
+    env.put_template("tpl", SMALL).await;
+    let controller = InProcess::start(&env);
+    env.create_import("imp", spec("acme", "tpl")).await;
+    let first = env.wait_finished("imp").await;
+    assert_eq!(first.status.as_ref().unwrap().counts.unwrap().new, 2);
+    let first_digest = first.status.unwrap().template_digest.unwrap();
+
+    let writes_before = env.user_writes();
+    // Re-applying the identical spec changes nothing: no generation, no digest change.
+    let same = UserImport::new("imp", spec("acme", "tpl"));
+    let params = PatchParams::apply("tests").force();
+    env.api::<UserImport>()
+        .patch("imp", &params, &Patch::Apply(&same))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(env.user_writes(), writes_before);
+
+    if let Some(server) = env.standin_for("dropped watch") {
+        server.drop_watches();
+    }
+    env.put_template("tpl", &format!("{SMALL}Cy,Day,cy@acme.test,cday,2003\n"))
+        .await;
+    let second = env
+        .wait_import("imp", "the re-import", |import| {
+            finished(import)
+                && import.status.as_ref().unwrap().template_digest.as_deref() != Some(&first_digest)
+        })
+        .await;
+    let counts = second.status.unwrap().counts.unwrap();
+    assert_eq!((counts.new, counts.unchanged), (1, 2));
+    assert_eq!(
+        env.user("acme-2003").await.spec.email.as_deref(),
+        Some("cy@acme.test")
+    );
+    controller.stop().await;
+}
+
+/// A template without mandatory columns: Stalled, TemplateRejected, nothing written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_template_is_stalled_and_writes_nothing() {
+    let env = Env::start("rejected").await;
+    env.create_tenant("acme", true).await;
+    env.put_template("tpl", "First Name,Last Name,Coupa Username\nAnn,Lee,alee\n")
+        .await;
+    let controller = InProcess::start(&env);
+    env.create_import("imp", spec("acme", "tpl")).await;
+    let import = env
+        .wait_import("imp", "the rejection", |i| {
+            i.status
+                .as_ref()
+                .is_some_and(|s| s.phase == Some(ImportPhase::Failed))
+        })
+        .await;
+    assert_eq!(
+        condition(&import, "Stalled"),
+        Some(("True".into(), "TemplateRejected".into()))
+    );
+    assert_eq!(condition(&import, "TemplateValid").unwrap().0, "False");
+    assert_eq!(condition(&import, "Ready").unwrap().0, "False");
+    assert_eq!(condition(&import, "Reconciling").unwrap().0, "False");
+    let stalled = import
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Stalled")
+        .unwrap();
+    assert!(stalled.message.contains("Email"), "{}", stalled.message);
+    assert!(
+        stalled.message.contains("Coupa User ID"),
+        "{}",
+        stalled.message
+    );
+    assert!(env.users("acme").await.is_empty());
+    assert_eq!(env.user_writes().unwrap_or(0), 0);
+    controller.stop().await;
+}
+
+/// DryRun and onProblem Abort: the status is written, no TenantUser is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_and_abort_write_no_user() {
+    let env = Env::start("dryrun").await;
+    env.create_tenant("acme", true).await;
+    env.put_template("tpl", SMALL).await;
+    env.put_template("bad", &format!("{SMALL}Bad,Row,not-an-email,bad,2009\n"))
+        .await;
+    let controller = InProcess::start(&env);
+    let mut dry = spec("acme", "tpl");
+    dry.mode = ImportMode::DryRun;
+    env.create_import("dry", dry).await;
+    let mut abort = spec("acme", "bad");
+    abort.on_problem = OnProblem::Abort;
+    env.create_import("abort", abort).await;
+    let dry = env.wait_finished("dry").await;
+    assert_eq!(dry.status.unwrap().counts.unwrap().new, 2);
+    let abort = env.wait_finished("abort").await;
+    let status = abort.status.unwrap();
+    assert_eq!(status.phase, Some(ImportPhase::SucceededWithProblems));
+    assert_eq!(status.counts.unwrap().problem, 1);
+    assert!(env.users("acme").await.is_empty());
+    assert_eq!(env.user_writes().unwrap_or(0), 0);
+    controller.stop().await;
+}
+
+/// 409s and 500s on TenantUser writes, and a 500 on the status, are retried through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_conflicts_and_server_errors_are_survived() {
+    let env = Env::start("faults").await;
+    let Some(server) = env.standin_for("injected 409/500") else {
+        return;
+    };
+    env.create_tenant("acme", true).await;
+    env.put_template("tpl", SMALL).await;
+    let users = || Matcher::any().verb("patch").resource("tenantusers");
+    server.fail_next(2, users(), Fault::Conflict);
+    server.fail_next(2, users(), Fault::InternalError);
+    server.fail_next(1, users(), Fault::Timeout);
+    server.fail_next(
+        1,
+        Matcher::any().verb("list").resource("tenantusers"),
+        Fault::InternalError,
+    );
+    server.fail_next(
+        1,
+        Matcher::any().verb("patch").resource("userimports/status"),
+        Fault::InternalError,
+    );
+    let controller = InProcess::start(&env);
+    env.create_import("imp", spec("acme", "tpl")).await;
+    let import = env.wait_finished("imp").await;
+    assert_eq!(import.status.unwrap().counts.unwrap().new, 2);
+    let names: BTreeSet<String> = env
+        .users("acme")
+        .await
+        .into_iter()
+        .map(|u| u.metadata.name.unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        BTreeSet::from(["acme-2001".to_string(), "acme-2002".to_string()])
+    );
+    assert!(server.counters().count("patch", "tenantusers") >= 7);
+    controller.stop().await;
+}
+
+/// A missing Tenant, then a missing template: Stalled with the reason; each fixed in turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_tenant_and_template_stall_until_created() {
+    let env = Env::start("missing").await;
+    let controller = InProcess::start(&env);
+    env.create_import("imp", spec("acme", "tpl")).await;
+    let stalled_on = |reason: &'static str| {
+        move |i: &UserImport| condition(i, "Stalled") == Some(("True".into(), reason.into()))
+    };
+    let import = env
+        .wait_import("imp", "TenantNotFound", stalled_on("TenantNotFound"))
+        .await;
+    assert_eq!(
+        import.status.as_ref().unwrap().phase,
+        Some(ImportPhase::Pending)
+    );
+    assert_eq!(condition(&import, "Reconciling").unwrap().0, "False");
+    env.create_tenant("acme", false).await;
+    env.wait_import(
+        "imp",
+        "TemplateSourceNotFound",
+        stalled_on("TemplateSourceNotFound"),
+    )
+    .await;
+    env.put_template("tpl", SMALL).await;
+    let import = env.wait_finished("imp").await;
+    assert_eq!(condition(&import, "Stalled").unwrap().0, "False");
+    // The tenant has SSO sync off: new users are not SSO-synced.
+    assert!(!env.user("acme-2001").await.spec.sso_synced);
+    controller.stop().await;
+}
+
+/// A kill (SIGKILL) in the middle of an import, then a restart: no duplicate, nothing lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_mid_import_and_restart_converges() {
+    let env = Env::start("kill").await;
+    env.create_tenant("acme", true).await;
+    let mut csv = String::from("First Name,Last Name,Email,Coupa Username,Coupa User ID\n");
+    for id in 3000..3060 {
+        csv.push_str(&format!("F{id},L{id},u{id}@acme.test,cu{id},{id}\n"));
+    }
+    env.put_template("tpl", &csv).await;
+    if let Some(server) = env.standin_for("slow writes so that the kill lands mid-import") {
+        let slow = Matcher::any().verb("patch").resource("tenantusers");
+        server.set_delay_for(slow, Duration::from_millis(100));
+    }
+    let first = Binary::start(&env, &["--leader-election", "false", "--concurrency", "2"]).await;
+    env.create_import("imp", spec("acme", "tpl")).await;
+    eventually("some users written", || async {
+        env.users("acme").await.len() >= 5
+    })
+    .await;
+    first.kill().await;
+    let written_at_kill = env.users("acme").await.len();
+    if let Some(server) = env.standin.as_ref() {
+        assert!(
+            written_at_kill < 60,
+            "the kill landed after the import finished"
+        );
+        server.clear_faults();
+    }
+    let second = Binary::start(&env, &["--leader-election", "false"]).await;
+    env.wait_finished("imp").await;
+    let users = env.users("acme").await;
+    assert_eq!(users.len(), 60);
+    let ids: BTreeSet<String> = users
+        .iter()
+        .map(|u| u.spec.coupa_user_id.clone().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 60);
+    for user in &users {
+        let id = user.spec.coupa_user_id.as_deref().unwrap();
+        assert_eq!(
+            user.metadata.name.as_deref(),
+            Some(format!("acme-{id}").as_str())
+        );
+    }
+    assert!(second.terminate().await.success());
+}
+
+/// Two instances with leader election: one leads, the other stands by and takes over when the
+/// leader stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_elect_one_leader() {
+    let env = Env::start("leader").await;
+    let flags = [
+        "--leader-election",
+        "true",
+        "--lease-namespace",
+        &env.namespace,
+        "--lease-name",
+        "uio-test",
+        "--lease-duration",
+        "4",
+    ];
+    let a = Binary::start(&env, &flags).await;
+    let b = Binary::start(&env, &flags).await;
+    let leaders = || async {
+        let (x, y) = (
+            a.metric("user_import_leader").await,
+            b.metric("user_import_leader").await,
+        );
+        (x.unwrap_or(0.0), y.unwrap_or(0.0))
+    };
+    eventually("exactly one leader", || async {
+        matches!(leaders().await, (1.0, 0.0) | (0.0, 1.0))
+    })
+    .await;
+    // Stable: still one leader a moment later.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (first_a, first_b) = leaders().await;
+    assert_eq!(first_a + first_b, 1.0);
+    assert_eq!(a.get("/readyz").await.0, 200);
+    assert_eq!(b.get("/readyz").await.0, 200);
+    let (leader, standby) = if first_a == 1.0 { (a, b) } else { (b, a) };
+    assert!(leader.terminate().await.success());
+    eventually("the standby takes over", || async {
+        standby.metric("user_import_leader").await == Some(1.0)
+    })
+    .await;
+    // The new leader runs the controller.
+    env.create_tenant("acme", true).await;
+    env.put_template("tpl", SMALL).await;
+    env.create_import("imp", spec("acme", "tpl")).await;
+    env.wait_finished("imp").await;
+    assert!(standby.terminate().await.success());
+}

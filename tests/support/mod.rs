@@ -1,0 +1,525 @@
+//! Shared set-up of the controller's integration tests: a cluster (the in-process kube-standin,
+//! or a real cluster named by `USER_IMPORT_E2E_KUBECONFIG`), a namespace per test, object
+//! builders, the controller in-process or as the real binary, and bounded waits.
+
+#![allow(dead_code)] // Each test binary uses a different part of this module.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::{Api, Client, CustomResourceExt};
+use kube_standin::{Options, Server};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use user_import_operator::controller::{self, Metrics, Settings};
+use user_import_operator::resources::{
+    ImportPhase, KeyRef, SiteAdministrator, SsoSync, TENANT_LABEL, TemplateSource, Tenant,
+    TenantRef, TenantSpec, TenantUser, UserImport, UserImportSpec,
+};
+
+/// Names the environment variable of a real cluster's kubeconfig.
+pub const E2E_KUBECONFIG: &str = "USER_IMPORT_E2E_KUBECONFIG";
+/// Every wait is bounded by this.
+pub const WAIT: Duration = Duration::from_secs(60);
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// One test's cluster and namespace.
+pub struct Env {
+    /// The stand-in, or None on a real cluster.
+    pub standin: Option<Server>,
+    pub client: Client,
+    pub namespace: String,
+    pub kubeconfig: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Env {
+    /// A stand-in (or the real cluster) with the CRDs and a fresh namespace.
+    pub async fn start(test: &str) -> Env {
+        user_import_operator::ops::install_crypto_provider();
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let (standin, client, kubeconfig) = match std::env::var_os(E2E_KUBECONFIG) {
+            Some(path) => real_cluster(PathBuf::from(path)).await,
+            None => standin(dir.path()).await,
+        };
+        let namespace = format!(
+            "{test}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        let namespaces: Api<Namespace> = Api::all(client.clone());
+        let object: Namespace =
+            serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap();
+        namespaces
+            .create(&PostParams::default(), &object)
+            .await
+            .expect("create the namespace");
+        Env {
+            standin,
+            client,
+            namespace,
+            kubeconfig,
+            _dir: dir,
+        }
+    }
+
+    /// The stand-in, or None after printing why a check is skipped on a real cluster.
+    pub fn standin_for(&self, check: &str) -> Option<&Server> {
+        if self.standin.is_none() {
+            println!(
+                "skipped on a real cluster (needs the stand-in's counters or faults): {check}"
+            );
+        }
+        self.standin.as_ref()
+    }
+
+    pub fn api<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        K::DynamicType: Default,
+    {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    pub async fn create_tenant(&self, name: &str, sso_sync: bool) {
+        let tenant = Tenant::new(
+            name,
+            TenantSpec {
+                display_name: "Acme Corp".into(),
+                default_site_administrator: Some(SiteAdministrator {
+                    name: "Ada Admin".into(),
+                    email: "admin@acme.test".into(),
+                }),
+                sso_sync: SsoSync { enabled: sso_sync },
+                smtp_secret_ref: None,
+            },
+        );
+        self.api::<Tenant>()
+            .create(&PostParams::default(), &tenant)
+            .await
+            .expect("create the Tenant");
+    }
+
+    /// Creates or replaces the template ConfigMap (text in `data`).
+    pub async fn put_template(&self, name: &str, csv: &str) {
+        let config_map = ConfigMap {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                ..Default::default()
+            },
+            data: Some(BTreeMap::from([(
+                "template.csv".to_string(),
+                csv.to_string(),
+            )])),
+            ..Default::default()
+        };
+        let params = PatchParams::apply("tests").force();
+        self.api::<ConfigMap>()
+            .patch(name, &params, &Patch::Apply(&config_map))
+            .await
+            .expect("apply the ConfigMap");
+    }
+
+    /// Creates or replaces the template ConfigMap with bytes in `binaryData`.
+    pub async fn put_binary_template(&self, name: &str, bytes: &[u8]) {
+        let config_map = ConfigMap {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                ..Default::default()
+            },
+            binary_data: Some(BTreeMap::from([(
+                "template.csv".to_string(),
+                ByteString(bytes.to_vec()),
+            )])),
+            ..Default::default()
+        };
+        let params = PatchParams::apply("tests").force();
+        self.api::<ConfigMap>()
+            .patch(name, &params, &Patch::Apply(&config_map))
+            .await
+            .expect("apply the ConfigMap");
+    }
+
+    pub async fn create_import(&self, name: &str, spec: UserImportSpec) {
+        let import = UserImport::new(name, spec);
+        self.api::<UserImport>()
+            .create(&PostParams::default(), &import)
+            .await
+            .expect("create the UserImport");
+    }
+
+    /// Creates the users of a `kubectl get -o yaml` list (such as examples/records.yaml).
+    pub async fn create_users_from_yaml(&self, yaml: &str) {
+        let list: Value = serde_norway::from_str(yaml).expect("records YAML");
+        for item in list["items"].as_array().expect("a List").clone() {
+            let mut item = item;
+            item["metadata"]["namespace"] = json!(self.namespace);
+            // The example file writes ids unquoted (YAML integers); the schema wants strings.
+            if let Some(id) = item["spec"]["coupaUserId"].as_i64() {
+                item["spec"]["coupaUserId"] = json!(id.to_string());
+            }
+            let user: TenantUser = serde_json::from_value(item).expect("a TenantUser");
+            self.api::<TenantUser>()
+                .create(&PostParams::default(), &user)
+                .await
+                .expect("create a TenantUser");
+        }
+    }
+
+    pub async fn users(&self, tenant: &str) -> Vec<TenantUser> {
+        let params = ListParams::default().labels(&format!("{TENANT_LABEL}={tenant}"));
+        self.api::<TenantUser>()
+            .list(&params)
+            .await
+            .expect("list TenantUsers")
+            .items
+    }
+
+    pub async fn user(&self, name: &str) -> TenantUser {
+        self.api::<TenantUser>()
+            .get(name)
+            .await
+            .expect("get a TenantUser")
+    }
+
+    pub async fn import(&self, name: &str) -> UserImport {
+        self.api::<UserImport>()
+            .get(name)
+            .await
+            .expect("get the UserImport")
+    }
+
+    /// Waits until the UserImport satisfies `done`; panics with its last status after `WAIT`.
+    pub async fn wait_import(
+        &self,
+        name: &str,
+        what: &str,
+        done: impl Fn(&UserImport) -> bool,
+    ) -> UserImport {
+        let api = self.api::<UserImport>();
+        let mut last = None;
+        let outcome = tokio::time::timeout(WAIT, async {
+            loop {
+                if let Ok(Some(import)) = api.get_opt(name).await {
+                    if done(&import) {
+                        return import;
+                    }
+                    last = Some(import);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+        .await;
+        match outcome {
+            Ok(import) => import,
+            Err(_) => panic!(
+                "timed out waiting for {what}; last status: {:#?}",
+                last.map(|i| i.status)
+            ),
+        }
+    }
+
+    /// Waits until the import is finished for its current generation and `digest` (any digest
+    /// when None).
+    pub async fn wait_finished(&self, name: &str) -> UserImport {
+        self.wait_import(name, "a finished import", finished).await
+    }
+
+    pub async fn delete_import(&self, name: &str) {
+        let _ = self
+            .api::<UserImport>()
+            .delete(name, &DeleteParams::default())
+            .await;
+    }
+
+    /// TenantUser writes counted by the stand-in (create, update, patch, delete).
+    pub fn user_writes(&self) -> Option<u64> {
+        self.standin
+            .as_ref()
+            .map(|server| server.counters().writes("tenantusers"))
+    }
+}
+
+/// True when the status is a finished import of the current generation.
+pub fn finished(import: &UserImport) -> bool {
+    let Some(status) = &import.status else {
+        return false;
+    };
+    matches!(
+        status.phase,
+        Some(ImportPhase::Succeeded | ImportPhase::SucceededWithProblems)
+    ) && status.observed_generation == import.metadata.generation
+}
+
+/// The condition `type_` of the import: (status, reason).
+pub fn condition(import: &UserImport, type_: &str) -> Option<(String, String)> {
+    import
+        .status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone()))
+}
+
+pub fn spec(tenant: &str, config_map: &str) -> UserImportSpec {
+    UserImportSpec {
+        tenant_ref: TenantRef {
+            name: tenant.into(),
+        },
+        template: TemplateSource {
+            config_map_key_ref: Some(KeyRef {
+                name: config_map.into(),
+                key: "template.csv".into(),
+            }),
+            secret_key_ref: None,
+        },
+        mode: Default::default(),
+        on_problem: Default::default(),
+    }
+}
+
+async fn standin(dir: &Path) -> (Option<Server>, Client, PathBuf) {
+    let crds = vec![Tenant::crd(), TenantUser::crd(), UserImport::crd()];
+    let server = Server::start(Options {
+        crds,
+        ..Options::default()
+    })
+    .await
+    .expect("start the stand-in");
+    let kubeconfig = dir.join("kubeconfig");
+    server
+        .write_kubeconfig(&kubeconfig)
+        .expect("write the kubeconfig");
+    let client = server.client();
+    (Some(server), client, kubeconfig)
+}
+
+async fn real_cluster(kubeconfig: PathBuf) -> (Option<Server>, Client, PathBuf) {
+    let yaml = std::fs::read_to_string(&kubeconfig).expect("read USER_IMPORT_E2E_KUBECONFIG");
+    let config = kube::config::Kubeconfig::from_yaml(&yaml).expect("a kubeconfig");
+    let options = kube::config::KubeConfigOptions::default();
+    let config = kube::Config::from_custom_kubeconfig(config, &options)
+        .await
+        .expect("a usable kubeconfig");
+    let client = Client::try_from(config).expect("a client");
+    // The CRDs, applied as the chart would.
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(client.clone());
+    for crd in [Tenant::crd(), TenantUser::crd(), UserImport::crd()] {
+        let name = crd.metadata.name.clone().unwrap();
+        crds.patch(
+            &name,
+            &PatchParams::apply("tests").force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .expect("apply a CRD");
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await; // CRDs become served shortly after.
+    (None, client, kubeconfig)
+}
+
+/// The controller running in-process for one namespace; stopped on drop of the handle.
+pub struct InProcess {
+    stop: Option<futures::channel::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl InProcess {
+    pub fn start(env: &Env) -> InProcess {
+        Self::start_with(
+            env,
+            Settings {
+                concurrency: 4,
+                ..Settings::default()
+            },
+        )
+    }
+
+    pub fn start_with(env: &Env, settings: Settings) -> InProcess {
+        let (stop, stopped) = futures::channel::oneshot::channel::<()>();
+        let task = tokio::spawn(controller::run(
+            env.client.clone(),
+            Some(env.namespace.clone()),
+            settings,
+            Metrics::default(),
+            || {},
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        InProcess {
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// Graceful stop: waits for reconciles in flight.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = tokio::time::timeout(WAIT, &mut self.task).await;
+    }
+}
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The real `user-import-operator run` binary, its log lines and its metrics address.
+pub struct Binary {
+    pub child: Child,
+    pub metrics: std::net::SocketAddr,
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+}
+
+impl Binary {
+    /// Starts `run` against `env` with extra flags; waits for its metrics address.
+    pub async fn start(env: &Env, extra: &[&str]) -> Binary {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_user-import-operator"))
+            .arg("run")
+            .args([
+                "--namespace",
+                &env.namespace,
+                "--metrics-addr",
+                "127.0.0.1:0",
+            ])
+            .args(extra)
+            .env("KUBECONFIG", &env.kubeconfig)
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start the binary");
+        let (sender, mut lines) = tokio::sync::mpsc::unbounded_channel();
+        let mut reader = BufReader::new(child.stderr.take().unwrap()).lines();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = reader.next_line().await {
+                eprintln!("[operator] {line}");
+                let _ = sender.send(line);
+            }
+        });
+        let metrics = tokio::time::timeout(WAIT, async {
+            while let Some(line) = lines.recv().await {
+                if let Some(addr) = line.split("metrics listening on ").nth(1) {
+                    return addr
+                        .trim()
+                        .trim_end_matches('"')
+                        .parse()
+                        .expect("an address");
+                }
+            }
+            panic!("the binary exited before listening");
+        })
+        .await
+        .expect("the binary logs its metrics address");
+        Binary {
+            child,
+            metrics,
+            lines,
+        }
+    }
+
+    /// Waits for a log line containing `text`.
+    pub async fn wait_log(&mut self, text: &str) {
+        let found = tokio::time::timeout(WAIT, async {
+            while let Some(line) = self.lines.recv().await {
+                if line.contains(text) {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert_eq!(found, Ok(true), "log line {text:?}");
+    }
+
+    /// GET on the ops endpoint: (status code, body).
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        http_get(self.metrics, path).await
+    }
+
+    /// The value of an unlabelled metric, e.g. `user_import_leader`.
+    pub async fn metric(&self, name: &str) -> Option<f64> {
+        let (_, body) = self.get("/metrics").await;
+        body.lines()
+            .find(|line| line.starts_with(&format!("{name} ")))
+            .and_then(|line| line.split_whitespace().nth(1))
+            .and_then(|value| value.parse().ok())
+    }
+
+    /// SIGTERM, then waits for the exit.
+    pub async fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("running") as i32;
+        // SAFETY-free: `kill` through the shell utility keeps the tests free of libc.
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+        tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .expect("exits after SIGTERM")
+            .expect("status")
+    }
+
+    /// SIGKILL: the crash case.
+    pub async fn kill(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// A minimal HTTP/1.1 GET over a TCP stream (no HTTP client among the dependencies).
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    let code = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (code, body)
+}
+
+/// Polls `check` every 100 ms until it holds; panics after `WAIT`.
+pub async fn eventually<F, Fut>(what: &str, check: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let result = tokio::time::timeout(WAIT, async {
+        while !check().await {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(result.is_ok(), "timed out waiting for {what}");
+}
+
+/// The example files of the repository.
+pub fn example(name: &str) -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples")
+            .join(name),
+    )
+    .expect("an example file")
+}
