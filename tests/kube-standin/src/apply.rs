@@ -97,7 +97,9 @@ fn nodes(v: &Value, path: FieldPath, out: &mut FieldSet) {
 
 /// A path whose value in `v` is not a non-empty map.
 fn is_leaf(v: &Value, path: &[String]) -> bool {
-    !get_path(v, path).and_then(Value::as_object).is_some_and(|m| !m.is_empty())
+    get_path(v, path)
+        .and_then(Value::as_object)
+        .is_none_or(|m| m.is_empty())
 }
 
 pub fn get_path<'a>(v: &'a Value, path: &[String]) -> Option<&'a Value> {
@@ -105,7 +107,9 @@ pub fn get_path<'a>(v: &'a Value, path: &[String]) -> Option<&'a Value> {
 }
 
 fn remove_path(v: &mut Value, path: &[String]) {
-    let Some((last, parents)) = path.split_last() else { return };
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
     let mut cur = v;
     for k in parents {
         match cur.as_object_mut().and_then(|m| m.get_mut(k)) {
@@ -123,7 +127,9 @@ fn deep_merge(target: &mut Value, config: &Value) {
         (Some(t), Value::Object(c)) => {
             for (k, v) in c {
                 match t.get_mut(k) {
-                    Some(existing) if existing.is_object() && v.is_object() => deep_merge(existing, v),
+                    Some(existing) if existing.is_object() && v.is_object() => {
+                        deep_merge(existing, v)
+                    }
                     _ => {
                         t.insert(k.clone(), v.clone());
                     }
@@ -150,7 +156,10 @@ pub fn fields_v1(set: &FieldSet) -> Value {
                 .expect("fieldsV1 nodes are objects");
         }
         // An owned node that also has owned children is marked with ".".
-        if set.iter().any(|o| o.len() > path.len() && o.starts_with(path)) {
+        if set
+            .iter()
+            .any(|o| o.len() > path.len() && o.starts_with(path))
+        {
             cur.insert(".".into(), Value::Object(Map::new()));
         }
     }
@@ -171,7 +180,9 @@ fn parse_fields_v1(v: &Value, path: FieldPath, out: &mut FieldSet) {
 }
 
 pub fn read_entries(object: &Value) -> Vec<Entry> {
-    let Some(list) = object["metadata"]["managedFields"].as_array() else { return vec![] };
+    let Some(list) = object["metadata"]["managedFields"].as_array() else {
+        return vec![];
+    };
     list.iter()
         .map(|e| {
             let mut fields = FieldSet::new();
@@ -221,8 +232,16 @@ pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-fn upsert<'a>(entries: &'a mut Vec<Entry>, manager: &str, operation: &str, api_version: &str, sub: &str) -> &'a mut Entry {
-    let pos = entries.iter().position(|e| e.manager == manager && e.operation == operation && e.subresource == sub);
+fn upsert<'a>(
+    entries: &'a mut Vec<Entry>,
+    manager: &str,
+    operation: &str,
+    api_version: &str,
+    sub: &str,
+) -> &'a mut Entry {
+    let pos = entries
+        .iter()
+        .position(|e| e.manager == manager && e.operation == operation && e.subresource == sub);
     let i = match pos {
         Some(i) => i,
         None => {
@@ -244,7 +263,13 @@ fn upsert<'a>(entries: &'a mut Vec<Entry>, manager: &str, operation: &str, api_v
 }
 
 /// Records an `Update` by `manager` that turned `old` into `new` (sets `new`'s managedFields).
-pub fn record_update(old: Option<&Value>, new: &mut Value, manager: &str, api_version: &str, scope: Scope) {
+pub fn record_update(
+    old: Option<&Value>,
+    new: &mut Value,
+    manager: &str,
+    api_version: &str,
+    scope: Scope,
+) {
     let mut entries = old.map(read_entries).unwrap_or_default();
     let new_leaves = owned_leaves(new, scope);
     let old_leaves = old.map(|o| owned_leaves(o, scope)).unwrap_or_default();
@@ -252,18 +277,34 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, manager: &str, api_ve
         .iter()
         .filter(|p| {
             let before = old.and_then(|o| get_path(o, p));
-            if is_leaf(new, p) { before != get_path(new, p) } else { before.is_none_or(|b| !b.is_object()) }
+            if is_leaf(new, p) {
+                before != get_path(new, p)
+            } else {
+                before.is_none_or(|b| !b.is_object())
+            }
         })
         .cloned()
         .collect();
     let removed: Vec<FieldPath> = old_leaves.difference(&new_leaves).cloned().collect();
     // Removing a leaf only when it really disappeared (not when it became a parent).
-    let removed: Vec<FieldPath> = removed.into_iter().filter(|p| get_path(new, p).is_none()).collect();
+    let removed: Vec<FieldPath> = removed
+        .into_iter()
+        .filter(|p| get_path(new, p).is_none())
+        .collect();
     for e in entries.iter_mut() {
-        e.fields.retain(|p| !changed.iter().any(|c| p.starts_with(c) && is_leaf(new, c)) && !removed.iter().any(|r| p.starts_with(r)));
+        e.fields.retain(|p| {
+            !changed.iter().any(|c| p.starts_with(c) && is_leaf(new, c))
+                && !removed.iter().any(|r| p.starts_with(r))
+        });
     }
     if !changed.is_empty() {
-        let e = upsert(&mut entries, manager, "Update", api_version, scope.subresource());
+        let e = upsert(
+            &mut entries,
+            manager,
+            "Update",
+            api_version,
+            scope.subresource(),
+        );
         e.fields.extend(changed);
     }
     write_entries(new, &entries);
@@ -291,7 +332,10 @@ pub fn apply(
         }
         let mut lost = vec![];
         for owned in e.fields.iter().filter(|o| is_leaf(&object, o)) {
-            for p in config_leaves.iter().filter(|p| is_leaf(config, p) && related(p, owned)) {
+            for p in config_leaves
+                .iter()
+                .filter(|p| is_leaf(config, p) && related(p, owned))
+            {
                 let shorter = if p.len() <= owned.len() { p } else { owned };
                 if get_path(&object, shorter) != get_path(config, shorter) {
                     if force {
@@ -309,12 +353,18 @@ pub fn apply(
     if !conflicts.is_empty() {
         conflicts.sort();
         conflicts.dedup();
-        let lines: Vec<String> =
-            conflicts.iter().map(|(m, f)| format!("conflict with \"{m}\": {f}")).collect();
+        let lines: Vec<String> = conflicts
+            .iter()
+            .map(|(m, f)| format!("conflict with \"{m}\": {f}"))
+            .collect();
         let message = if lines.len() == 1 {
             format!("Apply failed with 1 conflict: {}", lines[0])
         } else {
-            format!("Apply failed with {} conflicts: {}", lines.len(), lines.join("\n"))
+            format!(
+                "Apply failed with {} conflicts: {}",
+                lines.len(),
+                lines.join("\n")
+            )
         };
         return Err(ApiError::new(409, "Conflict", message).with_details(json!({
             "causes": conflicts.iter().map(|(m, f)| json!({
@@ -331,7 +381,10 @@ pub fn apply(
         .map(|e| e.fields.clone())
         .unwrap_or_default();
     for p in previous.difference(&config_leaves) {
-        if config_leaves.iter().any(|c| c.starts_with(p) || p.starts_with(c)) {
+        if config_leaves
+            .iter()
+            .any(|c| c.starts_with(p) || p.starts_with(c))
+        {
             continue;
         }
         let others_own = entries
@@ -357,22 +410,44 @@ pub fn apply(
 mod tests {
     use super::*;
 
-    const MAIN: Scope = Scope::Main { status_subresource: true };
+    const MAIN: Scope = Scope::Main {
+        status_subresource: true,
+    };
 
     #[test]
     fn apply_conflicts_and_force() {
-        let a = apply(None, &json!({"spec": {"x": 1, "y": 2}}), "a", false, "v1", MAIN).unwrap();
+        let a = apply(
+            None,
+            &json!({"spec": {"x": 1, "y": 2}}),
+            "a",
+            false,
+            "v1",
+            MAIN,
+        )
+        .unwrap();
         assert_eq!(a["spec"], json!({"x": 1, "y": 2}));
         let err = apply(Some(&a), &json!({"spec": {"x": 5}}), "b", false, "v1", MAIN).unwrap_err();
         assert_eq!(err.code, 409);
-        assert!(err.message.contains("conflict with \"a\": .spec.x"), "{}", err.message);
+        assert!(
+            err.message.contains("conflict with \"a\": .spec.x"),
+            "{}",
+            err.message
+        );
         // Same value: shared ownership, no conflict.
         let shared = apply(Some(&a), &json!({"spec": {"x": 1}}), "b", false, "v1", MAIN).unwrap();
         assert_eq!(read_entries(&shared).len(), 2);
         let forced = apply(Some(&a), &json!({"spec": {"x": 5}}), "b", true, "v1", MAIN).unwrap();
         assert_eq!(forced["spec"]["x"], 5);
         // a no longer owns x; re-applying without y removes y.
-        let again = apply(Some(&forced), &json!({"spec": {"x": 5}}), "a", false, "v1", MAIN).unwrap();
+        let again = apply(
+            Some(&forced),
+            &json!({"spec": {"x": 5}}),
+            "a",
+            false,
+            "v1",
+            MAIN,
+        )
+        .unwrap();
         assert_eq!(again["spec"], json!({"x": 5}));
     }
 

@@ -14,7 +14,10 @@ pub fn load_crds(path: impl AsRef<Path>) -> anyhow::Result<Vec<CustomResourceDef
         let mut v: Vec<PathBuf> = std::fs::read_dir(path)
             .with_context(|| format!("reading {}", path.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml" || x == "json"))
+            .filter(|p| {
+                p.extension()
+                    .is_some_and(|x| x == "yaml" || x == "yml" || x == "json")
+            })
             .collect();
         v.sort();
         v
@@ -23,12 +26,14 @@ pub fn load_crds(path: impl AsRef<Path>) -> anyhow::Result<Vec<CustomResourceDef
     };
     let mut out = vec![];
     for f in files.drain(..) {
-        let text = std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?;
+        let text =
+            std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?;
         for doc in serde_norway::Deserializer::from_str(&text) {
-            let value = serde_json::Value::deserialize(doc).with_context(|| format!("parsing {}", f.display()))?;
+            let value = serde_json::Value::deserialize(doc)
+                .with_context(|| format!("parsing {}", f.display()))?;
             if value["kind"] == "CustomResourceDefinition" {
-                let crd: CustomResourceDefinition =
-                    serde_json::from_value(value).with_context(|| format!("a CRD in {}", f.display()))?;
+                let crd: CustomResourceDefinition = serde_json::from_value(value)
+                    .with_context(|| format!("a CRD in {}", f.display()))?;
                 out.push(crd);
             }
         }

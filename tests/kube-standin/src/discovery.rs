@@ -6,7 +6,16 @@ use serde_json::{Value, json};
 
 use crate::resources::{Registry, ResourceType};
 
-const VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+const VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
 
 pub fn version() -> Value {
     json!({
@@ -33,7 +42,10 @@ pub fn api_versions(server_address: &str) -> Value {
 }
 
 fn group_doc(group: &str, versions: &[String]) -> Value {
-    let vs: Vec<Value> = versions.iter().map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v})).collect();
+    let vs: Vec<Value> = versions
+        .iter()
+        .map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v}))
+        .collect();
     json!({
         "kind": "APIGroup",
         "apiVersion": "v1",
@@ -59,7 +71,11 @@ pub fn api_groups(registry: &Registry) -> Value {
 }
 
 pub fn api_group(registry: &Registry, group: &str) -> Option<Value> {
-    registry.groups().into_iter().find(|(g, _)| g == group).map(|(g, vs)| group_doc(&g, &vs))
+    registry
+        .groups()
+        .into_iter()
+        .find(|(g, _)| g == group)
+        .map(|(g, vs)| group_doc(&g, &vs))
 }
 
 fn resource_entry(t: &ResourceType) -> Vec<Value> {
@@ -90,11 +106,21 @@ fn resource_entry(t: &ResourceType) -> Vec<Value> {
 }
 
 pub fn resource_list(registry: &Registry, group: &str, version: &str) -> Option<Value> {
-    let types: Vec<&ResourceType> = registry.types().iter().filter(|t| t.group == group && t.version == version).collect();
+    let types: Vec<&ResourceType> = registry
+        .types()
+        .iter()
+        .filter(|t| t.group == group && t.version == version)
+        .collect();
     if types.is_empty() {
         return None;
     }
-    let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+    let gv = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
     let resources: Vec<Value> = types.into_iter().flat_map(resource_entry).collect();
-    Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}))
+    Some(
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
+    )
 }

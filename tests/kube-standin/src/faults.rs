@@ -37,7 +37,10 @@ impl Matcher {
     fn matches(&self, r: &RequestInfo) -> bool {
         self.verb.as_ref().is_none_or(|v| *v == r.verb)
             && self.resource.as_ref().is_none_or(|x| *x == r.resource)
-            && self.name.as_ref().is_none_or(|n| Some(n) == r.name.as_ref())
+            && self
+                .name
+                .as_ref()
+                .is_none_or(|n| Some(n) == r.name.as_ref())
     }
 }
 
@@ -61,17 +64,24 @@ impl Fault {
             Fault::Conflict => ApiError::new(
                 409,
                 "Conflict",
-                format!("Operation cannot be fulfilled on {} \"{name}\": injected conflict (kube-standin)", r.resource),
+                format!(
+                    "Operation cannot be fulfilled on {} \"{name}\": injected conflict (kube-standin)",
+                    r.resource
+                ),
             ),
-            Fault::InternalError => ApiError::internal("Internal error occurred: injected fault (kube-standin)"),
+            Fault::InternalError => {
+                ApiError::internal("Internal error occurred: injected fault (kube-standin)")
+            }
             Fault::Timeout => ApiError::new(
                 504,
                 "Timeout",
                 "Timeout: request did not complete within the allowed duration (injected by kube-standin)",
             ),
-            Fault::Status { code, reason } => {
-                ApiError::new(*code, reason.clone(), format!("injected fault {code} {reason} (kube-standin)"))
-            }
+            Fault::Status { code, reason } => ApiError::new(
+                *code,
+                reason.clone(),
+                format!("injected fault {code} {reason} (kube-standin)"),
+            ),
         }
     }
 }
@@ -93,15 +103,25 @@ pub struct Counters {
 impl Counters {
     /// Requests with this verb on this resource (`plural` or `plural/status`).
     pub fn count(&self, verb: &str, resource: &str) -> u64 {
-        self.counts.get(&(verb.to_string(), resource.to_string())).copied().unwrap_or(0)
+        self.counts
+            .get(&(verb.to_string(), resource.to_string()))
+            .copied()
+            .unwrap_or(0)
     }
     /// create + update + patch + delete + deletecollection on this resource.
     pub fn writes(&self, resource: &str) -> u64 {
-        ["create", "update", "patch", "delete", "deletecollection"].iter().map(|v| self.count(v, resource)).sum()
+        ["create", "update", "patch", "delete", "deletecollection"]
+            .iter()
+            .map(|v| self.count(v, resource))
+            .sum()
     }
     /// Requests of this verb on any resource.
     pub fn verb_total(&self, verb: &str) -> u64 {
-        self.counts.iter().filter(|((v, _), _)| v == verb).map(|(_, n)| n).sum()
+        self.counts
+            .iter()
+            .filter(|((v, _), _)| v == verb)
+            .map(|(_, n)| n)
+            .sum()
     }
     /// All counted requests.
     pub fn total(&self) -> u64 {
@@ -109,7 +129,10 @@ impl Counters {
     }
     /// Every (verb, resource, count).
     pub fn entries(&self) -> Vec<(String, String, u64)> {
-        self.counts.iter().map(|((v, r), n)| (v.clone(), r.clone(), *n)).collect()
+        self.counts
+            .iter()
+            .map(|((v, r), n)| (v.clone(), r.clone(), *n))
+            .collect()
     }
 }
 
@@ -127,7 +150,11 @@ pub struct Faults {
 
 impl Faults {
     pub fn fail_next(&self, n: usize, matcher: Matcher, fault: Fault) {
-        self.inner.lock().expect("faults").rules.push((matcher, n, fault));
+        self.inner
+            .lock()
+            .expect("faults")
+            .rules
+            .push((matcher, n, fault));
     }
 
     pub fn clear(&self) {
@@ -151,8 +178,15 @@ impl Faults {
     /// Counts the request; returns the delay to wait and the fault to answer, if any.
     pub fn on_request(&self, r: &RequestInfo) -> (Option<Duration>, Option<ApiError>) {
         let mut g = self.inner.lock().expect("faults");
-        *g.counters.counts.entry((r.verb.clone(), r.resource.clone())).or_default() += 1;
-        let delay = g.delay.as_ref().filter(|(m, _)| m.matches(r)).map(|(_, d)| *d);
+        *g.counters
+            .counts
+            .entry((r.verb.clone(), r.resource.clone()))
+            .or_default() += 1;
+        let delay = g
+            .delay
+            .as_ref()
+            .filter(|(m, _)| m.matches(r))
+            .map(|(_, d)| *d);
         let mut fault = None;
         if let Some(rule) = g.rules.iter_mut().find(|(m, n, _)| *n > 0 && m.matches(r)) {
             rule.1 -= 1;

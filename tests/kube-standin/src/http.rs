@@ -57,7 +57,9 @@ fn parse_resource_path(segs: &[&str]) -> Option<ResourcePath> {
     let (namespace, resource, name, subresource) = match rest {
         [] => return None,
         // /namespaces/{ns}/{resource}[/{name}[/{sub}]] unless it is the namespace itself.
-        ["namespaces", ns, r, tail @ ..] if group.is_empty() && !matches!(*r, "status" | "finalize") || !group.is_empty() => {
+        ["namespaces", ns, r, tail @ ..]
+            if group.is_empty() && !matches!(*r, "status" | "finalize") || !group.is_empty() =>
+        {
             match tail {
                 [] => (Some(s(ns)), s(r), None, None),
                 [n] => (Some(s(ns)), s(r), Some(s(n)), None),
@@ -70,25 +72,43 @@ fn parse_resource_path(segs: &[&str]) -> Option<ResourcePath> {
         [r, n, sub] => (None, s(r), Some(s(n)), Some(s(sub))),
         _ => return None,
     };
-    Some(ResourcePath { group, version, namespace, resource, name, subresource })
+    Some(ResourcePath {
+        group,
+        version,
+        namespace,
+        resource,
+        name,
+        subresource,
+    })
 }
 
 fn parse_query(req: &Request) -> Params {
     req.uri()
         .query()
-        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect::<HashMap<_, _>>())
+        .map(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect::<HashMap<_, _>>()
+        })
         .unwrap_or_default()
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> &'a str {
-    headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> &str {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
 }
 
 /// The field manager of an `Update` without `fieldManager`: the user agent's program name.
 fn default_manager(headers: &HeaderMap) -> String {
     let ua = header_str(headers, header::USER_AGENT);
     let first = ua.split('/').next().unwrap_or("").trim();
-    if first.is_empty() { "unknown".into() } else { first.chars().take(128).collect() }
+    if first.is_empty() {
+        "unknown".into()
+    } else {
+        first.chars().take(128).collect()
+    }
 }
 
 async fn dispatch(state: Arc<AppState>, req: Request) -> ApiResult<Response> {
@@ -96,19 +116,41 @@ async fn dispatch(state: Arc<AppState>, req: Request) -> ApiResult<Response> {
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let method = req.method().clone();
     let ok = |v: Value| Ok(json_response(StatusCode::OK, &v));
-    let not_found = || ApiError::new(404, "NotFound", "the server could not find the requested resource");
+    let not_found = || {
+        ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+    };
     match segs.as_slice() {
         ["version"] => return ok(discovery::version()),
         ["healthz" | "readyz" | "livez"] => return Ok((StatusCode::OK, "ok").into_response()),
         ["api"] => return ok(discovery::api_versions(&state.addr.to_string())),
         ["apis"] => return ok(discovery::api_groups(&state.registry())),
-        ["api", v] => return discovery::resource_list(&state.registry(), "", v).map(ok).unwrap_or_else(|| Err(not_found())),
-        ["apis", g] => return discovery::api_group(&state.registry(), g).map(ok).unwrap_or_else(|| Err(not_found())),
-        ["apis", g, v] => return discovery::resource_list(&state.registry(), g, v).map(ok).unwrap_or_else(|| Err(not_found())),
+        ["api", v] => {
+            return discovery::resource_list(&state.registry(), "", v)
+                .map(ok)
+                .unwrap_or_else(|| Err(not_found()));
+        }
+        ["apis", g] => {
+            return discovery::api_group(&state.registry(), g)
+                .map(ok)
+                .unwrap_or_else(|| Err(not_found()));
+        }
+        ["apis", g, v] => {
+            return discovery::resource_list(&state.registry(), g, v)
+                .map(ok)
+                .unwrap_or_else(|| Err(not_found()));
+        }
         _ => {}
     }
     let rp = parse_resource_path(&segs).ok_or_else(not_found)?;
-    let rt = state.registry().find(&rp.group, &rp.version, &rp.resource).cloned().ok_or_else(not_found)?;
+    let rt = state
+        .registry()
+        .find(&rp.group, &rp.version, &rp.resource)
+        .cloned()
+        .ok_or_else(not_found)?;
     if rp.namespace.is_some() && !rt.namespaced {
         return Err(not_found());
     }
@@ -123,13 +165,21 @@ async fn dispatch(state: Arc<AppState>, req: Request) -> ApiResult<Response> {
         (&Method::PATCH, _) => "patch",
         (&Method::DELETE, true) => "delete",
         (&Method::DELETE, false) => "deletecollection",
-        _ => return Err(ApiError::method_not_allowed(format!("the server does not allow this method on the requested resource: {method}"))),
+        _ => {
+            return Err(ApiError::method_not_allowed(format!(
+                "the server does not allow this method on the requested resource: {method}"
+            )));
+        }
     };
     let resource_label = match &rp.subresource {
         Some(sub) => format!("{}/{sub}", rt.plural),
         None => rt.plural.clone(),
     };
-    let info = RequestInfo { verb: verb.into(), resource: resource_label, name: rp.name.clone() };
+    let info = RequestInfo {
+        verb: verb.into(),
+        resource: resource_label,
+        name: rp.name.clone(),
+    };
     let (delay, fault) = state.faults.on_request(&info);
     if let Some(d) = delay {
         tokio::time::sleep(d).await;
@@ -137,7 +187,12 @@ async fn dispatch(state: Arc<AppState>, req: Request) -> ApiResult<Response> {
     if let Some(e) = fault {
         return Err(e);
     }
-    let target = Target { rt, namespace: rp.namespace, name: rp.name, subresource: rp.subresource };
+    let target = Target {
+        rt,
+        namespace: rp.namespace,
+        name: rp.name,
+        subresource: rp.subresource,
+    };
     let headers = req.headers().clone();
     let content_type = header_str(&headers, header::CONTENT_TYPE).to_string();
     let accept = header_str(&headers, header::ACCEPT).to_string();
@@ -148,8 +203,16 @@ async fn dispatch(state: Arc<AppState>, req: Request) -> ApiResult<Response> {
     let st = &state;
     match verb {
         "watch" => watch::watch(state.clone(), target, &params),
-        "get" => ok(table::maybe_table(&accept, &target.rt, ops::get(st, &target)?)),
-        "list" => ok(table::maybe_table(&accept, &target.rt, ops::list(st, &target, &params)?)),
+        "get" => ok(table::maybe_table(
+            &accept,
+            &target.rt,
+            ops::get(st, &target)?,
+        )),
+        "list" => ok(table::maybe_table(
+            &accept,
+            &target.rt,
+            ops::list(st, &target, &params)?,
+        )),
         "create" => {
             let m = manager.unwrap_or_else(|| default_manager(&headers));
             let o = ops::create(st, &target, &body, &content_type, &params, &m)?;
@@ -160,8 +223,23 @@ async fn dispatch(state: Arc<AppState>, req: Request) -> ApiResult<Response> {
             ok(ops::update(st, &target, &body, &content_type, &params, &m)?)
         }
         "patch" => {
-            let (created, o) = ops::patch(st, &target, &body, &content_type, &params, manager.as_deref(), &default_manager(&headers))?;
-            Ok(json_response(if created { StatusCode::CREATED } else { StatusCode::OK }, &o))
+            let (created, o) = ops::patch(
+                st,
+                &target,
+                &body,
+                &content_type,
+                &params,
+                manager.as_deref(),
+                &default_manager(&headers),
+            )?;
+            Ok(json_response(
+                if created {
+                    StatusCode::CREATED
+                } else {
+                    StatusCode::OK
+                },
+                &o,
+            ))
         }
         "delete" => ok(ops::delete(st, &target, &body, &params)?),
         "deletecollection" => ok(ops::delete_collection(st, &target, &params)?),
@@ -176,14 +254,37 @@ mod tests {
     #[test]
     fn paths() {
         let p = parse_resource_path(&["api", "v1", "namespaces", "a", "configmaps", "b"]).unwrap();
-        assert_eq!((p.namespace.as_deref(), p.resource.as_str(), p.name.as_deref()), (Some("a"), "configmaps", Some("b")));
+        assert_eq!(
+            (
+                p.namespace.as_deref(),
+                p.resource.as_str(),
+                p.name.as_deref()
+            ),
+            (Some("a"), "configmaps", Some("b"))
+        );
         let p = parse_resource_path(&["api", "v1", "namespaces", "a"]).unwrap();
-        assert_eq!((p.namespace, p.resource.as_str(), p.name.as_deref()), (None, "namespaces", Some("a")));
+        assert_eq!(
+            (p.namespace, p.resource.as_str(), p.name.as_deref()),
+            (None, "namespaces", Some("a"))
+        );
         let p = parse_resource_path(&["api", "v1", "namespaces", "a", "status"]).unwrap();
-        assert_eq!((p.resource.as_str(), p.subresource.as_deref()), ("namespaces", Some("status")));
+        assert_eq!(
+            (p.resource.as_str(), p.subresource.as_deref()),
+            ("namespaces", Some("status"))
+        );
         let p = parse_resource_path(&["apis", "riskassess.io", "v1alpha1", "tenantusers"]).unwrap();
         assert_eq!((p.namespace, p.resource.as_str()), (None, "tenantusers"));
-        let p = parse_resource_path(&["apis", "g", "v1", "namespaces", "n", "userimports", "x", "status"]).unwrap();
+        let p = parse_resource_path(&[
+            "apis",
+            "g",
+            "v1",
+            "namespaces",
+            "n",
+            "userimports",
+            "x",
+            "status",
+        ])
+        .unwrap();
         assert_eq!(p.subresource.as_deref(), Some("status"));
     }
 }

@@ -19,6 +19,7 @@ mod http;
 mod kubeconfig;
 mod ops;
 mod patch;
+mod protobuf;
 mod resources;
 mod schema;
 mod selectors;
@@ -64,7 +65,9 @@ impl Default for Options {
         Options {
             port: 0,
             crds: vec![],
-            namespaces: ["default", "kube-system", "kube-public", "kube-node-lease"].map(String::from).to_vec(),
+            namespaces: ["default", "kube-system", "kube-public", "kube-node-lease"]
+                .map(String::from)
+                .to_vec(),
             bookmark_interval: Duration::from_secs(1),
             history_limit: 10_000,
         }
@@ -84,9 +87,15 @@ impl Server {
     pub async fn start(options: Options) -> anyhow::Result<Server> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port)).await?;
         let addr = listener.local_addr()?;
-        let state = Arc::new(AppState::new(Registry::with_builtins(), options.history_limit.max(1), options.bookmark_interval, addr));
+        let state = Arc::new(AppState::new(
+            Registry::with_builtins(),
+            options.history_limit.max(1),
+            options.bookmark_interval,
+            addr,
+        ));
         for ns in &options.namespaces {
-            ops::ensure_namespace(&state, ns).map_err(|e| anyhow::anyhow!("namespace {ns}: {}", e.message))?;
+            ops::ensure_namespace(&state, ns)
+                .map_err(|e| anyhow::anyhow!("namespace {ns}: {}", e.message))?;
         }
         let crd_type = state
             .registry()
@@ -94,10 +103,28 @@ impl Server {
             .cloned()
             .expect("built in");
         for crd in &options.crds {
-            let t = Target { rt: crd_type.clone(), namespace: None, name: None, subresource: None };
+            let t = Target {
+                rt: crd_type.clone(),
+                namespace: None,
+                name: None,
+                subresource: None,
+            };
             let body = serde_json::to_vec(crd)?;
-            ops::create(&state, &t, &body, "application/json", &Params::new(), "kube-standin")
-                .map_err(|e| anyhow::anyhow!("CRD {}: {}", crd.metadata.name.clone().unwrap_or_default(), e.message))?;
+            ops::create(
+                &state,
+                &t,
+                &body,
+                "application/json",
+                &Params::new(),
+                "kube-standin",
+            )
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "CRD {}: {}",
+                    crd.metadata.name.clone().unwrap_or_default(),
+                    e.message
+                )
+            })?;
         }
         let app = http::router(state.clone());
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -108,7 +135,12 @@ impl Server {
                 })
                 .await;
         });
-        Ok(Server { addr, state, stop: Some(stop_tx), task: Some(task) })
+        Ok(Server {
+            addr,
+            state,
+            stop: Some(stop_tx),
+            task: Some(task),
+        })
     }
 
     /// `http://127.0.0.1:PORT`
@@ -159,7 +191,9 @@ impl Server {
 
     /// Delays every request (`None`: no delay).
     pub fn set_delay(&self, delay: Option<Duration>) {
-        self.state.faults.set_delay(delay.map(|d| (Matcher::any(), d)))
+        self.state
+            .faults
+            .set_delay(delay.map(|d| (Matcher::any(), d)))
     }
 
     /// Delays the requests that match.
@@ -188,14 +222,26 @@ impl Server {
     }
 
     /// Reads a stored object as JSON, bypassing HTTP (not counted). `group` is "" for core.
-    pub fn object(&self, group: &str, resource: &str, namespace: &str, name: &str) -> Option<serde_json::Value> {
-        let key = store::ObjKey { group: group.into(), resource: resource.into(), namespace: namespace.into(), name: name.into() };
+    pub fn object(
+        &self,
+        group: &str,
+        resource: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Option<serde_json::Value> {
+        let key = store::ObjKey {
+            group: group.into(),
+            resource: resource.into(),
+            namespace: namespace.into(),
+            name: name.into(),
+        };
         self.state.store().get(&key).cloned()
     }
 
     /// Creates a namespace (no-op when it exists), bypassing HTTP.
     pub fn ensure_namespace(&self, name: &str) -> anyhow::Result<()> {
-        ops::ensure_namespace(&self.state, name).map_err(|e| anyhow::anyhow!("{}", json!(e.to_status())))
+        ops::ensure_namespace(&self.state, name)
+            .map_err(|e| anyhow::anyhow!("{}", json!(e.to_status())))
     }
 
     /// Stops accepting, ends watches, and waits for in-flight requests.

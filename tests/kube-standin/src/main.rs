@@ -27,7 +27,12 @@ async fn main() -> anyhow::Result<()> {
     for p in &args.crds {
         crds.extend(load_crds(p)?);
     }
-    let server = Server::start(Options { port: args.port, crds, ..Options::default() }).await?;
+    let server = Server::start(Options {
+        port: args.port,
+        crds,
+        ..Options::default()
+    })
+    .await?;
     if let Some(path) = &args.kubeconfig {
         server.write_kubeconfig(path)?;
     }
@@ -38,7 +43,8 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn wait_for_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}

@@ -27,20 +27,32 @@ impl Target {
         ObjKey {
             group: self.rt.group.clone(),
             resource: self.rt.plural.clone(),
-            namespace: if self.rt.namespaced { self.namespace.clone().unwrap_or_default() } else { String::new() },
+            namespace: if self.rt.namespaced {
+                self.namespace.clone().unwrap_or_default()
+            } else {
+                String::new()
+            },
             name: name.to_string(),
         }
     }
 
     fn name(&self) -> ApiResult<&str> {
-        self.name.as_deref().ok_or_else(|| ApiError::method_not_allowed("a resource name is required"))
+        self.name
+            .as_deref()
+            .ok_or_else(|| ApiError::method_not_allowed("a resource name is required"))
     }
 
     fn scope(&self) -> ApiResult<Scope> {
         match self.subresource.as_deref() {
-            None => Ok(Scope::Main { status_subresource: self.rt.status_subresource }),
+            None => Ok(Scope::Main {
+                status_subresource: self.rt.status_subresource,
+            }),
             Some("status") if self.rt.status_subresource => Ok(Scope::Status),
-            Some(other) => Err(ApiError::not_found(&self.rt.group, &format!("{}/{other}", self.rt.plural), self.name.as_deref().unwrap_or(""))),
+            Some(other) => Err(ApiError::not_found(
+                &self.rt.group,
+                &format!("{}/{other}", self.rt.plural),
+                self.name.as_deref().unwrap_or(""),
+            )),
         }
     }
 
@@ -66,7 +78,11 @@ pub fn get(state: &AppState, t: &Target) -> ApiResult<Value> {
     let name = t.name()?;
     t.scope()?;
     let store = state.store();
-    store.get(&t.key(name)).cloned().map(|o| present(&t.rt, o)).ok_or_else(|| t.not_found(name))
+    store
+        .get(&t.key(name))
+        .cloned()
+        .map(|o| present(&t.rt, o))
+        .ok_or_else(|| t.not_found(name))
 }
 
 pub struct ListFilter {
@@ -77,8 +93,18 @@ pub struct ListFilter {
 impl ListFilter {
     pub fn from_params(params: &Params) -> ApiResult<Self> {
         Ok(ListFilter {
-            labels: LabelSelector::parse(params.get("labelSelector").map(String::as_str).unwrap_or(""))?,
-            fields: FieldSelector::parse(params.get("fieldSelector").map(String::as_str).unwrap_or(""))?,
+            labels: LabelSelector::parse(
+                params
+                    .get("labelSelector")
+                    .map(String::as_str)
+                    .unwrap_or(""),
+            )?,
+            fields: FieldSelector::parse(
+                params
+                    .get("fieldSelector")
+                    .map(String::as_str)
+                    .unwrap_or(""),
+            )?,
         })
     }
     pub fn matches(&self, o: &Value) -> bool {
@@ -87,15 +113,21 @@ impl ListFilter {
 }
 
 fn encode_continue(key: &ObjKey) -> String {
-    format!("{}/{}", key.namespace, key.name).bytes().map(|b| format!("{b:02x}")).collect()
+    format!("{}/{}", key.namespace, key.name)
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn decode_continue(token: &str) -> ApiResult<(String, String)> {
     let bad = || ApiError::bad_request(format!("continue key is not valid: {token:?}"));
-    if token.len() % 2 != 0 {
+    if !token.len().is_multiple_of(2) {
         return Err(bad());
     }
-    let bytes: Result<Vec<u8>, _> = (0..token.len()).step_by(2).map(|i| u8::from_str_radix(&token[i..i + 2], 16)).collect();
+    let bytes: Result<Vec<u8>, _> = (0..token.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&token[i..i + 2], 16))
+        .collect();
     let s = String::from_utf8(bytes.map_err(|_| bad())?).map_err(|_| bad())?;
     let (ns, name) = s.split_once('/').ok_or_else(bad)?;
     Ok((ns.to_string(), name.to_string()))
@@ -104,7 +136,9 @@ fn decode_continue(token: &str) -> ApiResult<(String, String)> {
 pub fn list(state: &AppState, t: &Target, params: &Params) -> ApiResult<Value> {
     let filter = ListFilter::from_params(params)?;
     let limit: usize = match params.get("limit") {
-        Some(l) => l.parse().map_err(|_| ApiError::bad_request(format!("invalid limit {l:?}")))?,
+        Some(l) => l
+            .parse()
+            .map_err(|_| ApiError::bad_request(format!("invalid limit {l:?}")))?,
         None => 0,
     };
     let after = match params.get("continue").filter(|c| !c.is_empty()) {
@@ -112,19 +146,34 @@ pub fn list(state: &AppState, t: &Target, params: &Params) -> ApiResult<Value> {
         None => None,
     };
     let store = state.store();
-    let ns = if t.rt.namespaced { t.namespace.as_deref() } else { None };
+    let ns = if t.rt.namespaced {
+        t.namespace.as_deref()
+    } else {
+        None
+    };
     let matching: Vec<(&ObjKey, &Value)> = store
         .list(&t.rt.group, &t.rt.plural, ns)
-        .filter(|(k, _)| after.as_ref().is_none_or(|(ans, aname)| (&k.namespace, &k.name) > (ans, aname)))
+        .filter(|(k, _)| {
+            after
+                .as_ref()
+                .is_none_or(|(ans, aname)| (&k.namespace, &k.name) > (ans, aname))
+        })
         .filter(|(_, o)| filter.matches(o))
         .collect();
     let mut metadata = json!({ "resourceVersion": store.current_rv().to_string() });
-    let take = if limit > 0 { limit.min(matching.len()) } else { matching.len() };
+    let take = if limit > 0 {
+        limit.min(matching.len())
+    } else {
+        matching.len()
+    };
     if take < matching.len() {
         metadata["continue"] = json!(encode_continue(matching[take - 1].0));
         metadata["remainingItemCount"] = json!(matching.len() - take);
     }
-    let items: Vec<Value> = matching[..take].iter().map(|(_, o)| present(&t.rt, (*o).clone())).collect();
+    let items: Vec<Value> = matching[..take]
+        .iter()
+        .map(|(_, o)| present(&t.rt, (*o).clone()))
+        .collect();
     Ok(json!({
         "apiVersion": t.rt.api_version(),
         "kind": format!("{}List", t.rt.kind),
@@ -134,7 +183,9 @@ pub fn list(state: &AppState, t: &Target, params: &Params) -> ApiResult<Value> {
 }
 
 fn dns_subdomain(name: &str) -> bool {
-    let re = regex::Regex::new(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$").expect("regex");
+    let re =
+        regex::Regex::new(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+            .expect("regex");
     name.len() <= 253 && re.is_match(name)
 }
 
@@ -146,7 +197,9 @@ fn dns_label(name: &str) -> bool {
 fn validate_name(rt: &ResourceType, name: &str) -> ApiResult<()> {
     let ok = match (rt.group.as_str(), rt.plural.as_str()) {
         ("", "namespaces" | "services") => dns_label(name),
-        ("rbac.authorization.k8s.io", _) => !name.is_empty() && !name.contains('/') && name != "." && name != "..",
+        ("rbac.authorization.k8s.io", _) => {
+            !name.is_empty() && !name.contains('/') && name != "." && name != ".."
+        }
         _ => dns_subdomain(name),
     };
     if ok {
@@ -158,7 +211,9 @@ fn validate_name(rt: &ResourceType, name: &str) -> ApiResult<()> {
         name,
         &[(
             "metadata.name".into(),
-            format!("Invalid value: {name:?}: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"),
+            format!(
+                "Invalid value: {name:?}: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"
+            ),
         )],
     ))
 }
@@ -166,12 +221,13 @@ fn validate_name(rt: &ResourceType, name: &str) -> ApiResult<()> {
 fn parse_body(body: &[u8], content_type: &str) -> ApiResult<Value> {
     let base = content_type.split(';').next().unwrap_or("").trim();
     match base {
-        "" | "application/json" | "*/*" => {
-            serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding request body: {e}")))
-        }
+        "" | "application/json" | "*/*" => serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding request body: {e}"))),
         "application/yaml" | "application/apply-patch+yaml" | "application/apply-patch+json" => {
-            serde_norway::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))
+            serde_norway::from_slice(body)
+                .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))
         }
+        crate::protobuf::CONTENT_TYPE => crate::protobuf::decode(body),
         other => Err(ApiError::unsupported_media(other)),
     }
 }
@@ -179,7 +235,9 @@ fn parse_body(body: &[u8], content_type: &str) -> ApiResult<Value> {
 pub fn parse_object(body: &[u8], content_type: &str) -> ApiResult<Value> {
     let v = parse_body(body, content_type)?;
     if !v.is_object() {
-        return Err(ApiError::bad_request("the request body must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON object",
+        ));
     }
     Ok(v)
 }
@@ -197,7 +255,10 @@ fn check_type(rt: &ResourceType, object: &Value) -> ApiResult<()> {
     if let Some(kind) = object["kind"].as_str()
         && kind != rt.kind
     {
-        return Err(ApiError::bad_request(format!("the kind in the data ({kind}) does not match the expected kind ({})", rt.kind)));
+        return Err(ApiError::bad_request(format!(
+            "the kind in the data ({kind}) does not match the expected kind ({})",
+            rt.kind
+        )));
     }
     Ok(())
 }
@@ -214,16 +275,27 @@ fn check_namespace(store: &Store, t: &Target, object: &mut Value) -> ApiResult<S
         && !body_ns.is_empty()
         && body_ns != ns
     {
-        return Err(ApiError::bad_request("the namespace of the provided object does not match the namespace sent on the request"));
+        return Err(ApiError::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        ));
     }
     object["metadata"]["namespace"] = json!(ns);
-    let ns_key = ObjKey { group: String::new(), resource: "namespaces".into(), namespace: String::new(), name: ns.clone() };
+    let ns_key = ObjKey {
+        group: String::new(),
+        resource: "namespaces".into(),
+        namespace: String::new(),
+        name: ns.clone(),
+    };
     match store.get(&ns_key) {
         None => Err(ApiError::not_found("", "namespaces", &ns)),
         Some(n) if !n["metadata"]["deletionTimestamp"].is_null() => Err(ApiError::new(
             403,
             "Forbidden",
-            format!("{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated", t.rt.plural, object["metadata"]["name"].as_str().unwrap_or("")),
+            format!(
+                "{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+                t.rt.plural,
+                object["metadata"]["name"].as_str().unwrap_or("")
+            ),
         )),
         Some(_) => Ok(ns),
     }
@@ -232,7 +304,10 @@ fn check_namespace(store: &Store, t: &Target, object: &mut Value) -> ApiResult<S
 fn random_suffix() -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let id = uuid::Uuid::new_v4();
-    id.as_bytes()[..5].iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
+    id.as_bytes()[..5]
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
 }
 
 /// Custom-resource schema processing; 422 on errors.
@@ -242,7 +317,10 @@ fn run_schema(rt: &ResourceType, object: &mut Value) -> ApiResult<()> {
     if errors.is_empty() {
         return Ok(());
     }
-    let name = object["metadata"]["name"].as_str().unwrap_or("").to_string();
+    let name = object["metadata"]["name"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
     Err(ApiError::invalid(&rt.kind, &rt.group, &name, &errors))
 }
 
@@ -258,13 +336,29 @@ pub enum Ownership {
     Applied,
 }
 
-pub fn create(state: &AppState, t: &Target, body: &[u8], content_type: &str, params: &Params, manager: &str) -> ApiResult<Value> {
+pub fn create(
+    state: &AppState,
+    t: &Target,
+    body: &[u8],
+    content_type: &str,
+    params: &Params,
+    manager: &str,
+) -> ApiResult<Value> {
     if t.subresource.is_some() {
-        return Err(ApiError::method_not_allowed("create is not allowed on a subresource"));
+        return Err(ApiError::method_not_allowed(
+            "create is not allowed on a subresource",
+        ));
     }
     let object = parse_object(body, content_type)?;
     let mut store = state.store();
-    create_locked(state, &mut store, t, object, params, Ownership::Update(manager.to_string()))
+    create_locked(
+        state,
+        &mut store,
+        t,
+        object,
+        params,
+        Ownership::Update(manager.to_string()),
+    )
 }
 
 fn create_locked(
@@ -280,16 +374,25 @@ fn create_locked(
     if !object["metadata"].is_object() {
         object["metadata"] = json!({});
     }
-    let name = match object["metadata"]["name"].as_str().filter(|n| !n.is_empty()) {
+    let name = match object["metadata"]["name"]
+        .as_str()
+        .filter(|n| !n.is_empty())
+    {
         Some(n) => n.to_string(),
-        None => match object["metadata"]["generateName"].as_str().filter(|n| !n.is_empty()) {
+        None => match object["metadata"]["generateName"]
+            .as_str()
+            .filter(|n| !n.is_empty())
+        {
             Some(prefix) => format!("{prefix}{}", random_suffix()),
             None => {
                 return Err(ApiError::invalid(
                     &rt.kind,
                     &rt.group,
                     "",
-                    &[("metadata.name".into(), "Required value: name or generateName is required".into())],
+                    &[(
+                        "metadata.name".into(),
+                        "Required value: name or generateName is required".into(),
+                    )],
                 ));
             }
         },
@@ -297,7 +400,9 @@ fn create_locked(
     if let Some(path_name) = &t.name
         && *path_name != name
     {
-        return Err(ApiError::bad_request("the name of the object does not match the name on the URL"));
+        return Err(ApiError::bad_request(
+            "the name of the object does not match the name on the URL",
+        ));
     }
     validate_name(rt, &name)?;
     object["metadata"]["name"] = json!(name);
@@ -308,7 +413,12 @@ fn create_locked(
     }
     {
         let m = object["metadata"].as_object_mut().expect("metadata");
-        for k in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
+        for k in [
+            "resourceVersion",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "selfLink",
+        ] {
             m.remove(k);
         }
         m.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
@@ -332,7 +442,15 @@ fn create_locked(
             if let Some(m) = object["metadata"].as_object_mut() {
                 m.remove("managedFields");
             }
-            apply::record_update(None, &mut object, manager, &rt.api_version(), Scope::Main { status_subresource: rt.status_subresource })
+            apply::record_update(
+                None,
+                &mut object,
+                manager,
+                &rt.api_version(),
+                Scope::Main {
+                    status_subresource: rt.status_subresource,
+                },
+            )
         }
         Ownership::Applied => {}
     }
@@ -348,7 +466,8 @@ fn special_on_create(state: &AppState, rt: &ResourceType, object: &mut Value) {
     match (rt.group.as_str(), rt.plural.as_str()) {
         ("", "namespaces") => {
             object["status"] = json!({"phase": "Active"});
-            object["metadata"]["labels"]["kubernetes.io/metadata.name"] = object["metadata"]["name"].clone();
+            object["metadata"]["labels"]["kubernetes.io/metadata.name"] =
+                object["metadata"]["name"].clone();
         }
         ("apiextensions.k8s.io", "customresourcedefinitions") => {
             object["status"] = json!({
@@ -411,7 +530,9 @@ fn commit_update(
     let scope = t.scope()?;
     let name = old["metadata"]["name"].as_str().unwrap_or("").to_string();
     check_type(rt, &candidate)?;
-    if let Some(rv) = candidate["metadata"]["resourceVersion"].as_str().filter(|s| !s.is_empty())
+    if let Some(rv) = candidate["metadata"]["resourceVersion"]
+        .as_str()
+        .filter(|s| !s.is_empty())
         && Some(rv) != old["metadata"]["resourceVersion"].as_str()
     {
         return Err(ApiError::stale(&rt.group, &rt.plural, &name));
@@ -419,7 +540,9 @@ fn commit_update(
     if let Some(n) = candidate["metadata"]["name"].as_str()
         && n != name
     {
-        return Err(ApiError::bad_request(format!("the name of the object ({n}) does not match the name on the URL ({name})")));
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({n}) does not match the name on the URL ({name})"
+        )));
     }
     let mut new = match scope {
         Scope::Status => {
@@ -440,7 +563,15 @@ fn commit_update(
             if !n["metadata"].is_object() {
                 n["metadata"] = json!({});
             }
-            for k in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "name", "namespace"] {
+            for k in [
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "generation",
+                "name",
+                "namespace",
+            ] {
                 match old["metadata"].get(k) {
                     Some(v) => n["metadata"][k] = v.clone(),
                     None => {
@@ -462,13 +593,25 @@ fn commit_update(
     new["apiVersion"] = json!(rt.api_version());
     new["kind"] = json!(rt.kind);
     if !old["metadata"]["deletionTimestamp"].is_null() {
-        let old_f = old["metadata"]["finalizers"].as_array().cloned().unwrap_or_default();
-        let new_f = new["metadata"]["finalizers"].as_array().cloned().unwrap_or_default();
+        let old_f = old["metadata"]["finalizers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let new_f = new["metadata"]["finalizers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         if new_f.iter().any(|f| !old_f.contains(f)) {
-            return Err(ApiError::invalid(&rt.kind, &rt.group, &name, &[(
-                "metadata.finalizers".into(),
-                "Forbidden: no new finalizers can be added if the object is being deleted".into(),
-            )]));
+            return Err(ApiError::invalid(
+                &rt.kind,
+                &rt.group,
+                &name,
+                &[(
+                    "metadata.finalizers".into(),
+                    "Forbidden: no new finalizers can be added if the object is being deleted"
+                        .into(),
+                )],
+            ));
         }
     }
     run_schema(rt, &mut new)?;
@@ -494,7 +637,9 @@ fn commit_update(
     }
     let key = t.key(&name);
     let terminating = !new["metadata"]["deletionTimestamp"].is_null();
-    let no_finalizers = new["metadata"]["finalizers"].as_array().is_none_or(|f| f.is_empty());
+    let no_finalizers = new["metadata"]["finalizers"]
+        .as_array()
+        .is_none_or(|f| f.is_empty());
     if terminating && no_finalizers {
         store.put(key.clone(), new);
         return Ok(finalize(state, store, &key).unwrap_or(Value::Null));
@@ -502,12 +647,30 @@ fn commit_update(
     Ok(store.put(key, new))
 }
 
-pub fn update(state: &AppState, t: &Target, body: &[u8], content_type: &str, params: &Params, manager: &str) -> ApiResult<Value> {
+pub fn update(
+    state: &AppState,
+    t: &Target,
+    body: &[u8],
+    content_type: &str,
+    params: &Params,
+    manager: &str,
+) -> ApiResult<Value> {
     let name = t.name()?.to_string();
     let candidate = parse_object(body, content_type)?;
     let mut store = state.store();
-    let old = store.get(&t.key(&name)).cloned().ok_or_else(|| t.not_found(&name))?;
-    commit_update(state, &mut store, t, &old, candidate, params, Ownership::Update(manager.to_string()))
+    let old = store
+        .get(&t.key(&name))
+        .cloned()
+        .ok_or_else(|| t.not_found(&name))?;
+    commit_update(
+        state,
+        &mut store,
+        t,
+        &old,
+        candidate,
+        params,
+        Ownership::Update(manager.to_string()),
+    )
 }
 
 /// Returns `(created, object)`.
@@ -534,17 +697,27 @@ pub fn patch(
         if let Some(n) = config["metadata"]["name"].as_str()
             && n != name
         {
-            return Err(ApiError::bad_request(format!("the name of the object ({n}) does not match the name on the URL ({name})")));
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({n}) does not match the name on the URL ({name})"
+            )));
         }
         let scope = t.scope()?;
-        let mut merged = apply::apply(current.as_ref(), &config, manager, force, &t.rt.api_version(), scope)?;
+        let mut merged = apply::apply(
+            current.as_ref(),
+            &config,
+            manager,
+            force,
+            &t.rt.api_version(),
+            scope,
+        )?;
         return match current {
             None => {
                 if t.subresource.is_some() {
                     return Err(t.not_found(&name));
                 }
                 merged["metadata"]["name"] = json!(name);
-                create_locked(state, &mut store, t, merged, params, Ownership::Applied).map(|o| (true, o))
+                create_locked(state, &mut store, t, merged, params, Ownership::Applied)
+                    .map(|o| (true, o))
             }
             Some(old) => {
                 if let Some(m) = merged["metadata"].as_object_mut() {
@@ -553,7 +726,16 @@ pub fn patch(
                 if let Some(rv) = config["metadata"]["resourceVersion"].as_str() {
                     merged["metadata"]["resourceVersion"] = json!(rv);
                 }
-                commit_update(state, &mut store, t, &old, merged, params, Ownership::Applied).map(|o| (false, o))
+                commit_update(
+                    state,
+                    &mut store,
+                    t,
+                    &old,
+                    merged,
+                    params,
+                    Ownership::Applied,
+                )
+                .map(|o| (false, o))
             }
         };
     }
@@ -570,38 +752,88 @@ pub fn patch(
         m.remove("resourceVersion");
     }
     let manager = manager.unwrap_or(default_manager).to_string();
-    commit_update(state, &mut store, t, &old, patched, params, Ownership::Update(manager)).map(|o| (false, o))
+    commit_update(
+        state,
+        &mut store,
+        t,
+        &old,
+        patched,
+        params,
+        Ownership::Update(manager),
+    )
+    .map(|o| (false, o))
 }
 
 /// DELETE of one object: sets deletionTimestamp while finalizers remain, else removes it.
 pub fn delete(state: &AppState, t: &Target, body: &[u8], params: &Params) -> ApiResult<Value> {
     let name = t.name()?.to_string();
     if t.subresource.is_some() {
-        return Err(ApiError::method_not_allowed("delete is not allowed on a subresource"));
+        return Err(ApiError::method_not_allowed(
+            "delete is not allowed on a subresource",
+        ));
     }
-    let options: Value = if body.is_empty() { json!({}) } else { serde_json::from_slice(body).unwrap_or_else(|_| json!({})) };
+    let options: Value = if body.is_empty() {
+        json!({})
+    } else {
+        serde_json::from_slice(body).unwrap_or_else(|_| json!({}))
+    };
     let mut store = state.store();
-    delete_locked(state, &mut store, &t.rt, &t.key(&name), &options, dry_run(params))
+    delete_locked(
+        state,
+        &mut store,
+        &t.rt,
+        &t.key(&name),
+        &options,
+        dry_run(params),
+    )
 }
 
-fn delete_locked(state: &AppState, store: &mut Store, rt: &ResourceType, key: &ObjKey, options: &Value, dry: bool) -> ApiResult<Value> {
-    let old = store.get(key).cloned().ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, &key.name))?;
+fn delete_locked(
+    state: &AppState,
+    store: &mut Store,
+    rt: &ResourceType,
+    key: &ObjKey,
+    options: &Value,
+    dry: bool,
+) -> ApiResult<Value> {
+    let old = store
+        .get(key)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, &key.name))?;
     let pre = &options["preconditions"];
     if let Some(uid) = pre["uid"].as_str()
         && Some(uid) != old["metadata"]["uid"].as_str()
     {
-        return Err(ApiError::conflict(&rt.group, &rt.plural, &key.name, &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {}", old["metadata"]["uid"].as_str().unwrap_or(""))));
+        return Err(ApiError::conflict(
+            &rt.group,
+            &rt.plural,
+            &key.name,
+            &format!(
+                "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                old["metadata"]["uid"].as_str().unwrap_or("")
+            ),
+        ));
     }
     if let Some(rv) = pre["resourceVersion"].as_str()
         && Some(rv) != old["metadata"]["resourceVersion"].as_str()
     {
-        return Err(ApiError::conflict(&rt.group, &rt.plural, &key.name, &format!("Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}", old["metadata"]["resourceVersion"].as_str().unwrap_or(""))));
+        return Err(ApiError::conflict(
+            &rt.group,
+            &rt.plural,
+            &key.name,
+            &format!(
+                "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                old["metadata"]["resourceVersion"].as_str().unwrap_or("")
+            ),
+        ));
     }
     if dry {
         return Ok(present(rt, old));
     }
     let is_namespace = rt.group.is_empty() && rt.plural == "namespaces";
-    let has_finalizers = old["metadata"]["finalizers"].as_array().is_some_and(|f| !f.is_empty());
+    let has_finalizers = old["metadata"]["finalizers"]
+        .as_array()
+        .is_some_and(|f| !f.is_empty());
     if has_finalizers || is_namespace {
         if !old["metadata"]["deletionTimestamp"].is_null() {
             return Ok(present(rt, old));
@@ -610,7 +842,8 @@ fn delete_locked(state: &AppState, store: &mut Store, rt: &ResourceType, key: &O
         new["metadata"]["deletionTimestamp"] = json!(timestamp());
         new["metadata"]["deletionGracePeriodSeconds"] = json!(0);
         if rt.generation {
-            new["metadata"]["generation"] = json!(old["metadata"]["generation"].as_i64().unwrap_or(0) + 1);
+            new["metadata"]["generation"] =
+                json!(old["metadata"]["generation"].as_i64().unwrap_or(0) + 1);
         }
         if is_namespace {
             new["status"] = json!({"phase": "Terminating"});
@@ -641,11 +874,16 @@ fn finalize(state: &AppState, store: &mut Store, key: &ObjKey) -> Option<Value> 
     {
         state.registry_mut().remove_crd(&crd);
     }
-    let uid = removed["metadata"]["uid"].as_str().unwrap_or_default().to_string();
+    let uid = removed["metadata"]["uid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let dependents: Vec<ObjKey> = store
         .all()
         .filter(|(_, o)| {
-            o["metadata"]["ownerReferences"].as_array().is_some_and(|refs| refs.iter().any(|r| r["uid"].as_str() == Some(uid.as_str())))
+            o["metadata"]["ownerReferences"]
+                .as_array()
+                .is_some_and(|refs| refs.iter().any(|r| r["uid"].as_str() == Some(uid.as_str())))
         })
         .map(|(k, _)| k.clone())
         .collect();
@@ -655,22 +893,42 @@ fn finalize(state: &AppState, store: &mut Store, key: &ObjKey) -> Option<Value> 
         }
     }
     if !key.namespace.is_empty() {
-        let ns_key = ObjKey { group: String::new(), resource: "namespaces".into(), namespace: String::new(), name: key.namespace.clone() };
-        let terminating = store.get(&ns_key).is_some_and(|n| !n["metadata"]["deletionTimestamp"].is_null() && n["metadata"]["finalizers"].as_array().is_none_or(|f| f.is_empty()));
+        let ns_key = ObjKey {
+            group: String::new(),
+            resource: "namespaces".into(),
+            namespace: String::new(),
+            name: key.namespace.clone(),
+        };
+        let terminating = store.get(&ns_key).is_some_and(|n| {
+            !n["metadata"]["deletionTimestamp"].is_null()
+                && n["metadata"]["finalizers"]
+                    .as_array()
+                    .is_none_or(|f| f.is_empty())
+        });
         if terminating && store.keys_in_namespace(&key.namespace).is_empty() {
             store.remove(&ns_key);
         }
     }
-    state.type_of(key).map(|rt| present(&rt, removed.clone())).or(Some(removed))
+    state
+        .type_of(key)
+        .map(|rt| present(&rt, removed.clone()))
+        .or(Some(removed))
 }
 
 /// DELETE on a collection: deletes every matching object; answers the list of them.
 pub fn delete_collection(state: &AppState, t: &Target, params: &Params) -> ApiResult<Value> {
     let filter = ListFilter::from_params(params)?;
     let mut store = state.store();
-    let ns = if t.rt.namespaced { t.namespace.as_deref() } else { None };
-    let keys: Vec<ObjKey> =
-        store.list(&t.rt.group, &t.rt.plural, ns).filter(|(_, o)| filter.matches(o)).map(|(k, _)| k.clone()).collect();
+    let ns = if t.rt.namespaced {
+        t.namespace.as_deref()
+    } else {
+        None
+    };
+    let keys: Vec<ObjKey> = store
+        .list(&t.rt.group, &t.rt.plural, ns)
+        .filter(|(_, o)| filter.matches(o))
+        .map(|(k, _)| k.clone())
+        .collect();
     let mut items = vec![];
     for k in keys {
         if let Ok(o) = delete_locked(state, &mut store, &t.rt, &k, &json!({}), dry_run(params)) {
@@ -687,12 +945,28 @@ pub fn delete_collection(state: &AppState, t: &Target, params: &Params) -> ApiRe
 
 /// Creates a namespace directly (used for the initial namespaces).
 pub fn ensure_namespace(state: &AppState, name: &str) -> ApiResult<()> {
-    let rt = state.registry().find("", "v1", "namespaces").cloned().expect("namespaces are built in");
-    let t = Target { rt, namespace: None, name: None, subresource: None };
+    let rt = state
+        .registry()
+        .find("", "v1", "namespaces")
+        .cloned()
+        .expect("namespaces are built in");
+    let t = Target {
+        rt,
+        namespace: None,
+        name: None,
+        subresource: None,
+    };
     let mut store = state.store();
     if store.get(&t.key(name)).is_some() {
         return Ok(());
     }
-    create_locked(state, &mut store, &t, json!({"metadata": {"name": name}}), &Params::new(), Ownership::Update("kube-standin".into()))
-        .map(|_| ())
+    create_locked(
+        state,
+        &mut store,
+        &t,
+        json!({"metadata": {"name": name}}),
+        &Params::new(),
+        Ownership::Update("kube-standin".into()),
+    )
+    .map(|_| ())
 }

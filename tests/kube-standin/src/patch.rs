@@ -21,7 +21,9 @@ impl PatchType {
             "application/merge-patch+json" => Ok(PatchType::Merge),
             "application/json-patch+json" => Ok(PatchType::Json),
             "application/strategic-merge-patch+json" => Ok(PatchType::Strategic),
-            "application/apply-patch+yaml" | "application/apply-patch+json" | "application/apply-patch+cbor" => Ok(PatchType::Apply),
+            "application/apply-patch+yaml"
+            | "application/apply-patch+json"
+            | "application/apply-patch+cbor" => Ok(PatchType::Apply),
             other => Err(ApiError::unsupported_media(other)),
         }
     }
@@ -32,9 +34,15 @@ pub fn apply_patch(kind: PatchType, target: &Value, body: &[u8], custom: bool) -
     let mut out = target.clone();
     match kind {
         PatchType::Json => {
-            let p: json_patch::Patch =
-                serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
-            json_patch::patch(&mut out, &p).map_err(|e| ApiError::new(422, "Invalid", format!("the server rejected our request due to an error in our request: {e}")))?;
+            let p: json_patch::Patch = serde_json::from_slice(body)
+                .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+            json_patch::patch(&mut out, &p).map_err(|e| {
+                ApiError::new(
+                    422,
+                    "Invalid",
+                    format!("the server rejected our request due to an error in our request: {e}"),
+                )
+            })?;
         }
         PatchType::Merge => {
             let p: Value = parse_json(body)?;
@@ -42,25 +50,34 @@ pub fn apply_patch(kind: PatchType, target: &Value, body: &[u8], custom: bool) -
         }
         PatchType::Strategic => {
             if custom {
-                return Err(ApiError::unsupported_media("application/strategic-merge-patch+json"));
+                return Err(ApiError::unsupported_media(
+                    "application/strategic-merge-patch+json",
+                ));
             }
             let p: Value = parse_json(body)?;
             strategic_merge(&mut out, &p, "");
         }
-        PatchType::Apply => return Err(ApiError::internal("apply patches are handled by apply.rs")),
+        PatchType::Apply => {
+            return Err(ApiError::internal("apply patches are handled by apply.rs"));
+        }
     }
     Ok(out)
 }
 
 fn parse_json(body: &[u8]) -> ApiResult<Value> {
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))
 }
 
 fn merge_key(field: &str) -> Option<&'static str> {
     match field {
-        "containers" | "initContainers" | "ephemeralContainers" | "volumes" | "env" | "imagePullSecrets" | "hostAliases" => {
-            Some("name")
-        }
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "volumes"
+        | "env"
+        | "imagePullSecrets"
+        | "hostAliases" => Some("name"),
         "volumeMounts" => Some("mountPath"),
         "ownerReferences" => Some("uid"),
         "conditions" => Some("type"),
@@ -133,15 +150,25 @@ mod tests {
         let t = json!({"spec": {"containers": [{"name": "a", "image": "1"}, {"name": "b", "image": "1"}]}});
         let p = br#"{"spec": {"$setElementOrder/containers": [{"name": "a"}, {"name": "b"}], "containers": [{"name": "b", "image": "2"}]}}"#;
         let out = apply_patch(PatchType::Strategic, &t, p, false).unwrap();
-        assert_eq!(out["spec"]["containers"], json!([{"name": "a", "image": "1"}, {"name": "b", "image": "2"}]));
+        assert_eq!(
+            out["spec"]["containers"],
+            json!([{"name": "a", "image": "1"}, {"name": "b", "image": "2"}])
+        );
     }
 
     #[test]
     fn merge_and_json_patch() {
         let t = json!({"a": 1, "b": {"c": 2}});
-        let out = apply_patch(PatchType::Merge, &t, br#"{"a": null, "b": {"d": 3}}"#, true).unwrap();
+        let out =
+            apply_patch(PatchType::Merge, &t, br#"{"a": null, "b": {"d": 3}}"#, true).unwrap();
         assert_eq!(out, json!({"b": {"c": 2, "d": 3}}));
-        let out = apply_patch(PatchType::Json, &t, br#"[{"op": "replace", "path": "/a", "value": 5}]"#, true).unwrap();
+        let out = apply_patch(
+            PatchType::Json,
+            &t,
+            br#"[{"op": "replace", "path": "/a", "value": 5}]"#,
+            true,
+        )
+        .unwrap();
         assert_eq!(out["a"], 5);
     }
 }

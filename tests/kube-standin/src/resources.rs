@@ -26,7 +26,11 @@ pub struct ResourceType {
 
 impl ResourceType {
     pub fn api_version(&self) -> String {
-        if self.group.is_empty() { self.version.clone() } else { format!("{}/{}", self.group, self.version) }
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
     }
 
     fn builtin(group: &str, version: &str, plural: &str, kind: &str, namespaced: bool) -> Self {
@@ -77,7 +81,11 @@ impl ResourceType {
                 group: spec.group.clone(),
                 version: v.name.clone(),
                 plural: spec.names.plural.clone(),
-                singular: spec.names.singular.clone().unwrap_or_else(|| spec.names.kind.to_lowercase()),
+                singular: spec
+                    .names
+                    .singular
+                    .clone()
+                    .unwrap_or_else(|| spec.names.kind.to_lowercase()),
                 kind: spec.names.kind.clone(),
                 short_names: spec.names.short_names.clone().unwrap_or_default(),
                 categories: spec.names.categories.clone().unwrap_or_default(),
@@ -105,25 +113,76 @@ impl Registry {
     pub fn with_builtins() -> Self {
         use ResourceType as R;
         let types = vec![
-            R::builtin("", "v1", "namespaces", "Namespace", false).short(&["ns"]).with_status(),
+            R::builtin("", "v1", "namespaces", "Namespace", false)
+                .short(&["ns"])
+                .with_status(),
             R::builtin("", "v1", "configmaps", "ConfigMap", true).short(&["cm"]),
             R::builtin("", "v1", "secrets", "Secret", true),
             R::builtin("", "v1", "events", "Event", true).short(&["ev"]),
-            R::builtin("", "v1", "services", "Service", true).short(&["svc"]).with_status().all(),
+            R::builtin("", "v1", "services", "Service", true)
+                .short(&["svc"])
+                .with_status()
+                .all(),
             R::builtin("", "v1", "serviceaccounts", "ServiceAccount", true).short(&["sa"]),
-            R::builtin("", "v1", "pods", "Pod", true).short(&["po"]).with_status().all(),
+            R::builtin("", "v1", "pods", "Pod", true)
+                .short(&["po"])
+                .with_status()
+                .all(),
             R::builtin("events.k8s.io", "v1", "events", "Event", true).short(&["ev"]),
             R::builtin("coordination.k8s.io", "v1", "leases", "Lease", true),
-            R::builtin("apps", "v1", "deployments", "Deployment", true).short(&["deploy"]).with_status().all(),
+            R::builtin("apps", "v1", "deployments", "Deployment", true)
+                .short(&["deploy"])
+                .with_status()
+                .all(),
             R::builtin("rbac.authorization.k8s.io", "v1", "roles", "Role", true),
-            R::builtin("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", true),
-            R::builtin("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", false),
-            R::builtin("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", false),
-            R::builtin("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", true).short(&["pdb"]).with_status(),
-            R::builtin("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", true).short(&["netpol"]).with_generation(),
-            R::builtin("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", false)
-                .short(&["crd", "crds"])
-                .with_status(),
+            R::builtin(
+                "rbac.authorization.k8s.io",
+                "v1",
+                "rolebindings",
+                "RoleBinding",
+                true,
+            ),
+            R::builtin(
+                "rbac.authorization.k8s.io",
+                "v1",
+                "clusterroles",
+                "ClusterRole",
+                false,
+            ),
+            R::builtin(
+                "rbac.authorization.k8s.io",
+                "v1",
+                "clusterrolebindings",
+                "ClusterRoleBinding",
+                false,
+            ),
+            R::builtin(
+                "policy",
+                "v1",
+                "poddisruptionbudgets",
+                "PodDisruptionBudget",
+                true,
+            )
+            .short(&["pdb"])
+            .with_status(),
+            R::builtin(
+                "networking.k8s.io",
+                "v1",
+                "networkpolicies",
+                "NetworkPolicy",
+                true,
+            )
+            .short(&["netpol"])
+            .with_generation(),
+            R::builtin(
+                "apiextensions.k8s.io",
+                "v1",
+                "customresourcedefinitions",
+                "CustomResourceDefinition",
+                false,
+            )
+            .short(&["crd", "crds"])
+            .with_status(),
         ];
         Registry { types }
     }
@@ -131,18 +190,23 @@ impl Registry {
     /// Adds (or replaces) the resource types of a CRD.
     pub fn add_crd(&mut self, crd: &CustomResourceDefinition) {
         for rt in ResourceType::from_crd(crd) {
-            self.types.retain(|t| !(t.group == rt.group && t.version == rt.version && t.plural == rt.plural));
+            self.types.retain(|t| {
+                !(t.group == rt.group && t.version == rt.version && t.plural == rt.plural)
+            });
             self.types.push(rt);
         }
     }
 
     pub fn remove_crd(&mut self, crd: &CustomResourceDefinition) {
         let (group, plural) = (&crd.spec.group, &crd.spec.names.plural);
-        self.types.retain(|t| !(&t.group == group && &t.plural == plural && t.custom));
+        self.types
+            .retain(|t| !(&t.group == group && &t.plural == plural && t.custom));
     }
 
     pub fn find(&self, group: &str, version: &str, plural: &str) -> Option<&ResourceType> {
-        self.types.iter().find(|t| t.group == group && t.version == version && t.plural == plural)
+        self.types
+            .iter()
+            .find(|t| t.group == group && t.version == version && t.plural == plural)
     }
 
     pub fn types(&self) -> &[ResourceType] {

@@ -7,14 +7,20 @@ use serde_json::{Map, Value};
 /// Prunes, defaults and validates `object` in place. Returns `(field, message)` errors.
 pub fn process(schema: &Value, object: &mut Value) -> Vec<(String, String)> {
     let Some(root) = object.as_object_mut() else {
-        return vec![(String::new(), "Invalid value: object must be a JSON object".into())];
+        return vec![(
+            String::new(),
+            "Invalid value: object must be a JSON object".into(),
+        )];
     };
     let mut errors = vec![];
     let props = schema.get("properties").and_then(Value::as_object);
     let preserve = preserves_unknown(schema);
     // Root: apiVersion, kind and metadata are always kept and validated elsewhere.
     if !preserve {
-        root.retain(|k, _| matches!(k.as_str(), "apiVersion" | "kind" | "metadata") || props.is_some_and(|p| p.contains_key(k)));
+        root.retain(|k, _| {
+            matches!(k.as_str(), "apiVersion" | "kind" | "metadata")
+                || props.is_some_and(|p| p.contains_key(k))
+        });
     }
     if let Some(props) = props {
         apply_defaults(props, root);
@@ -32,12 +38,17 @@ pub fn process(schema: &Value, object: &mut Value) -> Vec<(String, String)> {
 }
 
 fn preserves_unknown(schema: &Value) -> bool {
-    schema.get("x-kubernetes-preserve-unknown-fields").and_then(Value::as_bool) == Some(true)
+    schema
+        .get("x-kubernetes-preserve-unknown-fields")
+        .and_then(Value::as_bool)
+        == Some(true)
 }
 
 fn apply_defaults(props: &Map<String, Value>, obj: &mut Map<String, Value>) {
     for (k, sub) in props {
-        let Some(default) = sub.get("default") else { continue };
+        let Some(default) = sub.get("default") else {
+            continue;
+        };
         let nullable = sub.get("nullable").and_then(Value::as_bool) == Some(true);
         match obj.get(k) {
             None => {
@@ -51,7 +62,12 @@ fn apply_defaults(props: &Map<String, Value>, obj: &mut Map<String, Value>) {
     }
 }
 
-fn check_required(schema: &Value, obj: &Map<String, Value>, path: &str, errors: &mut Vec<(String, String)>) {
+fn check_required(
+    schema: &Value,
+    obj: &Map<String, Value>,
+    path: &str,
+    errors: &mut Vec<(String, String)>,
+) {
     if let Some(req) = schema.get("required").and_then(Value::as_array) {
         for r in req.iter().filter_map(Value::as_str) {
             if !obj.contains_key(r) {
@@ -62,7 +78,11 @@ fn check_required(schema: &Value, obj: &Map<String, Value>, path: &str, errors: 
 }
 
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
 }
 
 fn show(v: &Value) -> String {
@@ -89,11 +109,17 @@ fn walk(schema: &Value, value: &mut Value, path: &str, errors: &mut Vec<(String,
     if value.is_null() {
         if !nullable && schema.get("type").is_some() {
             let want = schema["type"].as_str().unwrap_or("object");
-            errors.push((path.into(), format!("Invalid value: \"null\": {path} in body must be of type {want}: \"null\"")));
+            errors.push((
+                path.into(),
+                format!("Invalid value: \"null\": {path} in body must be of type {want}: \"null\""),
+            ));
         }
         return;
     }
-    let int_or_string = schema.get("x-kubernetes-int-or-string").and_then(Value::as_bool) == Some(true);
+    let int_or_string = schema
+        .get("x-kubernetes-int-or-string")
+        .and_then(Value::as_bool)
+        == Some(true);
     if let Some(want) = schema.get("type").and_then(Value::as_str) {
         let actual = type_name(value);
         let ok = actual == want || (want == "number" && actual == "integer");
@@ -102,14 +128,27 @@ fn walk(schema: &Value, value: &mut Value, path: &str, errors: &mut Vec<(String,
             return;
         }
     } else if int_or_string && !matches!(type_name(value), "integer" | "string") {
-        errors.push((path.into(), format!("Invalid value: \"{}\": {path} in body must be of type integer or string", type_name(value))));
+        errors.push((
+            path.into(),
+            format!(
+                "Invalid value: \"{}\": {path} in body must be of type integer or string",
+                type_name(value)
+            ),
+        ));
         return;
     }
     if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
         && !allowed.contains(value)
     {
         let list: Vec<String> = allowed.iter().filter(|a| !a.is_null()).map(show).collect();
-        errors.push((path.into(), format!("Unsupported value: {}: supported values: {}", show(value), list.join(", "))));
+        errors.push((
+            path.into(),
+            format!(
+                "Unsupported value: {}: supported values: {}",
+                show(value),
+                list.join(", ")
+            ),
+        ));
     }
     match value {
         Value::String(s) => {
@@ -117,18 +156,29 @@ fn walk(schema: &Value, value: &mut Value, path: &str, errors: &mut Vec<(String,
                 && let Ok(re) = regex::Regex::new(p)
                 && !re.is_match(s)
             {
-                errors.push((path.into(), format!("Invalid value: {s:?}: {path} in body should match '{p}'")));
+                errors.push((
+                    path.into(),
+                    format!("Invalid value: {s:?}: {path} in body should match '{p}'"),
+                ));
             }
             let len = s.chars().count() as u64;
             if let Some(max) = schema.get("maxLength").and_then(Value::as_u64)
                 && len > max
             {
-                errors.push((path.into(), format!("Too long: may not be more than {max} bytes")));
+                errors.push((
+                    path.into(),
+                    format!("Too long: may not be more than {max} bytes"),
+                ));
             }
             if let Some(min) = schema.get("minLength").and_then(Value::as_u64)
                 && len < min
             {
-                errors.push((path.into(), format!("Invalid value: {s:?}: {path} in body should be at least {min} chars long")));
+                errors.push((
+                    path.into(),
+                    format!(
+                        "Invalid value: {s:?}: {path} in body should be at least {min} chars long"
+                    ),
+                ));
             }
         }
         Value::Number(n) => {
@@ -141,7 +191,12 @@ fn walk(schema: &Value, value: &mut Value, path: &str, errors: &mut Vec<(String,
             if let Some(max) = schema.get("maximum").and_then(Value::as_f64)
                 && x > max
             {
-                errors.push((path.into(), format!("Invalid value: {n}: {path} in body should be less than or equal to {max}")));
+                errors.push((
+                    path.into(),
+                    format!(
+                        "Invalid value: {n}: {path} in body should be less than or equal to {max}"
+                    ),
+                ));
             }
         }
         Value::Array(items) => {
@@ -154,7 +209,12 @@ fn walk(schema: &Value, value: &mut Value, path: &str, errors: &mut Vec<(String,
         Value::Object(obj) => {
             let props = schema.get("properties").and_then(Value::as_object);
             let additional = schema.get("additionalProperties").filter(|a| a.is_object());
-            if !preserves_unknown(schema) && additional.is_none() && !schema.get("additionalProperties").is_some_and(|a| a == &Value::Bool(true)) {
+            if !preserves_unknown(schema)
+                && additional.is_none()
+                && !schema
+                    .get("additionalProperties")
+                    .is_some_and(|a| a == &Value::Bool(true))
+            {
                 obj.retain(|k, _| props.is_some_and(|p| p.contains_key(k)));
             }
             if let Some(props) = props {

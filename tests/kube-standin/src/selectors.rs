@@ -34,7 +34,10 @@ fn split_terms(s: &str) -> Vec<String> {
         cur.push(c);
     }
     out.push(cur);
-    out.into_iter().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect()
+    out.into_iter()
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .collect()
 }
 
 fn set_values(rest: &str, term: &str) -> ApiResult<Vec<String>> {
@@ -42,8 +45,16 @@ fn set_values(rest: &str, term: &str) -> ApiResult<Vec<String>> {
     let inner = rest
         .strip_prefix('(')
         .and_then(|r| r.strip_suffix(')'))
-        .ok_or_else(|| ApiError::bad_request(format!("unable to parse requirement: {term:?}: found '{rest}', expected: '('")))?;
-    Ok(inner.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect())
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "unable to parse requirement: {term:?}: found '{rest}', expected: '('"
+            ))
+        })?;
+    Ok(inner
+        .split(',')
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .collect())
 }
 
 impl LabelSelector {
@@ -63,7 +74,9 @@ impl LabelSelector {
             } else if let Some((k, rest)) = term.split_once(" in ") {
                 Req::In(k.trim().into(), set_values(rest, &term)?)
             } else if term.contains([' ', '(', ')']) {
-                return Err(ApiError::bad_request(format!("unable to parse requirement: {term:?}")));
+                return Err(ApiError::bad_request(format!(
+                    "unable to parse requirement: {term:?}"
+                )));
             } else {
                 Req::Exists(term.clone())
             };
@@ -101,7 +114,9 @@ impl FieldSelector {
             } else if let Some((k, v)) = term.split_once('=') {
                 (k, true, v)
             } else {
-                return Err(ApiError::bad_request(format!("invalid selector: '{term}'; can't understand '{term}'")));
+                return Err(ApiError::bad_request(format!(
+                    "invalid selector: '{term}'; can't understand '{term}'"
+                )));
             };
             reqs.push((path.trim().to_string(), eq, value.trim().to_string()));
         }
@@ -144,7 +159,11 @@ mod tests {
             ("a=1,b in (y)", false),
             ("", true),
         ] {
-            assert_eq!(LabelSelector::parse(sel).unwrap().matches(&o), want, "{sel}");
+            assert_eq!(
+                LabelSelector::parse(sel).unwrap().matches(&o),
+                want,
+                "{sel}"
+            );
         }
     }
 
@@ -152,7 +171,15 @@ mod tests {
     fn field_selector_name() {
         let o = json!({"metadata": {"name": "n", "namespace": "ns"}});
         assert!(FieldSelector::parse("metadata.name=n").unwrap().matches(&o));
-        assert!(!FieldSelector::parse("metadata.name!=n").unwrap().matches(&o));
-        assert!(FieldSelector::parse("metadata.namespace==ns,metadata.name=n").unwrap().matches(&o));
+        assert!(
+            !FieldSelector::parse("metadata.name!=n")
+                .unwrap()
+                .matches(&o)
+        );
+        assert!(
+            FieldSelector::parse("metadata.namespace==ns,metadata.name=n")
+                .unwrap()
+                .matches(&o)
+        );
     }
 }

@@ -19,7 +19,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(registry: Registry, history_limit: usize, bookmark_interval: Duration, addr: SocketAddr) -> Self {
+    pub fn new(
+        registry: Registry,
+        history_limit: usize,
+        bookmark_interval: Duration,
+        addr: SocketAddr,
+    ) -> Self {
         AppState {
             registry: RwLock::new(registry),
             store: Mutex::new(Store::new(history_limit)),
@@ -45,6 +50,10 @@ impl AppState {
 
     /// The (first served version's) type of a stored object.
     pub fn type_of(&self, key: &ObjKey) -> Option<ResourceType> {
-        self.registry().types().iter().find(|t| t.group == key.group && t.plural == key.resource).cloned()
+        self.registry()
+            .types()
+            .iter()
+            .find(|t| t.group == key.group && t.plural == key.resource)
+            .cloned()
     }
 }

@@ -57,7 +57,14 @@ pub struct Store {
 impl Store {
     pub fn new(history_limit: usize) -> Self {
         let (tx, _) = broadcast::channel(16_384);
-        Store { objects: BTreeMap::new(), rv: 1, history: VecDeque::new(), history_limit, compacted: 0, tx }
+        Store {
+            objects: BTreeMap::new(),
+            rv: 1,
+            history: VecDeque::new(),
+            history_limit,
+            compacted: 0,
+            tx,
+        }
     }
 
     pub fn current_rv(&self) -> u64 {
@@ -79,13 +86,19 @@ impl Store {
         resource: &'a str,
         namespace: Option<&'a str>,
     ) -> impl Iterator<Item = (&'a ObjKey, &'a Value)> + 'a {
-        self.objects
-            .iter()
-            .filter(move |(k, _)| k.group == group && k.resource == resource && namespace.is_none_or(|ns| k.namespace == ns))
+        self.objects.iter().filter(move |(k, _)| {
+            k.group == group
+                && k.resource == resource
+                && namespace.is_none_or(|ns| k.namespace == ns)
+        })
     }
 
     pub fn keys_in_namespace(&self, namespace: &str) -> Vec<ObjKey> {
-        self.objects.keys().filter(|k| k.namespace == namespace).cloned().collect()
+        self.objects
+            .keys()
+            .filter(|k| k.namespace == namespace)
+            .cloned()
+            .collect()
     }
 
     pub fn all(&self) -> impl Iterator<Item = (&ObjKey, &Value)> {
@@ -97,7 +110,11 @@ impl Store {
         self.rv += 1;
         object["metadata"]["resourceVersion"] = Value::String(self.rv.to_string());
         let previous = self.objects.insert(key.clone(), object.clone());
-        let kind = if previous.is_some() { EventType::Modified } else { EventType::Added };
+        let kind = if previous.is_some() {
+            EventType::Modified
+        } else {
+            EventType::Added
+        };
         self.record(kind, key, object.clone(), previous);
         object
     }
@@ -108,12 +125,23 @@ impl Store {
         self.rv += 1;
         let previous = object.clone();
         object["metadata"]["resourceVersion"] = Value::String(self.rv.to_string());
-        self.record(EventType::Deleted, key.clone(), object.clone(), Some(previous));
+        self.record(
+            EventType::Deleted,
+            key.clone(),
+            object.clone(),
+            Some(previous),
+        );
         Some(object)
     }
 
     fn record(&mut self, kind: EventType, key: ObjKey, object: Value, previous: Option<Value>) {
-        let change = Arc::new(Change { rv: self.rv, kind, key, object, previous });
+        let change = Arc::new(Change {
+            rv: self.rv,
+            kind,
+            key,
+            object,
+            previous,
+        });
         self.history.push_back(change.clone());
         while self.history.len() > self.history_limit {
             if let Some(old) = self.history.pop_front() {
@@ -128,7 +156,13 @@ impl Store {
         if since < self.compacted {
             return None;
         }
-        Some(self.history.iter().filter(|c| c.rv > since).cloned().collect())
+        Some(
+            self.history
+                .iter()
+                .filter(|c| c.rv > since)
+                .cloned()
+                .collect(),
+        )
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Change>> {

@@ -6,7 +6,10 @@ use serde_json::{Value, json};
 use crate::resources::ResourceType;
 
 pub fn wants_table(accept: &str) -> bool {
-    accept.split(',').next().is_some_and(|first| first.contains("as=Table"))
+    accept
+        .split(',')
+        .next()
+        .is_some_and(|first| first.contains("as=Table"))
 }
 
 fn row(o: &Value) -> Value {
@@ -21,8 +24,14 @@ pub fn maybe_table(accept: &str, _rt: &ResourceType, v: Value) -> Value {
         return v;
     }
     let (rows, metadata) = match v.get("items").and_then(Value::as_array) {
-        Some(items) => (items.iter().map(row).collect::<Vec<_>>(), v["metadata"].clone()),
-        None => (vec![row(&v)], json!({"resourceVersion": v["metadata"]["resourceVersion"]})),
+        Some(items) => (
+            items.iter().map(row).collect::<Vec<_>>(),
+            v["metadata"].clone(),
+        ),
+        None => (
+            vec![row(&v)],
+            json!({"resourceVersion": v["metadata"]["resourceVersion"]}),
+        ),
     };
     json!({
         "kind": "Table",

@@ -74,7 +74,9 @@ pub fn watch(state: Arc<AppState>, target: Target, params: &Params) -> ApiResult
         Some(n) => Some(FieldSelector::parse(&format!("metadata.name={n}"))?),
         None => None,
     };
-    let bookmarks = params.get("allowWatchBookmarks").is_some_and(|v| v == "true" || v == "1");
+    let bookmarks = params
+        .get("allowWatchBookmarks")
+        .is_some_and(|v| v == "true" || v == "1");
     let send_initial = params.get("sendInitialEvents").map(|v| v == "true");
     let timeout = params
         .get("timeoutSeconds")
@@ -87,7 +89,11 @@ pub fn watch(state: Arc<AppState>, target: Target, params: &Params) -> ApiResult
             "Required value: allowWatchBookmarks must be set to true when sendInitialEvents is set to true".into(),
         )]));
     }
-    let w = Watcher { target, filter, name };
+    let w = Watcher {
+        target,
+        filter,
+        name,
+    };
 
     let mut first: Vec<Bytes> = vec![];
     let (rx, start_rv) = {
@@ -95,7 +101,11 @@ pub fn watch(state: Arc<AppState>, target: Target, params: &Params) -> ApiResult
         let current = store.current_rv();
         let synthetic = send_initial.unwrap_or(rv_param.is_empty() || rv_param == "0");
         if synthetic {
-            let ns = if w.target.rt.namespaced { w.target.namespace.as_deref() } else { None };
+            let ns = if w.target.rt.namespaced {
+                w.target.namespace.as_deref()
+            } else {
+                None
+            };
             for (_, o) in store.list(&w.target.rt.group, &w.target.rt.plural, ns) {
                 if w.matches(o) {
                     first.push(event("ADDED", &present(&w.target.rt, o.clone())));
@@ -105,9 +115,9 @@ pub fn watch(state: Arc<AppState>, target: Target, params: &Params) -> ApiResult
                 first.push(event("BOOKMARK", &w.bookmark(current, true)));
             }
         } else {
-            let since: u64 = rv_param
-                .parse()
-                .map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv_param:?}")))?;
+            let since: u64 = rv_param.parse().map_err(|_| {
+                ApiError::bad_request(format!("invalid resource version: {rv_param:?}"))
+            })?;
             match store.changes_since(since) {
                 Some(changes) => {
                     for c in changes {
@@ -117,9 +127,14 @@ pub fn watch(state: Arc<AppState>, target: Target, params: &Params) -> ApiResult
                     }
                 }
                 None => {
-                    let gone = ApiError::gone(format!("too old resource version: {since} ({})", store.compacted_rv() + 1));
+                    let gone = ApiError::gone(format!(
+                        "too old resource version: {since} ({})",
+                        store.compacted_rv() + 1
+                    ));
                     first.push(event("ERROR", &gone.to_status()));
-                    let body = Body::from_stream(futures::stream::iter(first.into_iter().map(Ok::<_, Infallible>)));
+                    let body = Body::from_stream(futures::stream::iter(
+                        first.into_iter().map(Ok::<_, Infallible>),
+                    ));
                     return Ok(stream_response(body));
                 }
             }
@@ -136,9 +151,14 @@ pub fn watch(state: Arc<AppState>, target: Target, params: &Params) -> ApiResult
                 return;
             }
         }
-        run(w, rx, tx, &mut epoch, start_rv, bookmarks, interval, timeout).await;
+        run(
+            w, rx, tx, &mut epoch, start_rv, bookmarks, interval, timeout,
+        )
+        .await;
     });
-    let stream = futures::stream::unfold(out, |mut out| async move { out.recv().await.map(|b| (Ok::<_, Infallible>(b), out)) });
+    let stream = futures::stream::unfold(out, |mut out| async move {
+        out.recv().await.map(|b| (Ok::<_, Infallible>(b), out))
+    });
     Ok(stream_response(Body::from_stream(stream)))
 }
 

@@ -6,8 +6,8 @@ use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{
-    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
-    WatchEvent, WatchParams,
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch,
+    PatchParams, PostParams, WatchEvent, WatchParams,
 };
 use kube::runtime::watcher;
 use kube_standin::{Fault, Matcher, Options, Server, load_crds, repo_crds_dir};
@@ -15,11 +15,19 @@ use serde_json::{Value, json};
 
 async fn start() -> Server {
     let crds = load_crds(repo_crds_dir()).expect("crds/ loads");
-    Server::start(Options { crds, ..Options::default() }).await.expect("server starts")
+    Server::start(Options {
+        crds,
+        ..Options::default()
+    })
+    .await
+    .expect("server starts")
 }
 
 fn resource(kind: &str, plural: &str) -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("riskassess.io", "v1alpha1", kind), plural)
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("riskassess.io", "v1alpha1", kind),
+        plural,
+    )
 }
 
 fn api(server: &Server, kind: &str, plural: &str) -> Api<DynamicObject> {
@@ -27,8 +35,11 @@ fn api(server: &Server, kind: &str, plural: &str) -> Api<DynamicObject> {
 }
 
 fn dynamic(kind: &str, name: &str, body: Value) -> DynamicObject {
-    let mut v = json!({"apiVersion": "riskassess.io/v1alpha1", "kind": kind, "metadata": {"name": name}});
-    v.as_object_mut().unwrap().extend(body.as_object().unwrap().clone());
+    let mut v =
+        json!({"apiVersion": "riskassess.io/v1alpha1", "kind": kind, "metadata": {"name": name}});
+    v.as_object_mut()
+        .unwrap()
+        .extend(body.as_object().unwrap().clone());
     serde_json::from_value(v).unwrap()
 }
 
@@ -51,10 +62,18 @@ fn api_error(e: kube::Error) -> kube::core::Status {
 async fn configmap_round_trip_every_verb() {
     let server = start().await;
     let cms: Api<ConfigMap> = Api::namespaced(server.client(), "default");
-    let created = cms.create(&PostParams::default(), &cm("a", &[("k", "1")])).await.unwrap();
+    let created = cms
+        .create(&PostParams::default(), &cm("a", &[("k", "1")]))
+        .await
+        .unwrap();
     let meta = &created.metadata;
-    assert!(meta.uid.is_some() && meta.creation_timestamp.is_some() && meta.resource_version.is_some());
-    let again = cms.create(&PostParams::default(), &cm("a", &[])).await.unwrap_err();
+    assert!(
+        meta.uid.is_some() && meta.creation_timestamp.is_some() && meta.resource_version.is_some()
+    );
+    let again = cms
+        .create(&PostParams::default(), &cm("a", &[]))
+        .await
+        .unwrap_err();
     let s = api_error(again);
     assert_eq!((s.code, s.reason.as_str()), (409, "AlreadyExists"));
 
@@ -63,25 +82,70 @@ async fn configmap_round_trip_every_verb() {
 
     let mut replaced = cms.get("a").await.unwrap();
     replaced.data = Some([("k".to_string(), "2".to_string())].into());
-    let replaced = cms.replace("a", &PostParams::default(), &replaced).await.unwrap();
-    assert!(replaced.metadata.resource_version > created.metadata.resource_version || replaced.metadata.resource_version.as_deref().unwrap().parse::<u64>().unwrap() > created.metadata.resource_version.as_deref().unwrap().parse::<u64>().unwrap());
+    let replaced = cms
+        .replace("a", &PostParams::default(), &replaced)
+        .await
+        .unwrap();
+    assert!(
+        replaced.metadata.resource_version > created.metadata.resource_version
+            || replaced
+                .metadata
+                .resource_version
+                .as_deref()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+                > created
+                    .metadata
+                    .resource_version
+                    .as_deref()
+                    .unwrap()
+                    .parse::<u64>()
+                    .unwrap()
+    );
 
-    let merged = cms.patch("a", &PatchParams::default(), &Patch::Merge(json!({"data": {"m": "x"}}))).await.unwrap();
+    let merged = cms
+        .patch(
+            "a",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"m": "x"}})),
+        )
+        .await
+        .unwrap();
     assert_eq!(merged.data.as_ref().unwrap()["m"], "x");
-    let jp: json_patch_ops::Ops = serde_json::from_value(json!([{"op": "add", "path": "/data/j", "value": "y"}])).unwrap();
-    let jsoned = cms.patch("a", &PatchParams::default(), &Patch::<()>::Json(jp)).await.unwrap();
+    let jp: json_patch_ops::Ops =
+        serde_json::from_value(json!([{"op": "add", "path": "/data/j", "value": "y"}])).unwrap();
+    let jsoned = cms
+        .patch("a", &PatchParams::default(), &Patch::<()>::Json(jp))
+        .await
+        .unwrap();
     assert_eq!(jsoned.data.as_ref().unwrap()["j"], "y");
-    let strategic =
-        cms.patch("a", &PatchParams::default(), &Patch::Strategic(json!({"data": {"s": "z", "m": null}}))).await.unwrap();
+    let strategic = cms
+        .patch(
+            "a",
+            &PatchParams::default(),
+            &Patch::Strategic(json!({"data": {"s": "z", "m": null}})),
+        )
+        .await
+        .unwrap();
     let data = strategic.data.unwrap();
-    assert_eq!((data.get("s").map(String::as_str), data.contains_key("m")), (Some("z"), false));
+    assert_eq!(
+        (data.get("s").map(String::as_str), data.contains_key("m")),
+        (Some("z"), false)
+    );
 
     let generated = cms
-        .create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"generateName": "gen-"}})).unwrap())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"generateName": "gen-"}})).unwrap(),
+        )
         .await
         .unwrap();
     let gen_name = generated.metadata.name.unwrap();
-    assert!(gen_name.starts_with("gen-") && gen_name.len() == 9, "{gen_name}");
+    assert!(
+        gen_name.starts_with("gen-") && gen_name.len() == 9,
+        "{gen_name}"
+    );
 
     let list = cms.list(&ListParams::default()).await.unwrap();
     assert_eq!(list.items.len(), 2);
@@ -104,15 +168,28 @@ mod json_patch_ops {
 async fn stale_update_is_a_conflict() {
     let server = start().await;
     let cms: Api<ConfigMap> = Api::namespaced(server.client(), "default");
-    let first = cms.create(&PostParams::default(), &cm("c", &[("k", "1")])).await.unwrap();
+    let first = cms
+        .create(&PostParams::default(), &cm("c", &[("k", "1")]))
+        .await
+        .unwrap();
     let mut newer = first.clone();
     newer.data = Some([("k".to_string(), "2".to_string())].into());
-    cms.replace("c", &PostParams::default(), &newer).await.unwrap();
+    cms.replace("c", &PostParams::default(), &newer)
+        .await
+        .unwrap();
     let mut stale = first;
     stale.data = Some([("k".to_string(), "3".to_string())].into());
-    let s = api_error(cms.replace("c", &PostParams::default(), &stale).await.unwrap_err());
+    let s = api_error(
+        cms.replace("c", &PostParams::default(), &stale)
+            .await
+            .unwrap_err(),
+    );
     assert_eq!((s.code, s.reason.as_str()), (409, "Conflict"));
-    assert!(s.message.contains("the object has been modified"), "{}", s.message);
+    assert!(
+        s.message.contains("the object has been modified"),
+        "{}",
+        s.message
+    );
     assert_eq!(cms.get("c").await.unwrap().data.unwrap()["k"], "2");
 }
 
@@ -120,14 +197,30 @@ async fn stale_update_is_a_conflict() {
 async fn create_needs_an_existing_namespace_and_namespaces_cascade() {
     let server = start().await;
     let in_nowhere: Api<ConfigMap> = Api::namespaced(server.client(), "nowhere");
-    let s = api_error(in_nowhere.create(&PostParams::default(), &cm("x", &[])).await.unwrap_err());
+    let s = api_error(
+        in_nowhere
+            .create(&PostParams::default(), &cm("x", &[]))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(s.code, 404);
-    assert!(s.message.contains("namespaces \"nowhere\" not found"), "{}", s.message);
+    assert!(
+        s.message.contains("namespaces \"nowhere\" not found"),
+        "{}",
+        s.message
+    );
 
     let nss: Api<Namespace> = Api::all(server.client());
-    nss.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "team"}})).unwrap()).await.unwrap();
+    nss.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "team"}})).unwrap(),
+    )
+    .await
+    .unwrap();
     let team: Api<ConfigMap> = Api::namespaced(server.client(), "team");
-    team.create(&PostParams::default(), &cm("x", &[])).await.unwrap();
+    team.create(&PostParams::default(), &cm("x", &[]))
+        .await
+        .unwrap();
     nss.delete("team", &DeleteParams::default()).await.unwrap();
     assert_eq!(api_error(nss.get("team").await.unwrap_err()).code, 404);
     assert!(server.object("", "configmaps", "team", "x").is_none());
@@ -144,39 +237,81 @@ async fn watcher_sees_create_update_delete_and_resumes_after_drop() {
             break;
         }
     }
-    let next_apply = async |events: &mut futures::stream::BoxStream<'_, watcher::Result<watcher::Event<DynamicObject>>>| loop {
-        match tokio::time::timeout(Duration::from_secs(10), events.try_next()).await.expect("an event in time").unwrap().unwrap() {
+    let next_apply = async |events: &mut futures::stream::BoxStream<
+        '_,
+        watcher::Result<watcher::Event<DynamicObject>>,
+    >| loop {
+        match tokio::time::timeout(Duration::from_secs(10), events.try_next())
+            .await
+            .expect("an event in time")
+            .unwrap()
+            .unwrap()
+        {
             watcher::Event::Apply(o) => return ("apply", o),
             watcher::Event::Delete(o) => return ("delete", o),
             _ => continue,
         }
     };
-    users.create(&PostParams::default(), &dynamic("TenantUser", "u1", json!({"spec": {"email": "a@x"}}))).await.unwrap();
+    users
+        .create(
+            &PostParams::default(),
+            &dynamic("TenantUser", "u1", json!({"spec": {"email": "a@x"}})),
+        )
+        .await
+        .unwrap();
     let (kind, o) = next_apply(&mut events).await;
     assert_eq!((kind, o.metadata.name.as_deref()), ("apply", Some("u1")));
-    users.patch("u1", &PatchParams::default(), &Patch::Merge(json!({"spec": {"email": "b@x"}}))).await.unwrap();
+    users
+        .patch(
+            "u1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"email": "b@x"}})),
+        )
+        .await
+        .unwrap();
     let (kind, o) = next_apply(&mut events).await;
-    assert_eq!((kind, o.data["spec"]["email"].as_str()), ("apply", Some("b@x")));
+    assert_eq!(
+        (kind, o.data["spec"]["email"].as_str()),
+        ("apply", Some("b@x"))
+    );
     users.delete("u1", &DeleteParams::default()).await.unwrap();
     let (kind, _) = next_apply(&mut events).await;
     assert_eq!(kind, "delete");
 
     let watches_before = server.counters().count("watch", "tenantusers");
     server.drop_watches();
-    users.create(&PostParams::default(), &dynamic("TenantUser", "u2", json!({"spec": {}}))).await.unwrap();
+    users
+        .create(
+            &PostParams::default(),
+            &dynamic("TenantUser", "u2", json!({"spec": {}})),
+        )
+        .await
+        .unwrap();
     let (kind, o) = next_apply(&mut events).await;
     assert_eq!((kind, o.metadata.name.as_deref()), ("apply", Some("u2")));
-    assert!(server.counters().count("watch", "tenantusers") > watches_before, "the watcher re-watched");
+    assert!(
+        server.counters().count("watch", "tenantusers") > watches_before,
+        "the watcher re-watched"
+    );
 }
 
 #[tokio::test]
 async fn watch_resumes_from_a_version_sends_bookmarks_and_expires() {
     let server = start().await;
     let cms: Api<ConfigMap> = Api::namespaced(server.client(), "default");
-    let a = cms.create(&PostParams::default(), &cm("w1", &[])).await.unwrap();
-    cms.create(&PostParams::default(), &cm("w2", &[])).await.unwrap();
+    let a = cms
+        .create(&PostParams::default(), &cm("w1", &[]))
+        .await
+        .unwrap();
+    cms.create(&PostParams::default(), &cm("w2", &[]))
+        .await
+        .unwrap();
     let rv = a.metadata.resource_version.unwrap();
-    let mut stream = cms.watch(&WatchParams::default().timeout(5), &rv).await.unwrap().boxed();
+    let mut stream = cms
+        .watch(&WatchParams::default().timeout(5), &rv)
+        .await
+        .unwrap()
+        .boxed();
     match stream.try_next().await.unwrap().unwrap() {
         WatchEvent::Added(o) => assert_eq!(o.metadata.name.as_deref(), Some("w2")),
         other => panic!("expected w2 added, got {other:?}"),
@@ -188,10 +323,17 @@ async fn watch_resumes_from_a_version_sends_bookmarks_and_expires() {
             break;
         }
     }
-    assert!(saw_bookmark, "a bookmark within the 5 s timeout (interval 1 s)");
+    assert!(
+        saw_bookmark,
+        "a bookmark within the 5 s timeout (interval 1 s)"
+    );
 
     server.compact();
-    let mut stream = cms.watch(&WatchParams::default(), &rv).await.unwrap().boxed();
+    let mut stream = cms
+        .watch(&WatchParams::default(), &rv)
+        .await
+        .unwrap()
+        .boxed();
     match stream.try_next().await.unwrap().unwrap() {
         WatchEvent::Error(s) => assert_eq!((s.code, s.reason.as_str()), (410, "Expired")),
         other => panic!("expected 410 Gone, got {other:?}"),
@@ -204,31 +346,89 @@ async fn server_side_apply_creates_merges_and_conflicts() {
     let tenants = api(&server, "Tenant", "tenants");
     let pp = |m: &str| PatchParams::apply(m);
     let body = |v: Value| dynamic("Tenant", "t", v);
-    let created = tenants.patch("t", &pp("alice"), &Patch::Apply(body(json!({"spec": {"displayName": "T"}})))).await.unwrap();
+    let created = tenants
+        .patch(
+            "t",
+            &pp("alice"),
+            &Patch::Apply(body(json!({"spec": {"displayName": "T"}}))),
+        )
+        .await
+        .unwrap();
     assert_eq!(created.data["spec"]["displayName"], "T");
     assert_eq!(created.metadata.generation, Some(1));
     let merged = tenants
-        .patch("t", &pp("bob"), &Patch::Apply(body(json!({"spec": {"displayName": "T", "defaultSiteAdministrator": {"email": "b@x"}}}))))
+        .patch(
+            "t",
+            &pp("bob"),
+            &Patch::Apply(body(
+                json!({"spec": {"displayName": "T", "defaultSiteAdministrator": {"email": "b@x"}}}),
+            )),
+        )
         .await
         .unwrap();
     assert_eq!(merged.data["spec"]["displayName"], "T");
-    assert_eq!(merged.data["spec"]["defaultSiteAdministrator"]["email"], "b@x");
-    let managers: Vec<String> = merged.metadata.managed_fields.unwrap().iter().filter_map(|m| m.manager.clone()).collect();
-    assert!(managers.contains(&"alice".into()) && managers.contains(&"bob".into()), "{managers:?}");
+    assert_eq!(
+        merged.data["spec"]["defaultSiteAdministrator"]["email"],
+        "b@x"
+    );
+    let managers: Vec<String> = merged
+        .metadata
+        .managed_fields
+        .unwrap()
+        .iter()
+        .filter_map(|m| m.manager.clone())
+        .collect();
+    assert!(
+        managers.contains(&"alice".into()) && managers.contains(&"bob".into()),
+        "{managers:?}"
+    );
 
-    let s = api_error(tenants.patch("t", &pp("bob"), &Patch::Apply(body(json!({"spec": {"displayName": "B"}})))).await.unwrap_err());
+    let s = api_error(
+        tenants
+            .patch(
+                "t",
+                &pp("bob"),
+                &Patch::Apply(body(json!({"spec": {"displayName": "B"}}))),
+            )
+            .await
+            .unwrap_err(),
+    );
     assert_eq!((s.code, s.reason.as_str()), (409, "Conflict"));
-    assert!(s.message.contains("conflict with \"alice\""), "{}", s.message);
+    assert!(
+        s.message.contains("conflict with \"alice\""),
+        "{}",
+        s.message
+    );
     let forced = tenants
-        .patch("t", &pp("bob").force(), &Patch::Apply(body(json!({"spec": {"displayName": "B"}}))))
+        .patch(
+            "t",
+            &pp("bob").force(),
+            &Patch::Apply(body(json!({"spec": {"displayName": "B"}}))),
+        )
         .await
         .unwrap();
     assert_eq!(forced.data["spec"]["displayName"], "B");
     // bob dropped defaultSiteAdministrator from his configuration: it is removed.
-    assert!(forced.data["spec"].get("defaultSiteAdministrator").is_none(), "{}", forced.data);
+    assert!(
+        forced.data["spec"]
+            .get("defaultSiteAdministrator")
+            .is_none(),
+        "{}",
+        forced.data
+    );
     // Same apply again: a no-op keeps the resourceVersion.
-    let same = tenants.patch("t", &pp("bob").force(), &Patch::Apply(body(json!({"spec": {"displayName": "B"}})))).await.unwrap();
-    assert_eq!(same.metadata.resource_version, forced.metadata.resource_version);
+    let same = tenants
+        .patch(
+            "t",
+            &pp("bob").force(),
+            &Patch::Apply(body(json!({"spec": {"displayName": "B"}}))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        same.metadata.resource_version,
+        forced.metadata.resource_version
+    );
 }
 
 #[tokio::test]
@@ -237,33 +437,79 @@ async fn status_subresource_is_separate_and_generation_follows_spec() {
     let imports = api(&server, "UserImport", "userimports");
     let spec = json!({"tenantRef": {"name": "t"}, "template": {"configMapKeyRef": {"name": "cm", "key": "csv"}}});
     let created = imports
-        .create(&PostParams::default(), &dynamic("UserImport", "i", json!({"spec": spec, "status": {"phase": "Done"}})))
+        .create(
+            &PostParams::default(),
+            &dynamic(
+                "UserImport",
+                "i",
+                json!({"spec": spec, "status": {"phase": "Done"}}),
+            ),
+        )
         .await
         .unwrap();
-    assert!(created.data.get("status").is_none(), "status is dropped on create: {}", created.data);
+    assert!(
+        created.data.get("status").is_none(),
+        "status is dropped on create: {}",
+        created.data
+    );
     assert_eq!(created.metadata.generation, Some(1));
     assert_eq!(created.data["spec"]["mode"], "Apply", "defaults applied");
 
     let with_status = imports
-        .patch_status("i", &PatchParams::default(), &Patch::Merge(json!({"status": {"completedAt": "now"}, "spec": {"mode": "DryRun"}})))
+        .patch_status(
+            "i",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"completedAt": "now"}, "spec": {"mode": "DryRun"}})),
+        )
         .await
         .unwrap();
     assert_eq!(with_status.data["status"]["completedAt"], "now");
-    assert_eq!(with_status.data["spec"]["mode"], "Apply", "status writes ignore spec");
+    assert_eq!(
+        with_status.data["spec"]["mode"], "Apply",
+        "status writes ignore spec"
+    );
     assert_eq!(with_status.metadata.generation, Some(1));
 
     let main = imports
-        .patch("i", &PatchParams::default(), &Patch::Merge(json!({"status": {"completedAt": "later"}, "metadata": {"labels": {"a": "b"}}})))
+        .patch(
+            "i",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"status": {"completedAt": "later"}, "metadata": {"labels": {"a": "b"}}}),
+            ),
+        )
         .await
         .unwrap();
-    assert_eq!(main.data["status"]["completedAt"], "now", "main writes ignore status");
-    assert_eq!(main.metadata.generation, Some(1), "metadata changes keep the generation");
+    assert_eq!(
+        main.data["status"]["completedAt"], "now",
+        "main writes ignore status"
+    );
+    assert_eq!(
+        main.metadata.generation,
+        Some(1),
+        "metadata changes keep the generation"
+    );
 
-    let spec_changed = imports.patch("i", &PatchParams::default(), &Patch::Merge(json!({"spec": {"mode": "DryRun"}}))).await.unwrap();
+    let spec_changed = imports
+        .patch(
+            "i",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"mode": "DryRun"}})),
+        )
+        .await
+        .unwrap();
     assert_eq!(spec_changed.metadata.generation, Some(2));
 
     let applied_status = imports
-        .patch_status("i", &PatchParams::apply("ctl").force(), &Patch::Apply(dynamic("UserImport", "i", json!({"status": {"completedAt": "ssa"}}))))
+        .patch_status(
+            "i",
+            &PatchParams::apply("ctl").force(),
+            &Patch::Apply(dynamic(
+                "UserImport",
+                "i",
+                json!({"status": {"completedAt": "ssa"}}),
+            )),
+        )
         .await
         .unwrap();
     assert_eq!(applied_status.data["status"]["completedAt"], "ssa");
@@ -276,7 +522,13 @@ async fn list_paginates_and_selects() {
     let cms: Api<ConfigMap> = Api::namespaced(server.client(), "default");
     for i in 0..7 {
         let mut c = cm(&format!("p{i}"), &[]);
-        c.metadata.labels = Some([("parity".to_string(), if i % 2 == 0 { "even" } else { "odd" }.to_string())].into());
+        c.metadata.labels = Some(
+            [(
+                "parity".to_string(),
+                if i % 2 == 0 { "even" } else { "odd" }.to_string(),
+            )]
+            .into(),
+        );
         cms.create(&PostParams::default(), &c).await.unwrap();
     }
     let mut names = vec![];
@@ -298,7 +550,13 @@ async fn list_paginates_and_selects() {
     assert_eq!(pages, 3);
     assert_eq!(names, (0..7).map(|i| format!("p{i}")).collect::<Vec<_>>());
 
-    let count = async |sel: &str| cms.list(&ListParams::default().labels(sel)).await.unwrap().items.len();
+    let count = async |sel: &str| {
+        cms.list(&ListParams::default().labels(sel))
+            .await
+            .unwrap()
+            .items
+            .len()
+    };
     assert_eq!(count("parity=even").await, 4);
     assert_eq!(count("parity==odd").await, 3);
     assert_eq!(count("parity!=odd").await, 4);
@@ -306,19 +564,33 @@ async fn list_paginates_and_selects() {
     assert_eq!(count("parity notin (odd)").await, 4);
     assert_eq!(count("parity").await, 7);
     assert_eq!(count("!parity").await, 0);
-    let by_name = cms.list(&ListParams::default().fields("metadata.name=p3")).await.unwrap();
+    let by_name = cms
+        .list(&ListParams::default().fields("metadata.name=p3"))
+        .await
+        .unwrap();
     assert_eq!(by_name.items.len(), 1);
 
     // All-namespace list of a custom resource.
     server.ensure_namespace("other").unwrap();
     for ns in ["default", "other"] {
-        Api::<DynamicObject>::namespaced_with(server.client(), ns, &resource("TenantUser", "tenantusers"))
-            .create(&PostParams::default(), &dynamic("TenantUser", "u", json!({"spec": {}})))
-            .await
-            .unwrap();
+        Api::<DynamicObject>::namespaced_with(
+            server.client(),
+            ns,
+            &resource("TenantUser", "tenantusers"),
+        )
+        .create(
+            &PostParams::default(),
+            &dynamic("TenantUser", "u", json!({"spec": {}})),
+        )
+        .await
+        .unwrap();
     }
-    let all: Api<DynamicObject> = Api::all_with(server.client(), &resource("TenantUser", "tenantusers"));
-    assert_eq!(all.list(&ListParams::default()).await.unwrap().items.len(), 2);
+    let all: Api<DynamicObject> =
+        Api::all_with(server.client(), &resource("TenantUser", "tenantusers"));
+    assert_eq!(
+        all.list(&ListParams::default()).await.unwrap().items.len(),
+        2
+    );
 }
 
 #[tokio::test]
@@ -326,31 +598,90 @@ async fn schema_validation_rejects_bad_tenant_users() {
     let server = start().await;
     let users = api(&server, "TenantUser", "tenantusers");
     let s = api_error(
-        users.create(&PostParams::default(), &dynamic("TenantUser", "bad", json!({"spec": {"coupaUserId": "12ab"}}))).await.unwrap_err(),
+        users
+            .create(
+                &PostParams::default(),
+                &dynamic(
+                    "TenantUser",
+                    "bad",
+                    json!({"spec": {"coupaUserId": "12ab"}}),
+                ),
+            )
+            .await
+            .unwrap_err(),
     );
     assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"));
     assert!(s.message.contains("spec.coupaUserId"), "{}", s.message);
-    assert!(s.message.contains("should match '^[0-9]*$'"), "{}", s.message);
+    assert!(
+        s.message.contains("should match '^[0-9]*$'"),
+        "{}",
+        s.message
+    );
     let s = api_error(
-        users.create(&PostParams::default(), &dynamic("TenantUser", "bad", json!({"spec": {"ssoSynced": "yes"}}))).await.unwrap_err(),
+        users
+            .create(
+                &PostParams::default(),
+                &dynamic("TenantUser", "bad", json!({"spec": {"ssoSynced": "yes"}})),
+            )
+            .await
+            .unwrap_err(),
     );
     assert_eq!(s.code, 422);
-    assert!(s.message.contains("must be of type boolean"), "{}", s.message);
-    let s = api_error(
-        users.create(&PostParams::default(), &dynamic("TenantUser", "bad", json!({"spec": {"status": "Gone"}}))).await.unwrap_err(),
+    assert!(
+        s.message.contains("must be of type boolean"),
+        "{}",
+        s.message
     );
-    assert!(s.message.contains("Unsupported value: \"Gone\""), "{}", s.message);
-    let s = api_error(users.create(&PostParams::default(), &dynamic("TenantUser", "bad", json!({}))).await.unwrap_err());
+    let s = api_error(
+        users
+            .create(
+                &PostParams::default(),
+                &dynamic("TenantUser", "bad", json!({"spec": {"status": "Gone"}})),
+            )
+            .await
+            .unwrap_err(),
+    );
+    assert!(
+        s.message.contains("Unsupported value: \"Gone\""),
+        "{}",
+        s.message
+    );
+    let s = api_error(
+        users
+            .create(
+                &PostParams::default(),
+                &dynamic("TenantUser", "bad", json!({})),
+            )
+            .await
+            .unwrap_err(),
+    );
     assert!(s.message.contains("spec: Required value"), "{}", s.message);
 
     let ok = users
-        .create(&PostParams::default(), &dynamic("TenantUser", "good", json!({"spec": {"coupaUserId": "123", "email": null, "junk": 1}})))
+        .create(
+            &PostParams::default(),
+            &dynamic(
+                "TenantUser",
+                "good",
+                json!({"spec": {"coupaUserId": "123", "email": null, "junk": 1}}),
+            ),
+        )
         .await
         .unwrap();
     assert_eq!(ok.data["spec"]["ssoSynced"], false, "default applied");
-    assert!(ok.data["spec"].get("junk").is_none(), "unknown field pruned");
+    assert!(
+        ok.data["spec"].get("junk").is_none(),
+        "unknown field pruned"
+    );
     let s = api_error(
-        users.patch("good", &PatchParams::default(), &Patch::Merge(json!({"spec": {"coupaUserId": "x"}}))).await.unwrap_err(),
+        users
+            .patch(
+                "good",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"coupaUserId": "x"}})),
+            )
+            .await
+            .unwrap_err(),
     );
     assert_eq!(s.code, 422, "updates are validated too");
 }
@@ -365,7 +696,14 @@ async fn finalizers_hold_deletion_until_removed() {
     tenants.delete("f", &DeleteParams::default()).await.unwrap();
     let terminating = tenants.get("f").await.unwrap();
     assert!(terminating.metadata.deletion_timestamp.is_some());
-    tenants.patch("f", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": null}}))).await.unwrap();
+    tenants
+        .patch(
+            "f",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
+        .await
+        .unwrap();
     assert_eq!(api_error(tenants.get("f").await.unwrap_err()).code, 404);
 }
 
@@ -374,7 +712,13 @@ async fn owner_references_are_garbage_collected() {
     let server = start().await;
     let imports = api(&server, "UserImport", "userimports");
     let spec = json!({"tenantRef": {"name": "t"}, "template": {}});
-    let owner = imports.create(&PostParams::default(), &dynamic("UserImport", "o", json!({"spec": spec}))).await.unwrap();
+    let owner = imports
+        .create(
+            &PostParams::default(),
+            &dynamic("UserImport", "o", json!({"spec": spec})),
+        )
+        .await
+        .unwrap();
     let cms: Api<ConfigMap> = Api::namespaced(server.client(), "default");
     let mut child = cm("child", &[]);
     child.metadata.owner_references = Some(vec![serde_json::from_value(json!({
@@ -391,12 +735,25 @@ async fn injected_faults_fail_the_next_matching_writes() {
     let server = start().await;
     let users = api(&server, "TenantUser", "tenantusers");
     let u = |n: &str| dynamic("TenantUser", n, json!({"spec": {}}));
-    server.fail_next(1, Matcher::any().verb("create").resource("tenantusers"), Fault::Conflict);
-    let s = api_error(users.create(&PostParams::default(), &u("a")).await.unwrap_err());
+    server.fail_next(
+        1,
+        Matcher::any().verb("create").resource("tenantusers"),
+        Fault::Conflict,
+    );
+    let s = api_error(
+        users
+            .create(&PostParams::default(), &u("a"))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(s.code, 409);
     users.create(&PostParams::default(), &u("a")).await.unwrap();
 
-    server.fail_next(2, Matcher::any().resource("tenantusers").name("a"), Fault::InternalError);
+    server.fail_next(
+        2,
+        Matcher::any().resource("tenantusers").name("a"),
+        Fault::InternalError,
+    );
     assert_eq!(api_error(users.get("a").await.unwrap_err()).code, 500);
     assert_eq!(api_error(users.get("a").await.unwrap_err()).code, 500);
     users.get("a").await.unwrap();
@@ -404,15 +761,26 @@ async fn injected_faults_fail_the_next_matching_writes() {
     // kube's default client retries 429/503/504: one Timeout is retried transparently.
     server.fail_next(1, Matcher::any().verb("patch"), Fault::Timeout);
     let patches = server.counters().count("patch", "tenantusers");
-    users.patch("a", &PatchParams::default(), &Patch::Merge(json!({}))).await.unwrap();
+    users
+        .patch("a", &PatchParams::default(), &Patch::Merge(json!({})))
+        .await
+        .unwrap();
     assert_eq!(server.counters().count("patch", "tenantusers"), patches + 2);
     // Without retries the 504 reaches the caller.
     let mut config = server.kube_config();
     config.default_retry = false;
-    let no_retry: Api<DynamicObject> =
-        Api::namespaced_with(kube::Client::try_from(config).unwrap(), "default", &resource("TenantUser", "tenantusers"));
+    let no_retry: Api<DynamicObject> = Api::namespaced_with(
+        kube::Client::try_from(config).unwrap(),
+        "default",
+        &resource("TenantUser", "tenantusers"),
+    );
     server.fail_next(1, Matcher::any().verb("patch"), Fault::Timeout);
-    let s = api_error(no_retry.patch("a", &PatchParams::default(), &Patch::Merge(json!({}))).await.unwrap_err());
+    let s = api_error(
+        no_retry
+            .patch("a", &PatchParams::default(), &Patch::Merge(json!({})))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!((s.code, s.reason.as_str()), (504, "Timeout"));
 
     server.set_delay(Some(Duration::from_millis(300)));
@@ -431,16 +799,43 @@ async fn counters_count_requests_per_verb_and_resource() {
     let users = api(&server, "TenantUser", "tenantusers");
     let imports = api(&server, "UserImport", "userimports");
     for n in ["a", "b"] {
-        users.create(&PostParams::default(), &dynamic("TenantUser", n, json!({"spec": {}}))).await.unwrap();
+        users
+            .create(
+                &PostParams::default(),
+                &dynamic("TenantUser", n, json!({"spec": {}})),
+            )
+            .await
+            .unwrap();
     }
-    users.patch("a", &PatchParams::apply("m"), &Patch::Apply(dynamic("TenantUser", "a", json!({"spec": {"city": "X"}})))).await.unwrap();
+    users
+        .patch(
+            "a",
+            &PatchParams::apply("m"),
+            &Patch::Apply(dynamic("TenantUser", "a", json!({"spec": {"city": "X"}}))),
+        )
+        .await
+        .unwrap();
     users.delete("b", &DeleteParams::default()).await.unwrap();
     users.list(&ListParams::default()).await.unwrap();
     imports
-        .create(&PostParams::default(), &dynamic("UserImport", "i", json!({"spec": {"tenantRef": {"name": "t"}, "template": {}}})))
+        .create(
+            &PostParams::default(),
+            &dynamic(
+                "UserImport",
+                "i",
+                json!({"spec": {"tenantRef": {"name": "t"}, "template": {}}}),
+            ),
+        )
         .await
         .unwrap();
-    imports.patch_status("i", &PatchParams::default(), &Patch::Merge(json!({"status": {}}))).await.unwrap();
+    imports
+        .patch_status(
+            "i",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {}})),
+        )
+        .await
+        .unwrap();
     let c = server.counters();
     assert_eq!(c.count("create", "tenantusers"), 2);
     assert_eq!(c.count("patch", "tenantusers"), 1);
@@ -458,16 +853,31 @@ async fn leases_and_events_are_served() {
     let server = start().await;
     let leases: Api<Lease> = Api::namespaced(server.client(), "default");
     let lease = leases
-        .create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "leader"}, "spec": {"holderIdentity": "me"}})).unwrap())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(
+                json!({"metadata": {"name": "leader"}, "spec": {"holderIdentity": "me"}}),
+            )
+            .unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(lease.spec.unwrap().holder_identity.as_deref(), Some("me"));
-    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(server.client(), "default");
+    let events: Api<k8s_openapi::api::events::v1::Event> =
+        Api::namespaced(server.client(), "default");
     let ev = serde_json::from_value(json!({
         "metadata": {"generateName": "x-"}, "eventTime": "2026-01-01T00:00:00.000000Z", "reportingController": "c",
         "reportingInstance": "i", "action": "A", "reason": "R", "type": "Normal",
     }))
     .unwrap();
     events.create(&PostParams::default(), &ev).await.unwrap();
-    assert_eq!(events.list(&ListParams::default()).await.unwrap().items.len(), 1);
+    assert_eq!(
+        events
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
 }
