@@ -202,7 +202,7 @@ async fn dispatch(state: Arc<AppState>, req: Request) -> ApiResult<Response> {
     let manager = params.get("fieldManager").cloned();
     let st = &state;
     match verb {
-        "watch" => watch::watch(state.clone(), target, &params),
+        "watch" => watch::watch(state.clone(), target, &params, &accept),
         "get" => ok(table::maybe_table(
             &accept,
             &target.rt,

@@ -637,12 +637,20 @@ fn commit_update(
     }
     let key = t.key(&name);
     let terminating = !new["metadata"]["deletionTimestamp"].is_null();
-    let no_finalizers = new["metadata"]["finalizers"]
-        .as_array()
-        .is_none_or(|f| f.is_empty());
-    if terminating && no_finalizers {
-        store.put(key.clone(), new);
-        return Ok(finalize(state, store, &key).unwrap_or(Value::Null));
+    let (only_orphan, orphan) = {
+        let finalizers: Vec<&str> = new["metadata"]["finalizers"]
+            .as_array()
+            .map(|f| f.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        (
+            finalizers.iter().all(|f| *f == ORPHAN),
+            finalizers.contains(&ORPHAN),
+        )
+    };
+    // "orphan" is the garbage collector's own finalizer: it is done at once here.
+    if terminating && only_orphan {
+        store.overwrite_quietly(&key, new);
+        return Ok(finalize(state, store, &key, orphan).unwrap_or(Value::Null));
     }
     Ok(store.put(key, new))
 }
@@ -831,6 +839,7 @@ fn delete_locked(
         return Ok(present(rt, old));
     }
     let is_namespace = rt.group.is_empty() && rt.plural == "namespaces";
+    let orphan = options["propagationPolicy"] == "Orphan" || options["orphanDependents"] == true;
     let has_finalizers = old["metadata"]["finalizers"]
         .as_array()
         .is_some_and(|f| !f.is_empty());
@@ -848,6 +857,12 @@ fn delete_locked(
         if is_namespace {
             new["status"] = json!({"phase": "Terminating"});
         }
+        if orphan && has_finalizers {
+            new["metadata"]["finalizers"]
+                .as_array_mut()
+                .expect("finalizers")
+                .push(json!(ORPHAN));
+        }
         let stored = store.put(key.clone(), new);
         if is_namespace {
             for k in store.keys_in_namespace(&key.name) {
@@ -856,17 +871,21 @@ fn delete_locked(
                 }
             }
             if !has_finalizers && store.keys_in_namespace(&key.name).is_empty() {
-                return Ok(finalize(state, store, key).unwrap_or(stored));
+                return Ok(finalize(state, store, key, false).unwrap_or(stored));
             }
         }
         return Ok(present(rt, stored));
     }
-    finalize(state, store, key).ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, &key.name))
+    finalize(state, store, key, orphan)
+        .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, &key.name))
 }
 
-/// Really removes an object, then collects its dependents (ownerReferences) and, for the last
-/// object of a terminating namespace, the namespace itself.
-fn finalize(state: &AppState, store: &mut Store, key: &ObjKey) -> Option<Value> {
+const ORPHAN: &str = "orphan";
+
+/// Really removes an object, then deletes its dependents (ownerReferences; with `orphan`, only
+/// drops their reference to it) and, for the last object of a terminating namespace, the
+/// namespace itself.
+fn finalize(state: &AppState, store: &mut Store, key: &ObjKey, orphan: bool) -> Option<Value> {
     let removed = store.remove(key)?;
     if key.group == "apiextensions.k8s.io"
         && key.resource == "customresourcedefinitions"
@@ -888,7 +907,14 @@ fn finalize(state: &AppState, store: &mut Store, key: &ObjKey) -> Option<Value> 
         .map(|(k, _)| k.clone())
         .collect();
     for d in dependents {
-        if let Some(drt) = state.type_of(&d) {
+        if orphan {
+            if let Some(mut o) = store.get(&d).cloned() {
+                if let Some(refs) = o["metadata"]["ownerReferences"].as_array_mut() {
+                    refs.retain(|r| r["uid"].as_str() != Some(uid.as_str()));
+                }
+                store.put(d, o);
+            }
+        } else if let Some(drt) = state.type_of(&d) {
             let _ = delete_locked(state, store, &drt, &d, &json!({}), false);
         }
     }

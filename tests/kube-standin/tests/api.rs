@@ -881,3 +881,153 @@ async fn leases_and_events_are_served() {
         1
     );
 }
+
+#[tokio::test]
+async fn delete_collection_and_orphan_propagation() {
+    let server = start().await;
+    let cms: Api<ConfigMap> = Api::namespaced(server.client(), "default");
+    for (name, tier) in [("d1", "x"), ("d2", "x"), ("d3", "y")] {
+        let mut c = cm(name, &[]);
+        c.metadata.labels = Some([("tier".to_string(), tier.to_string())].into());
+        cms.create(&PostParams::default(), &c).await.unwrap();
+    }
+    cms.delete_collection(
+        &DeleteParams::default(),
+        &ListParams::default().labels("tier=x"),
+    )
+    .await
+    .unwrap();
+    let left: Vec<String> = cms
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .collect();
+    assert_eq!(left, vec!["d3".to_string()]);
+
+    let owner = cms.get("d3").await.unwrap();
+    let mut child = cm("kept", &[]);
+    child.metadata.owner_references = Some(vec![serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "ConfigMap", "name": "d3", "uid": owner.metadata.uid.unwrap(),
+    }))
+    .unwrap()]);
+    cms.create(&PostParams::default(), &child).await.unwrap();
+    cms.delete("d3", &DeleteParams::orphan()).await.unwrap();
+    let kept = cms.get("kept").await.unwrap();
+    assert!(
+        kept.metadata
+            .owner_references
+            .unwrap_or_default()
+            .is_empty(),
+        "the reference to the deleted owner is dropped"
+    );
+}
+
+#[tokio::test]
+async fn a_crd_created_through_the_api_is_served_and_discovered() {
+    let server = Server::start(Options::default()).await.unwrap();
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(server.client());
+    for crd in load_crds(repo_crds_dir()).unwrap() {
+        let created = crds.create(&PostParams::default(), &crd).await.unwrap();
+        let established = created
+            .status
+            .unwrap()
+            .conditions
+            .unwrap()
+            .iter()
+            .any(|c| c.type_ == "Established" && c.status == "True");
+        assert!(established);
+    }
+    let discovery = kube::discovery::Discovery::new(server.client())
+        .run()
+        .await
+        .unwrap();
+    let group = discovery
+        .get("riskassess.io")
+        .expect("the group is discovered");
+    let (ar, caps) = group
+        .recommended_kind("UserImport")
+        .expect("UserImport is discovered");
+    assert_eq!(ar.plural, "userimports");
+    assert!(
+        caps.subresources
+            .iter()
+            .any(|(s, _)| s.plural == "userimports/status" || s.plural == "status"),
+        "{:?}",
+        caps.subresources
+    );
+    let users = api(&server, "TenantUser", "tenantusers");
+    users
+        .create(
+            &PostParams::default(),
+            &dynamic("TenantUser", "u", json!({"spec": {}})),
+        )
+        .await
+        .unwrap();
+    crds.delete("tenantusers.riskassess.io", &DeleteParams::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        api_error(users.get("u").await.unwrap_err()).code,
+        404,
+        "the resource is no longer served"
+    );
+}
+
+#[tokio::test]
+async fn streaming_list_watcher_gets_initial_events() {
+    let server = start().await;
+    let users = api(&server, "TenantUser", "tenantusers");
+    for n in ["s1", "s2"] {
+        users
+            .create(
+                &PostParams::default(),
+                &dynamic("TenantUser", n, json!({"spec": {}})),
+            )
+            .await
+            .unwrap();
+    }
+    let mut events = watcher(users.clone(), watcher::Config::default().streaming_lists()).boxed();
+    let mut initial = vec![];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), events.try_next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+        {
+            watcher::Event::InitApply(o) => initial.push(o.metadata.name.unwrap()),
+            watcher::Event::InitDone => break,
+            _ => {}
+        }
+    }
+    initial.sort();
+    assert_eq!(initial, vec!["s1".to_string(), "s2".to_string()]);
+    assert_eq!(
+        server.counters().count("list", "tenantusers"),
+        0,
+        "no list request: the watch carried the state"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_ends_open_watches() {
+    let server = start().await;
+    let cms: Api<ConfigMap> = Api::namespaced(server.client(), "default");
+    let mut stream = cms
+        .watch(&WatchParams::default(), "0")
+        .await
+        .unwrap()
+        .boxed();
+    let reader = tokio::spawn(async move { while let Ok(Some(_)) = stream.try_next().await {} });
+    tokio::time::timeout(Duration::from_secs(5), server.shutdown())
+        .await
+        .expect("shutdown does not hang");
+    tokio::time::timeout(Duration::from_secs(5), reader)
+        .await
+        .expect("the watch stream ended")
+        .unwrap();
+}

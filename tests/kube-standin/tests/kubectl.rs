@@ -239,8 +239,12 @@ fn kubectl_applies_gets_creates_and_deletes() {
         "Login,Email\nann,ann@example.com\n"
     );
 
+    // Table output with the CRD's printer columns.
     let out = k.ok(&["get", "tenants"]);
-    assert!(out.contains("acme"), "{out}");
+    assert!(
+        out.contains("DISPLAY NAME") && out.contains("ACME SSA"),
+        "{out}"
+    );
 
     k.ok(&["delete", "-f", f]);
     k.ok(&["delete", "configmap", "uploaded"]);
