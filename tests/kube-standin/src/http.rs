@@ -13,6 +13,7 @@ use serde_json::Value;
 use crate::discovery;
 use crate::errors::{ApiError, ApiResult};
 use crate::faults::RequestInfo;
+use crate::openapi;
 use crate::ops::{self, Params, Target};
 use crate::state::AppState;
 use crate::table;
@@ -125,6 +126,17 @@ async fn dispatch(state: Arc<AppState>, req: Request) -> ApiResult<Response> {
     };
     match segs.as_slice() {
         ["version"] => return ok(discovery::version()),
+        ["openapi", "v3"] => return ok(openapi::index(&state.registry())),
+        ["openapi", "v3", "api", v] => {
+            return openapi::group_version(&state.registry(), "", v)
+                .map(ok)
+                .unwrap_or_else(|| Err(not_found()));
+        }
+        ["openapi", "v3", "apis", g, v] => {
+            return openapi::group_version(&state.registry(), g, v)
+                .map(ok)
+                .unwrap_or_else(|| Err(not_found()));
+        }
         ["healthz" | "readyz" | "livez"] => return Ok((StatusCode::OK, "ok").into_response()),
         ["api"] => return ok(discovery::api_versions(&state.addr.to_string())),
         ["apis"] => return ok(discovery::api_groups(&state.registry())),

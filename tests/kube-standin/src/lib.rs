@@ -17,6 +17,7 @@ mod errors;
 mod faults;
 mod http;
 mod kubeconfig;
+mod openapi;
 mod ops;
 mod patch;
 mod protobuf;

@@ -311,9 +311,24 @@ fn random_suffix() -> String {
 }
 
 /// Custom-resource schema processing; 422 on errors.
-fn run_schema(rt: &ResourceType, object: &mut Value) -> ApiResult<()> {
+fn run_schema(rt: &ResourceType, object: &mut Value, params: &Params) -> ApiResult<()> {
     let Some(s) = &rt.schema else { return Ok(()) };
-    let errors = schema::process(s, object);
+    let report = schema::process(s, object);
+    // fieldValidation=Strict: unknown fields are an error rather than silently dropped.
+    if params.get("fieldValidation").is_some_and(|v| v == "Strict") && !report.pruned.is_empty() {
+        let fields: Vec<String> = report
+            .pruned
+            .iter()
+            .map(|f| format!("unknown field \"{f}\""))
+            .collect();
+        return Err(ApiError::bad_request(format!(
+            "{kind} in version \"{v}\" cannot be handled as a {kind}: strict decoding error: {}",
+            fields.join(", "),
+            kind = rt.kind,
+            v = rt.version
+        )));
+    }
+    let errors = report.errors;
     if errors.is_empty() {
         return Ok(());
     }
@@ -436,7 +451,7 @@ fn create_locked(
     {
         m.remove("status");
     }
-    run_schema(rt, &mut object)?;
+    run_schema(rt, &mut object, params)?;
     match &ownership {
         Ownership::Update(manager) => {
             if let Some(m) = object["metadata"].as_object_mut() {
@@ -614,7 +629,7 @@ fn commit_update(
             ));
         }
     }
-    run_schema(rt, &mut new)?;
+    run_schema(rt, &mut new, params)?;
     if let Ownership::Update(manager) = &ownership {
         if let Some(m) = new["metadata"].as_object_mut() {
             m.remove("managedFields");

@@ -228,6 +228,21 @@ fn kubectl_applies_gets_creates_and_deletes() {
         "{err}"
     );
 
+    // Strict field validation refuses unknown fields; --validate=false prunes them.
+    let junk = dir.path().join("junk.yaml");
+    std::fs::write(&junk, "apiVersion: riskassess.io/v1alpha1\nkind: Tenant\nmetadata:\n  name: junk\nspec:\n  displayName: J\n  junk: 1\n").unwrap();
+    let (ok, _, err) = k.run(&["apply", "-f", junk.to_str().unwrap()]);
+    assert!(
+        !ok && err.contains("strict decoding error: unknown field \"spec.junk\""),
+        "{err}"
+    );
+    k.ok(&["apply", "--validate=false", "-f", junk.to_str().unwrap()]);
+    assert!(
+        k.json(&["get", "tenant", "junk"])["spec"]
+            .get("junk")
+            .is_none()
+    );
+
     // create configmap --from-file (kubectl sends protobuf for this one).
     let csv = dir.path().join("users.csv");
     std::fs::write(&csv, "Login,Email\nann,ann@example.com\n").unwrap();
