@@ -46,7 +46,8 @@ impl Scope {
 
 const OWNED_METADATA: &[&str] = &["labels", "annotations", "finalizers", "ownerReferences"];
 
-/// Leaf paths of `v` that managers may own within `scope`.
+/// Field paths of `v` that managers may own within `scope`: every leaf (lists and scalars are
+/// atomic) plus every map below the top level (the `.` of fieldsV1).
 pub fn owned_leaves(v: &Value, scope: Scope) -> FieldSet {
     let mut out = FieldSet::new();
     let Some(obj) = v.as_object() else { return out };
@@ -59,7 +60,7 @@ pub fn owned_leaves(v: &Value, scope: Scope) -> FieldSet {
                 if let Some(m) = sub.as_object() {
                     for (mk, mv) in m {
                         if OWNED_METADATA.contains(&mk.as_str()) {
-                            leaves(mv, vec!["metadata".into(), mk.clone()], &mut out);
+                            nodes(mv, vec!["metadata".into(), mk.clone()], &mut out);
                         }
                     }
                 }
@@ -68,25 +69,37 @@ pub fn owned_leaves(v: &Value, scope: Scope) -> FieldSet {
             _ => true,
         };
         if take {
-            leaves(sub, vec![k.clone()], &mut out);
+            match sub {
+                Value::Object(m) if !m.is_empty() => {
+                    for (k2, v2) in m {
+                        nodes(v2, vec![k.clone(), k2.clone()], &mut out);
+                    }
+                }
+                _ => {
+                    out.insert(vec![k.clone()]);
+                }
+            }
         }
     }
     out
 }
 
-fn leaves(v: &Value, path: FieldPath, out: &mut FieldSet) {
-    match v {
-        Value::Object(m) if !m.is_empty() => {
-            for (k, sub) in m {
-                let mut p = path.clone();
-                p.push(k.clone());
-                leaves(sub, p, out);
-            }
-        }
-        _ => {
-            out.insert(path);
+fn nodes(v: &Value, path: FieldPath, out: &mut FieldSet) {
+    if let Value::Object(m) = v {
+        for (k, sub) in m {
+            let mut p = path.clone();
+            p.push(k.clone());
+            nodes(sub, p, out);
         }
     }
+    out.insert(path);
+}
+
+/// A path whose value in `v` is not a non-empty map.
+fn is_leaf(v: &Value, path: &[String]) -> bool {
+    get_path(v, path)
+        .and_then(Value::as_object)
+        .is_none_or(|m| m.is_empty())
 }
 
 pub fn get_path<'a>(v: &'a Value, path: &[String]) -> Option<&'a Value> {
@@ -142,6 +155,13 @@ pub fn fields_v1(set: &FieldSet) -> Value {
                 .as_object_mut()
                 .expect("fieldsV1 nodes are objects");
         }
+        // An owned node that also has owned children is marked with ".".
+        if set
+            .iter()
+            .any(|o| o.len() > path.len() && o.starts_with(path))
+        {
+            cur.insert(".".into(), Value::Object(Map::new()));
+        }
     }
     Value::Object(root)
 }
@@ -149,11 +169,8 @@ pub fn fields_v1(set: &FieldSet) -> Value {
 fn parse_fields_v1(v: &Value, path: FieldPath, out: &mut FieldSet) {
     let Some(m) = v.as_object() else { return };
     let children: Vec<_> = m.iter().filter(|(k, _)| k.starts_with("f:")).collect();
-    if children.is_empty() {
-        if !path.is_empty() {
-            out.insert(path);
-        }
-        return;
+    if (children.is_empty() || m.contains_key(".")) && !path.is_empty() {
+        out.insert(path.clone());
     }
     for (k, sub) in children {
         let mut p = path.clone();
@@ -258,7 +275,14 @@ pub fn record_update(
     let old_leaves = old.map(|o| owned_leaves(o, scope)).unwrap_or_default();
     let changed: FieldSet = new_leaves
         .iter()
-        .filter(|p| old.and_then(|o| get_path(o, p)) != get_path(new, p))
+        .filter(|p| {
+            let before = old.and_then(|o| get_path(o, p));
+            if is_leaf(new, p) {
+                before != get_path(new, p)
+            } else {
+                before.is_none_or(|b| !b.is_object())
+            }
+        })
         .cloned()
         .collect();
     let removed: Vec<FieldPath> = old_leaves.difference(&new_leaves).cloned().collect();
@@ -269,7 +293,8 @@ pub fn record_update(
         .collect();
     for e in entries.iter_mut() {
         e.fields.retain(|p| {
-            !changed.iter().any(|c| related(c, p)) && !removed.iter().any(|r| p.starts_with(r))
+            !changed.iter().any(|c| p.starts_with(c) && is_leaf(new, c))
+                && !removed.iter().any(|r| p.starts_with(r))
         });
     }
     if !changed.is_empty() {
@@ -306,8 +331,11 @@ pub fn apply(
             continue;
         }
         let mut lost = vec![];
-        for owned in &e.fields {
-            for p in config_leaves.iter().filter(|p| related(p, owned)) {
+        for owned in e.fields.iter().filter(|o| is_leaf(&object, o)) {
+            for p in config_leaves
+                .iter()
+                .filter(|p| is_leaf(config, p) && related(p, owned))
+            {
                 let shorter = if p.len() <= owned.len() { p } else { owned };
                 if get_path(&object, shorter) != get_path(config, shorter) {
                     if force {
@@ -353,13 +381,16 @@ pub fn apply(
         .map(|e| e.fields.clone())
         .unwrap_or_default();
     for p in previous.difference(&config_leaves) {
-        if config_leaves.iter().any(|c| c.starts_with(p)) {
+        if config_leaves
+            .iter()
+            .any(|c| c.starts_with(p) || p.starts_with(c))
+        {
             continue;
         }
         let others_own = entries
             .iter()
             .filter(|e| !(e.manager == manager && e.operation == "Apply" && e.subresource == sub))
-            .any(|e| e.fields.iter().any(|o| related(o, p)));
+            .any(|e| e.fields.iter().any(|o| o.starts_with(p)));
         if !others_own {
             remove_path(&mut object, p);
         }

@@ -13,6 +13,7 @@ use serde_json::Value;
 use crate::discovery;
 use crate::errors::{ApiError, ApiResult};
 use crate::faults::RequestInfo;
+use crate::openapi;
 use crate::ops::{self, Params, Target};
 use crate::state::AppState;
 use crate::table;
@@ -93,7 +94,7 @@ fn parse_query(req: &Request) -> Params {
         .unwrap_or_default()
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> &'a str {
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> &str {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -125,6 +126,17 @@ async fn dispatch(state: Arc<AppState>, req: Request) -> ApiResult<Response> {
     };
     match segs.as_slice() {
         ["version"] => return ok(discovery::version()),
+        ["openapi", "v3"] => return ok(openapi::index(&state.registry())),
+        ["openapi", "v3", "api", v] => {
+            return openapi::group_version(&state.registry(), "", v)
+                .map(ok)
+                .unwrap_or_else(|| Err(not_found()));
+        }
+        ["openapi", "v3", "apis", g, v] => {
+            return openapi::group_version(&state.registry(), g, v)
+                .map(ok)
+                .unwrap_or_else(|| Err(not_found()));
+        }
         ["healthz" | "readyz" | "livez"] => return Ok((StatusCode::OK, "ok").into_response()),
         ["api"] => return ok(discovery::api_versions(&state.addr.to_string())),
         ["apis"] => return ok(discovery::api_groups(&state.registry())),
@@ -202,7 +214,7 @@ async fn dispatch(state: Arc<AppState>, req: Request) -> ApiResult<Response> {
     let manager = params.get("fieldManager").cloned();
     let st = &state;
     match verb {
-        "watch" => watch::watch(state.clone(), target, &params),
+        "watch" => watch::watch(state.clone(), target, &params, &accept),
         "get" => ok(table::maybe_table(
             &accept,
             &target.rt,

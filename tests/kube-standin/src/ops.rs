@@ -121,7 +121,7 @@ fn encode_continue(key: &ObjKey) -> String {
 
 fn decode_continue(token: &str) -> ApiResult<(String, String)> {
     let bad = || ApiError::bad_request(format!("continue key is not valid: {token:?}"));
-    if token.len() % 2 != 0 {
+    if !token.len().is_multiple_of(2) {
         return Err(bad());
     }
     let bytes: Result<Vec<u8>, _> = (0..token.len())
@@ -227,6 +227,7 @@ fn parse_body(body: &[u8], content_type: &str) -> ApiResult<Value> {
             serde_norway::from_slice(body)
                 .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))
         }
+        crate::protobuf::CONTENT_TYPE => crate::protobuf::decode(body),
         other => Err(ApiError::unsupported_media(other)),
     }
 }
@@ -310,9 +311,24 @@ fn random_suffix() -> String {
 }
 
 /// Custom-resource schema processing; 422 on errors.
-fn run_schema(rt: &ResourceType, object: &mut Value) -> ApiResult<()> {
+fn run_schema(rt: &ResourceType, object: &mut Value, params: &Params) -> ApiResult<()> {
     let Some(s) = &rt.schema else { return Ok(()) };
-    let errors = schema::process(s, object);
+    let report = schema::process(s, object);
+    // fieldValidation=Strict: unknown fields are an error rather than silently dropped.
+    if params.get("fieldValidation").is_some_and(|v| v == "Strict") && !report.pruned.is_empty() {
+        let fields: Vec<String> = report
+            .pruned
+            .iter()
+            .map(|f| format!("unknown field \"{f}\""))
+            .collect();
+        return Err(ApiError::bad_request(format!(
+            "{kind} in version \"{v}\" cannot be handled as a {kind}: strict decoding error: {}",
+            fields.join(", "),
+            kind = rt.kind,
+            v = rt.version
+        )));
+    }
+    let errors = report.errors;
     if errors.is_empty() {
         return Ok(());
     }
@@ -435,7 +451,7 @@ fn create_locked(
     {
         m.remove("status");
     }
-    run_schema(rt, &mut object)?;
+    run_schema(rt, &mut object, params)?;
     match &ownership {
         Ownership::Update(manager) => {
             if let Some(m) = object["metadata"].as_object_mut() {
@@ -613,7 +629,7 @@ fn commit_update(
             ));
         }
     }
-    run_schema(rt, &mut new)?;
+    run_schema(rt, &mut new, params)?;
     if let Ownership::Update(manager) = &ownership {
         if let Some(m) = new["metadata"].as_object_mut() {
             m.remove("managedFields");
@@ -636,12 +652,20 @@ fn commit_update(
     }
     let key = t.key(&name);
     let terminating = !new["metadata"]["deletionTimestamp"].is_null();
-    let no_finalizers = new["metadata"]["finalizers"]
-        .as_array()
-        .is_none_or(|f| f.is_empty());
-    if terminating && no_finalizers {
-        store.put(key.clone(), new);
-        return Ok(finalize(state, store, &key).unwrap_or(Value::Null));
+    let (only_orphan, orphan) = {
+        let finalizers: Vec<&str> = new["metadata"]["finalizers"]
+            .as_array()
+            .map(|f| f.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        (
+            finalizers.iter().all(|f| *f == ORPHAN),
+            finalizers.contains(&ORPHAN),
+        )
+    };
+    // "orphan" is the garbage collector's own finalizer: it is done at once here.
+    if terminating && only_orphan {
+        store.overwrite_quietly(&key, new);
+        return Ok(finalize(state, store, &key, orphan).unwrap_or(Value::Null));
     }
     Ok(store.put(key, new))
 }
@@ -830,6 +854,7 @@ fn delete_locked(
         return Ok(present(rt, old));
     }
     let is_namespace = rt.group.is_empty() && rt.plural == "namespaces";
+    let orphan = options["propagationPolicy"] == "Orphan" || options["orphanDependents"] == true;
     let has_finalizers = old["metadata"]["finalizers"]
         .as_array()
         .is_some_and(|f| !f.is_empty());
@@ -847,6 +872,12 @@ fn delete_locked(
         if is_namespace {
             new["status"] = json!({"phase": "Terminating"});
         }
+        if orphan && has_finalizers {
+            new["metadata"]["finalizers"]
+                .as_array_mut()
+                .expect("finalizers")
+                .push(json!(ORPHAN));
+        }
         let stored = store.put(key.clone(), new);
         if is_namespace {
             for k in store.keys_in_namespace(&key.name) {
@@ -855,17 +886,21 @@ fn delete_locked(
                 }
             }
             if !has_finalizers && store.keys_in_namespace(&key.name).is_empty() {
-                return Ok(finalize(state, store, key).unwrap_or(stored));
+                return Ok(finalize(state, store, key, false).unwrap_or(stored));
             }
         }
         return Ok(present(rt, stored));
     }
-    finalize(state, store, key).ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, &key.name))
+    finalize(state, store, key, orphan)
+        .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, &key.name))
 }
 
-/// Really removes an object, then collects its dependents (ownerReferences) and, for the last
-/// object of a terminating namespace, the namespace itself.
-fn finalize(state: &AppState, store: &mut Store, key: &ObjKey) -> Option<Value> {
+const ORPHAN: &str = "orphan";
+
+/// Really removes an object, then deletes its dependents (ownerReferences; with `orphan`, only
+/// drops their reference to it) and, for the last object of a terminating namespace, the
+/// namespace itself.
+fn finalize(state: &AppState, store: &mut Store, key: &ObjKey, orphan: bool) -> Option<Value> {
     let removed = store.remove(key)?;
     if key.group == "apiextensions.k8s.io"
         && key.resource == "customresourcedefinitions"
@@ -887,7 +922,14 @@ fn finalize(state: &AppState, store: &mut Store, key: &ObjKey) -> Option<Value> 
         .map(|(k, _)| k.clone())
         .collect();
     for d in dependents {
-        if let Some(drt) = state.type_of(&d) {
+        if orphan {
+            if let Some(mut o) = store.get(&d).cloned() {
+                if let Some(refs) = o["metadata"]["ownerReferences"].as_array_mut() {
+                    refs.retain(|r| r["uid"].as_str() != Some(uid.as_str()));
+                }
+                store.put(d, o);
+            }
+        } else if let Some(drt) = state.type_of(&d) {
             let _ = delete_locked(state, store, &drt, &d, &json!({}), false);
         }
     }

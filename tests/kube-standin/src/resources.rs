@@ -22,6 +22,8 @@ pub struct ResourceType {
     pub schema: Option<Value>,
     /// Is a custom resource.
     pub custom: bool,
+    /// A CRD's `additionalPrinterColumns` (for Table answers).
+    pub printer_columns: Vec<Value>,
 }
 
 impl ResourceType {
@@ -47,6 +49,7 @@ impl ResourceType {
             generation: false,
             schema: None,
             custom: false,
+            printer_columns: vec![],
         }
     }
 
@@ -98,6 +101,12 @@ impl ResourceType {
                     .and_then(|s| s.open_api_v3_schema.as_ref())
                     .and_then(|s| serde_json::to_value(s).ok()),
                 custom: true,
+                printer_columns: v
+                    .additional_printer_columns
+                    .as_ref()
+                    .and_then(|c| serde_json::to_value(c).ok())
+                    .and_then(|c| c.as_array().cloned())
+                    .unwrap_or_default(),
             })
             .collect()
     }

@@ -4,21 +4,29 @@
 
 use serde_json::{Map, Value};
 
-/// Prunes, defaults and validates `object` in place. Returns `(field, message)` errors.
-pub fn process(schema: &Value, object: &mut Value) -> Vec<(String, String)> {
+/// What processing found: field errors `(field, message)` and the unknown fields it pruned.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub errors: Vec<(String, String)>,
+    pub pruned: Vec<String>,
+}
+
+/// Prunes, defaults and validates `object` in place.
+pub fn process(schema: &Value, object: &mut Value) -> Report {
+    let mut report = Report::default();
+    let r = &mut report;
     let Some(root) = object.as_object_mut() else {
-        return vec![(
+        r.errors.push((
             String::new(),
             "Invalid value: object must be a JSON object".into(),
-        )];
+        ));
+        return report;
     };
-    let mut errors = vec![];
     let props = schema.get("properties").and_then(Value::as_object);
-    let preserve = preserves_unknown(schema);
     // Root: apiVersion, kind and metadata are always kept and validated elsewhere.
-    if !preserve {
-        root.retain(|k, _| {
-            matches!(k.as_str(), "apiVersion" | "kind" | "metadata")
+    if !preserves_unknown(schema) {
+        prune(root, "", r, |k| {
+            matches!(k, "apiVersion" | "kind" | "metadata")
                 || props.is_some_and(|p| p.contains_key(k))
         });
     }
@@ -29,12 +37,20 @@ pub fn process(schema: &Value, object: &mut Value) -> Vec<(String, String)> {
                 continue;
             }
             if let Some(v) = root.get_mut(k) {
-                walk(sub, v, k, &mut errors);
+                walk(sub, v, k, r);
             }
         }
     }
-    check_required(schema, root, "", &mut errors);
-    errors
+    check_required(schema, root, "", r);
+    report
+}
+
+fn prune(obj: &mut Map<String, Value>, path: &str, r: &mut Report, keep: impl Fn(&str) -> bool) {
+    let unknown: Vec<String> = obj.keys().filter(|k| !keep(k)).cloned().collect();
+    for k in unknown {
+        obj.remove(&k);
+        r.pruned.push(join(path, &k));
+    }
 }
 
 fn preserves_unknown(schema: &Value) -> bool {
@@ -62,16 +78,11 @@ fn apply_defaults(props: &Map<String, Value>, obj: &mut Map<String, Value>) {
     }
 }
 
-fn check_required(
-    schema: &Value,
-    obj: &Map<String, Value>,
-    path: &str,
-    errors: &mut Vec<(String, String)>,
-) {
+fn check_required(schema: &Value, obj: &Map<String, Value>, path: &str, r: &mut Report) {
     if let Some(req) = schema.get("required").and_then(Value::as_array) {
-        for r in req.iter().filter_map(Value::as_str) {
-            if !obj.contains_key(r) {
-                errors.push((join(path, r), "Required value".into()));
+        for field in req.iter().filter_map(Value::as_str) {
+            if !obj.contains_key(field) {
+                r.errors.push((join(path, field), "Required value".into()));
             }
         }
     }
@@ -104,12 +115,12 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-fn walk(schema: &Value, value: &mut Value, path: &str, errors: &mut Vec<(String, String)>) {
+fn walk(schema: &Value, value: &mut Value, path: &str, r: &mut Report) {
     let nullable = schema.get("nullable").and_then(Value::as_bool) == Some(true);
     if value.is_null() {
         if !nullable && schema.get("type").is_some() {
             let want = schema["type"].as_str().unwrap_or("object");
-            errors.push((
+            r.errors.push((
                 path.into(),
                 format!("Invalid value: \"null\": {path} in body must be of type {want}: \"null\""),
             ));
@@ -124,11 +135,11 @@ fn walk(schema: &Value, value: &mut Value, path: &str, errors: &mut Vec<(String,
         let actual = type_name(value);
         let ok = actual == want || (want == "number" && actual == "integer");
         if !ok {
-            errors.push((path.into(), format!("Invalid value: \"{actual}\": {path} in body must be of type {want}: \"{actual}\"")));
+            r.errors.push((path.into(), format!("Invalid value: \"{actual}\": {path} in body must be of type {want}: \"{actual}\"")));
             return;
         }
     } else if int_or_string && !matches!(type_name(value), "integer" | "string") {
-        errors.push((
+        r.errors.push((
             path.into(),
             format!(
                 "Invalid value: \"{}\": {path} in body must be of type integer or string",
@@ -141,7 +152,7 @@ fn walk(schema: &Value, value: &mut Value, path: &str, errors: &mut Vec<(String,
         && !allowed.contains(value)
     {
         let list: Vec<String> = allowed.iter().filter(|a| !a.is_null()).map(show).collect();
-        errors.push((
+        r.errors.push((
             path.into(),
             format!(
                 "Unsupported value: {}: supported values: {}",
@@ -156,7 +167,7 @@ fn walk(schema: &Value, value: &mut Value, path: &str, errors: &mut Vec<(String,
                 && let Ok(re) = regex::Regex::new(p)
                 && !re.is_match(s)
             {
-                errors.push((
+                r.errors.push((
                     path.into(),
                     format!("Invalid value: {s:?}: {path} in body should match '{p}'"),
                 ));
@@ -165,7 +176,7 @@ fn walk(schema: &Value, value: &mut Value, path: &str, errors: &mut Vec<(String,
             if let Some(max) = schema.get("maxLength").and_then(Value::as_u64)
                 && len > max
             {
-                errors.push((
+                r.errors.push((
                     path.into(),
                     format!("Too long: may not be more than {max} bytes"),
                 ));
@@ -173,7 +184,7 @@ fn walk(schema: &Value, value: &mut Value, path: &str, errors: &mut Vec<(String,
             if let Some(min) = schema.get("minLength").and_then(Value::as_u64)
                 && len < min
             {
-                errors.push((
+                r.errors.push((
                     path.into(),
                     format!(
                         "Invalid value: {s:?}: {path} in body should be at least {min} chars long"
@@ -186,12 +197,12 @@ fn walk(schema: &Value, value: &mut Value, path: &str, errors: &mut Vec<(String,
             if let Some(min) = schema.get("minimum").and_then(Value::as_f64)
                 && x < min
             {
-                errors.push((path.into(), format!("Invalid value: {n}: {path} in body should be greater than or equal to {min}")));
+                r.errors.push((path.into(), format!("Invalid value: {n}: {path} in body should be greater than or equal to {min}")));
             }
             if let Some(max) = schema.get("maximum").and_then(Value::as_f64)
                 && x > max
             {
-                errors.push((
+                r.errors.push((
                     path.into(),
                     format!(
                         "Invalid value: {n}: {path} in body should be less than or equal to {max}"
@@ -202,7 +213,7 @@ fn walk(schema: &Value, value: &mut Value, path: &str, errors: &mut Vec<(String,
         Value::Array(items) => {
             if let Some(item_schema) = schema.get("items") {
                 for (i, item) in items.iter_mut().enumerate() {
-                    walk(item_schema, item, &format!("{path}[{i}]"), errors);
+                    walk(item_schema, item, &format!("{path}[{i}]"), r);
                 }
             }
         }
@@ -215,13 +226,13 @@ fn walk(schema: &Value, value: &mut Value, path: &str, errors: &mut Vec<(String,
                     .get("additionalProperties")
                     .is_some_and(|a| a == &Value::Bool(true))
             {
-                obj.retain(|k, _| props.is_some_and(|p| p.contains_key(k)));
+                prune(obj, path, r, |k| props.is_some_and(|p| p.contains_key(k)));
             }
             if let Some(props) = props {
                 apply_defaults(props, obj);
                 for (k, sub) in props {
                     if let Some(v) = obj.get_mut(k) {
-                        walk(sub, v, &join(path, k), errors);
+                        walk(sub, v, &join(path, k), r);
                     }
                 }
             }
@@ -230,10 +241,10 @@ fn walk(schema: &Value, value: &mut Value, path: &str, errors: &mut Vec<(String,
                     if props.is_some_and(|p| p.contains_key(k)) {
                         continue;
                     }
-                    walk(add, v, &format!("{path}[{k}]"), errors);
+                    walk(add, v, &format!("{path}[{k}]"), r);
                 }
             }
-            check_required(schema, obj, path, errors);
+            check_required(schema, obj, path, r);
         }
         _ => {}
     }
@@ -256,7 +267,12 @@ mod tests {
     #[test]
     fn defaults_prunes_and_accepts() {
         let mut o = json!({"apiVersion": "g/v1", "kind": "K", "metadata": {"name": "x"}, "spec": {"name": "a", "junk": 1, "id": null}, "extra": 2});
-        assert!(process(&schema(), &mut o).is_empty());
+        let report = process(&schema(), &mut o);
+        assert!(report.errors.is_empty());
+        assert_eq!(
+            report.pruned,
+            vec!["extra".to_string(), "spec.junk".to_string()]
+        );
         assert_eq!(o["spec"], json!({"name": "a", "id": null, "mode": "Apply"}));
         assert!(o.get("extra").is_none());
     }
@@ -264,14 +280,14 @@ mod tests {
     #[test]
     fn reports_errors() {
         let mut o = json!({"spec": {"id": "12ab", "mode": "Nope", "n": -1}});
-        let errs = process(&schema(), &mut o);
+        let errs = process(&schema(), &mut o).errors;
         let fields: Vec<&str> = errs.iter().map(|(f, _)| f.as_str()).collect();
         assert!(fields.contains(&"spec.id"), "{errs:?}");
         assert!(fields.contains(&"spec.mode"), "{errs:?}");
         assert!(fields.contains(&"spec.n"), "{errs:?}");
         assert!(fields.contains(&"spec.name"), "{errs:?}");
         let mut o = json!({"spec": {"name": 5}});
-        let errs = process(&schema(), &mut o);
+        let errs = process(&schema(), &mut o).errors;
         assert_eq!(errs[0].0, "spec.name");
         assert!(errs[0].1.contains("must be of type string"));
     }

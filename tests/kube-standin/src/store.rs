@@ -119,6 +119,14 @@ impl Store {
         object
     }
 
+    /// Replaces a stored object without a new resourceVersion or a change record (for the last
+    /// state of an object about to be removed).
+    pub fn overwrite_quietly(&mut self, key: &ObjKey, object: Value) {
+        if let Some(slot) = self.objects.get_mut(key) {
+            *slot = object;
+        }
+    }
+
     /// Removes the object, records a DELETED change carrying a fresh resourceVersion.
     pub fn remove(&mut self, key: &ObjKey) -> Option<Value> {
         let mut object = self.objects.remove(key)?;

@@ -25,6 +25,8 @@ fn event(kind: &str, object: &Value) -> Bytes {
 
 struct Watcher {
     target: Target,
+    /// The client asked for Table objects (kubectl get -w).
+    accept: String,
     filter: ListFilter,
     name: Option<FieldSelector>,
 }
@@ -56,7 +58,11 @@ impl Watcher {
             EventType::Deleted if before || now => EventType::Deleted,
             _ => return None,
         };
-        Some((kind.as_str(), present(rt, c.object.clone())))
+        Some((kind.as_str(), self.shape(present(rt, c.object.clone()))))
+    }
+
+    fn shape(&self, o: Value) -> Value {
+        crate::table::maybe_table(&self.accept, &self.target.rt, o)
     }
 
     fn bookmark(&self, rv: u64, initial_end: bool) -> Value {
@@ -68,7 +74,12 @@ impl Watcher {
     }
 }
 
-pub fn watch(state: Arc<AppState>, target: Target, params: &Params) -> ApiResult<Response> {
+pub fn watch(
+    state: Arc<AppState>,
+    target: Target,
+    params: &Params,
+    accept: &str,
+) -> ApiResult<Response> {
     let filter = ListFilter::from_params(params)?;
     let name = match &target.name {
         Some(n) => Some(FieldSelector::parse(&format!("metadata.name={n}"))?),
@@ -91,6 +102,7 @@ pub fn watch(state: Arc<AppState>, target: Target, params: &Params) -> ApiResult
     }
     let w = Watcher {
         target,
+        accept: accept.to_string(),
         filter,
         name,
     };
@@ -108,7 +120,7 @@ pub fn watch(state: Arc<AppState>, target: Target, params: &Params) -> ApiResult
             };
             for (_, o) in store.list(&w.target.rt.group, &w.target.rt.plural, ns) {
                 if w.matches(o) {
-                    first.push(event("ADDED", &present(&w.target.rt, o.clone())));
+                    first.push(event("ADDED", &w.shape(present(&w.target.rt, o.clone()))));
                 }
             }
             if send_initial == Some(true) {
