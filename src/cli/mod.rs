@@ -166,14 +166,21 @@ pub fn run_plan(args: &PlanArgs) -> Result<(), CliError> {
 pub fn run_import(args: &ImportArgs) -> Result<(), CliError> {
     let mut planned = prepare(&args.plan)?;
     let abort = args.on_problem == OnProblemArg::Abort && planned.plan.counts.problem > 0;
-    let writes = if abort { &[][..] } else { &planned.plan.writes[..] };
+    let writes = if abort {
+        &[][..]
+    } else {
+        &planned.plan.writes[..]
+    };
     planned.records.apply(writes, &planned.tenant);
     // Both files are written beside their destinations first, then renamed into place.
     let records = prepare_atomic_write(&args.plan.records, &planned.records.render()?)?;
     let report = match &planned.error_report {
         Some(report) => {
             let folder = args.plan.error_report.clone().unwrap_or_else(|| ".".into());
-            Some(prepare_atomic_write(&report_path(&folder, report), &report.csv)?)
+            Some(prepare_atomic_write(
+                &report_path(&folder, report),
+                &report.csv,
+            )?)
         }
         None => None,
     };
@@ -183,7 +190,10 @@ pub fn run_import(args: &ImportArgs) -> Result<(), CliError> {
     }
     print_report(&planned.report, args.plan.output)?;
     if abort {
-        eprintln!("onProblem abort: nothing applied, as {} row(s) are problems", planned.plan.counts.problem);
+        eprintln!(
+            "onProblem abort: nothing applied, as {} row(s) are problems",
+            planned.plan.counts.problem
+        );
     }
     Ok(())
 }

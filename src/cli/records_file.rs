@@ -163,15 +163,23 @@ fn users_of(value: serde_json::Value) -> Result<Vec<TenantUser>> {
         }
         object => vec![object],
     };
-    items.into_iter().enumerate().map(|(position, item)| to_user(position, item)).collect()
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(position, item)| to_user(position, item))
+        .collect()
 }
 
 fn to_user(position: usize, item: serde_json::Value) -> Result<TenantUser> {
-    let kind = item.get("kind").and_then(|kind| kind.as_str()).unwrap_or("TenantUser");
+    let kind = item
+        .get("kind")
+        .and_then(|kind| kind.as_str())
+        .unwrap_or("TenantUser");
     if kind != "TenantUser" {
         bail!("item {} is a {kind}, not a TenantUser", position + 1);
     }
-    serde_json::from_value(item).with_context(|| format!("item {} is not a valid TenantUser", position + 1))
+    serde_json::from_value(item)
+        .with_context(|| format!("item {} is not a valid TenantUser", position + 1))
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file beside it, then a rename.

@@ -31,7 +31,11 @@ pub fn render(report: &ImportReport, color: bool) -> String {
         report.tenant, template.rows, template.encoding, template.delimiter, template.digest
     );
     if !template.ignored_columns.is_empty() {
-        let _ = writeln!(out, "Ignored columns: {}", template.ignored_columns.join(", "));
+        let _ = writeln!(
+            out,
+            "Ignored columns: {}",
+            template.ignored_columns.join(", ")
+        );
     }
     section(&mut out, "New Data", new_rows(report), color);
     if let Some(message) = &report.highlight_message {
@@ -56,7 +60,13 @@ pub fn render(report: &ImportReport, color: bool) -> String {
 }
 
 fn new_rows(report: &ImportReport) -> Vec<Vec<Cell>> {
-    let header = ["Row", "Coupa User ID", "Coupa Username", "Email", "Username"];
+    let header = [
+        "Row",
+        "Coupa User ID",
+        "Coupa Username",
+        "Email",
+        "Username",
+    ];
     let mut rows = vec![header.map(plain).into()];
     rows.extend(report.new.iter().map(|entry| {
         vec![
@@ -71,7 +81,13 @@ fn new_rows(report: &ImportReport) -> Vec<Vec<Cell>> {
 }
 
 fn update_rows(report: &ImportReport) -> Vec<Vec<Cell>> {
-    let header = ["Row", "Coupa User ID", "Username", "Changed", "Not updated (SSO)"];
+    let header = [
+        "Row",
+        "Coupa User ID",
+        "Username",
+        "Changed",
+        "Not updated (SSO)",
+    ];
     let mut rows = vec![header.map(plain).into()];
     rows.extend(report.update.iter().map(|entry| {
         vec![
@@ -89,7 +105,14 @@ fn update_rows(report: &ImportReport) -> Vec<Vec<Cell>> {
 }
 
 fn problem_rows(report: &ImportReport) -> Vec<Vec<Cell>> {
-    let header = ["Row", "Coupa User ID", "Reason", "Fields", "Risk Assess User", "Message"];
+    let header = [
+        "Row",
+        "Coupa User ID",
+        "Reason",
+        "Fields",
+        "Risk Assess User",
+        "Message",
+    ];
     let mut rows = vec![header.map(plain).into()];
     rows.extend(report.problem.iter().map(|entry| {
         let user = entry
