@@ -74,9 +74,14 @@ impl RecordsFile {
     /// The `riskassess.io/tenant` label the records share, if they all carry the same one:
     /// new records get it too, and are named after it.
     pub fn tenant_label(&self) -> Option<String> {
-        let mut labels = self.users.iter().map(|user| user.labels().get(TENANT_LABEL));
+        let mut labels = self
+            .users
+            .iter()
+            .map(|user| user.labels().get(TENANT_LABEL));
         let first = labels.next()??;
-        labels.all(|label| label == Some(first)).then(|| first.clone())
+        labels
+            .all(|label| label == Some(first))
+            .then(|| first.clone())
     }
 
     /// Applies the plan's writes: changed specs replace stored ones, new users are appended.
