@@ -551,6 +551,7 @@ BAD_VALUES = {
     "watchNamespaces-string": {"watchNamespaces": "tenant-a"},
     "smtp-url-inline": {"smtp": {"urlSecret": {"url": "smtps://user:secret@relay:465"}}},
     "privilege-escalation": {"securityContext": {"allowPrivilegeEscalation": True}},
+    "writable-root": {"securityContext": {"readOnlyRootFilesystem": False}},
     "root": {"podSecurityContext": {"runAsNonRoot": False}},
     "concurrency": {"concurrency": "many"},
     "leader-election-string": {"leaderElection": {"enabled": "yes"}},
