@@ -7,6 +7,11 @@
 # The crate uses rustls (no OpenSSL), so the binary needs only libc/libgcc at run time.
 ARG RUST_VERSION=1.95
 FROM docker.io/library/rust:${RUST_VERSION}-slim-bookworm AS builder
+# rustls' aws-lc-rs provider (in the dependency tree through kube-client) compiles the
+# aws-lc C library; ring compiles C too. slim has gcc; cmake is aws-lc-sys' fallback build.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends cmake make g++ \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 
 # The whole workspace (Cargo.toml names tests/kube-standin as a member and declares the
