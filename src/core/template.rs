@@ -174,7 +174,6 @@ pub fn read_template(bytes: &[u8], limits: &TemplateLimits) -> Result<Template, 
             limit: limits.max_bytes,
         });
     }
-    let digest = format!("sha256:{:x}", Sha256::digest(bytes));
     let (text, encoding) = decode(bytes);
     let delimiter = detect_delimiter(text.as_bytes());
     let mut records = Records::new(text.as_bytes(), delimiter);
@@ -192,6 +191,8 @@ pub fn read_template(bytes: &[u8], limits: &TemplateLimits) -> Result<Template, 
         }
         rows.push(read_row(records.record(), number, &headers, limits)?);
     }
+    // Digested last: a rejected template needs no digest.
+    let digest = format!("sha256:{:x}", Sha256::digest(bytes));
     Ok(Template {
         headers,
         columns,
@@ -273,10 +274,10 @@ fn detect_delimiter(text: &[u8]) -> u8 {
         }
         state = state.step(byte, is_candidate);
     }
-    // `max_by_key` keeps the last maximum; walking the candidates in reverse makes `,` win ties.
     if !has_content {
         return b',';
     }
+    // `max_by_key` keeps the last maximum; walking the candidates in reverse makes `,` win ties.
     let (index, count) = counts
         .iter()
         .enumerate()
@@ -478,6 +479,26 @@ fn check_duplicates(headers: &[String], columns: &[Option<Field>]) -> Result<(),
     Ok(())
 }
 
+/// Rejects a record with a value past the header's last column. Blank cells there (a trailing
+/// delimiter, say) are fine and dropped, but a value belongs to no column: reject, not lose it.
+fn check_extra_cells(record: &StringRecord, row: usize, width: usize) -> Result<(), TemplateError> {
+    let is_value = |index: &usize| {
+        record
+            .get(*index)
+            .is_some_and(|cell| !cell.trim().is_empty())
+    };
+    match (width..record.len()).rev().find(is_value) {
+        Some(last) => Err(TemplateError::Malformed {
+            row,
+            reason: format!(
+                "the row has a value in cell {}, but the header has only {width} columns",
+                last + 1
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Makes a user row of a record: one untrimmed cell per header, short rows padded with "".
 fn read_row(
     record: &StringRecord,
@@ -486,23 +507,8 @@ fn read_row(
     limits: &TemplateLimits,
 ) -> Result<TemplateRow, TemplateError> {
     let width = headers.len();
-    // Cells past the header are dropped when blank (a trailing delimiter, say) but a value
-    // there belongs to no column: reject rather than lose it.
-    let used = (0..record.len())
-        .rev()
-        .find(|&index| {
-            record
-                .get(index)
-                .is_some_and(|cell| !cell.trim().is_empty())
-        })
-        .map_or(0, |index| index + 1);
-    if used > width {
-        return Err(TemplateError::Malformed {
-            row,
-            reason: format!(
-                "the row has a value in cell {used}, but the header has only {width} columns"
-            ),
-        });
+    if record.len() > width {
+        check_extra_cells(record, row, width)?;
     }
     let mut cells = Vec::with_capacity(width);
     for (cell, header) in record.iter().zip(headers) {
@@ -1023,8 +1029,17 @@ mod tests {
 
     proptest! {
         #[test]
-        fn never_panics_on_any_bytes(tail in csv_bytes(), with_header in any::<bool>(), small in any::<bool>()) {
-            let mut bytes = if with_header { format!("{HEADER}\n").into_bytes() } else { Vec::new() };
+        fn never_panics_on_any_bytes(
+            tail in csv_bytes(),
+            with_header in any::<bool>(),
+            small in any::<bool>(),
+        ) {
+            // With a valid header in front, the bytes reach the row reading too.
+            let mut bytes = if with_header {
+                format!("{HEADER}\n").into_bytes()
+            } else {
+                Vec::new()
+            };
             bytes.extend_from_slice(&tail);
             let limits = if small {
                 TemplateLimits { max_bytes: 300, max_rows: 3, max_cell_chars: 8 }
@@ -1065,6 +1080,49 @@ mod tests {
             prop_assert_eq!(numbers(&template), (2..rows.len() + 2).collect::<Vec<_>>());
             let read: Vec<Vec<String>> = template.rows.into_iter().map(|row| row.cells).collect();
             prop_assert_eq!(read, rows);
+        }
+
+        #[test]
+        fn row_numbers_count_blank_lines_not_line_breaks(
+            rows in prop::collection::vec(
+                (
+                    prop::collection::vec(
+                        prop::sample::select(vec!["", " ", ",,", " ,\t, "]),
+                        0..3,
+                    ),
+                    prop::collection::vec("[a-z \r\n,\"]{0,6}", 5),
+                ),
+                0..12,
+            ),
+            crlf in any::<bool>(),
+        ) {
+            let (line_end, terminator) = if crlf {
+                ("\r\n", csv::Terminator::CRLF)
+            } else {
+                ("\n", csv::Terminator::Any(b'\n'))
+            };
+            let mut text = format!("{HEADER}{line_end}");
+            let mut expected = Vec::new();
+            let mut row_number = 1;
+            for (blank_lines, mut cells) in rows {
+                for blank in &blank_lines {
+                    text.push_str(blank);
+                    text.push_str(line_end);
+                }
+                // A visible first cell keeps the row from being blank.
+                cells[0] = format!("x{}", cells[0]);
+                let mut writer = csv::WriterBuilder::new()
+                    .terminator(terminator)
+                    .from_writer(Vec::new());
+                writer.write_record(&cells).unwrap();
+                text.push_str(&String::from_utf8(writer.into_inner().unwrap()).unwrap());
+                row_number += blank_lines.len() + 1;
+                expected.push((row_number, cells));
+            }
+            let template = read_ok(&text);
+            let read: Vec<(usize, Vec<String>)> =
+                template.rows.into_iter().map(|row| (row.number, row.cells)).collect();
+            prop_assert_eq!(read, expected);
         }
     }
 }
