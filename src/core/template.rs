@@ -65,8 +65,9 @@ pub struct Template {
 pub struct TemplateRow {
     /// Spreadsheet row number: the header is 1, the first user row 2; blank lines keep theirs.
     pub number: usize,
-    /// Cells as they stand in the file (untrimmed), exactly one per header.
-    pub cells: Vec<String>,
+    /// Cells as they stand in the file (untrimmed), at most one per header: a short row has
+    /// fewer (the missing ones are blank). One buffer per row, not one allocation per cell.
+    pub cells: StringRecord,
 }
 
 /// Why a template was rejected whole.
@@ -136,7 +137,8 @@ impl Template {
     /// The trimmed cell of `field` in `row`, or "" when the template has no such column.
     pub fn cell<'a>(&self, row: &'a TemplateRow, field: Field) -> &'a str {
         self.column_of(field)
-            .map(|index| row.cells[index].trim())
+            .and_then(|index| row.cells.get(index))
+            .map(str::trim)
             .unwrap_or("")
     }
 
@@ -158,8 +160,8 @@ impl Template {
     }
 }
 
-/// The most columns a header may have. Every row is padded to the header's width, so a very
-/// wide header over short rows would make the reader hold far more cells than the file has.
+/// The most columns a header may have: a generous bound that keeps error messages and the
+/// error report of a hostile file within reason.
 pub const MAX_COLUMNS: usize = 1_024;
 
 /// The UTF-8 byte-order mark, which Excel writes at the start of "CSV UTF-8" files.
@@ -499,7 +501,7 @@ fn check_extra_cells(record: &StringRecord, row: usize, width: usize) -> Result<
     }
 }
 
-/// Makes a user row of a record: one untrimmed cell per header, short rows padded with "".
+/// Makes a user row of a record: its untrimmed cells, blank cells past the header dropped.
 fn read_row(
     record: &StringRecord,
     row: usize,
@@ -510,12 +512,11 @@ fn read_row(
     if record.len() > width {
         check_extra_cells(record, row, width)?;
     }
-    let mut cells = Vec::with_capacity(width);
     for (cell, header) in record.iter().zip(headers) {
         check_cell_length(cell, row, header, limits)?;
-        cells.push(cell.to_string());
     }
-    cells.resize(width, String::new());
+    let mut cells = record.clone();
+    cells.truncate(width);
     Ok(TemplateRow { number: row, cells })
 }
 
@@ -545,11 +546,19 @@ mod tests {
         template.rows.iter().map(|row| row.number).collect()
     }
 
+    fn owned(cells: &StringRecord) -> Vec<String> {
+        cells.iter().map(String::from).collect()
+    }
+
     fn cells(template: &Template) -> Vec<Vec<&str>> {
         template
             .rows
             .iter()
-            .map(|row| row.cells.iter().map(String::as_str).collect())
+            .map(|row| {
+                let mut cells: Vec<&str> = row.cells.iter().collect();
+                cells.resize(template.headers.len(), "");
+                cells
+            })
             .collect()
     }
 
@@ -621,7 +630,7 @@ mod tests {
         let template = read_template(&bytes, &TemplateLimits::default()).unwrap();
         assert_eq!(template.encoding, Encoding::Windows1252);
         assert_eq!(template.headers[0], "First Name");
-        assert_eq!(template.rows[0].cells[0], "Café");
+        assert_eq!(&template.rows[0].cells[0], "Café");
     }
 
     #[test]
@@ -710,7 +719,7 @@ mod tests {
         let template = read_ok(&text);
         assert_eq!(template.headers[4], "Coupa User ID");
         assert_eq!(numbers(&template), [2, 3]);
-        assert_eq!(template.rows[1].cells[4], "1002");
+        assert_eq!(&template.rows[1].cells[4], "1002");
     }
 
     #[test]
@@ -721,7 +730,7 @@ mod tests {
         assert_eq!(template.headers[2], "Email");
         assert_eq!(template.headers[4], "Coupa User ID");
         let row = &template.rows[0];
-        assert_eq!(row.cells, ["  Ann ", "Lee", "a@b.c ", " alee", "1001"]);
+        assert_eq!(row.cells, vec!["  Ann ", "Lee", "a@b.c ", " alee", "1001"]);
         assert_eq!(template.cell(row, Field::FirstName), "Ann");
         assert_eq!(template.cell(row, Field::CoupaUsername), "alee");
         assert_eq!(template.cell(row, Field::City), "");
@@ -734,7 +743,7 @@ mod tests {
         );
         let template = read_ok(&text);
         assert_eq!(numbers(&template), [3, 6, 8, 11]);
-        assert_eq!(template.rows[3].cells[0], "D");
+        assert_eq!(&template.rows[3].cells[0], "D");
     }
 
     #[test]
@@ -752,11 +761,11 @@ mod tests {
         let lf = format!("{HEADER}\nA,\"x\ny\nz\",a@a.a,a,1\n\nB,b,b@b.b,b,2\nC,c,c@c.c,c,3\n");
         let template = read_ok(&lf);
         assert_eq!(numbers(&template), [2, 4, 5]);
-        assert_eq!(template.rows[0].cells[1], "x\ny\nz");
+        assert_eq!(&template.rows[0].cells[1], "x\ny\nz");
         let crlf = format!("{HEADER}\r\nA,\"x\r\ny\r\n\r\n\",a@a.a,a,1\r\n\r\nB,b,b@b.b,b,2\r\n");
         let template = read_ok(&crlf);
         assert_eq!(numbers(&template), [2, 4]);
-        assert_eq!(template.rows[0].cells[1], "x\r\ny\r\n\r\n");
+        assert_eq!(&template.rows[0].cells[1], "x\r\ny\r\n\r\n");
     }
 
     #[test]
@@ -1015,7 +1024,7 @@ mod tests {
             [["Ann", "Lee", "a@b.c", "alee", "1001"]]
         );
         let escaped = format!("{HEADER}\nAnn,Lee,a@b.c,alee,\"10\"\"01\"\"\"");
-        assert_eq!(read_ok(&escaped).rows[0].cells[4], "10\"01\"");
+        assert_eq!(&read_ok(&escaped).rows[0].cells[4], "10\"01\"");
     }
 
     /// Bytes that make CSV structure, mixed with any byte, to reach the reader's corners.
@@ -1050,7 +1059,7 @@ mod tests {
                 prop_assert_eq!(template.headers.len(), template.columns.len());
                 let mut previous = 1;
                 for row in &template.rows {
-                    prop_assert_eq!(row.cells.len(), template.headers.len());
+                    prop_assert!(row.cells.len() <= template.headers.len());
                     prop_assert!(row.number > previous, "row numbers increase");
                     previous = row.number;
                 }
@@ -1078,7 +1087,7 @@ mod tests {
             let template = read_template(&bytes, &TemplateLimits::default()).unwrap();
             prop_assert_eq!(template.delimiter, b',');
             prop_assert_eq!(numbers(&template), (2..rows.len() + 2).collect::<Vec<_>>());
-            let read: Vec<Vec<String>> = template.rows.into_iter().map(|row| row.cells).collect();
+            let read: Vec<Vec<String>> = template.rows.iter().map(|row| owned(&row.cells)).collect();
             prop_assert_eq!(read, rows);
         }
 
@@ -1121,7 +1130,7 @@ mod tests {
             }
             let template = read_ok(&text);
             let read: Vec<(usize, Vec<String>)> =
-                template.rows.into_iter().map(|row| (row.number, row.cells)).collect();
+                template.rows.iter().map(|row| (row.number, owned(&row.cells))).collect();
             prop_assert_eq!(read, expected);
         }
     }

@@ -36,7 +36,7 @@ pub fn template(headers: &[&str], rows: &[&[&str]]) -> Template {
             .enumerate()
             .map(|(index, cells)| TemplateRow {
                 number: index + 2,
-                cells: cells.iter().map(|c| c.to_string()).collect(),
+                cells: csv::StringRecord::from(cells.to_vec()),
             })
             .collect(),
         encoding: Encoding::Utf8,

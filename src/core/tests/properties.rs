@@ -152,3 +152,43 @@ proptest! {
         prop_assert_eq!(counts.new + counts.update + counts.unchanged + counts.problem, tmpl.rows.len());
     }
 }
+
+/// Any text a cell may hold: delimiters, quotes, line breaks, spaces, formula starters, unicode.
+fn any_cell() -> impl Strategy<Value = String> {
+    "[ a-zA-Z0-9,;\"'\t\r\n=+@é€-]{0,12}"
+}
+
+proptest! {
+    #[test]
+    fn reading_then_writing_the_report_keeps_every_original_cell(
+        rows in prop::collection::vec(prop::collection::vec(any_cell(), 6), 1..8),
+    ) {
+        use crate::core::error_report::{guard_formula, write_error_report};
+        use crate::core::template::{TemplateLimits, read_template};
+        let headers = ["First Name", "Last Name", "Email", "Coupa Username", "Coupa User ID", "Notes"];
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        writer.write_record(headers).unwrap();
+        for (index, row) in rows.iter().enumerate() {
+            // A Coupa User ID that is not all digits makes every row a problem row.
+            let mut cells = row.clone();
+            cells[4] = format!("id-{index}{}", cells[4]);
+            writer.write_record(&cells).unwrap();
+        }
+        let bytes = writer.into_inner().unwrap();
+        let tmpl = read_template(&bytes, &TemplateLimits::default()).unwrap();
+        let plan = plan(&tmpl, &[], &options());
+        let date = chrono::NaiveDate::from_ymd_opt(2026, 1, 2).unwrap();
+        let report = write_error_report("T", date, &tmpl, &plan).unwrap();
+        let mut reader = csv::ReaderBuilder::new().from_reader(&report.csv[3..]);
+        let written: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        prop_assert_eq!(written.len(), rows.len());
+        for (index, record) in written.iter().enumerate() {
+            let mut original = rows[index].clone();
+            original[4] = format!("id-{index}{}", original[4]);
+            for (column, cell) in original.iter().enumerate() {
+                let expected = guard_formula(cell).into_owned();
+                prop_assert_eq!(&record[column + 1], expected.as_str(), "row {} column {}", index, column);
+            }
+        }
+    }
+}
