@@ -133,7 +133,9 @@ pub fn prepare(args: &PlanArgs) -> Result<Planned, CliError> {
     let template = read_template(&bytes, &limits)
         .map_err(|error| CliError::Rejected(format!("{path}: {error}")))?;
     let records = RecordsFile::read(&args.records)?;
-    let tenant = dns_name(&args.tenant);
+    let tenant = records
+        .tenant_label()
+        .unwrap_or_else(|| dns_name(&args.tenant));
     let options = PlanOptions {
         tenant: tenant.clone(),
         sso_sync: args.sso_sync,

@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
+use kube::ResourceExt;
 use kube::api::ObjectMeta;
 use serde::{Deserialize, Serialize};
 
@@ -68,6 +69,19 @@ impl RecordsFile {
                 spec: user.spec.clone(),
             })
             .collect()
+    }
+
+    /// The `riskassess.io/tenant` label the records share, if they all carry the same one:
+    /// new records get it too, and are named after it.
+    pub fn tenant_label(&self) -> Option<String> {
+        let mut labels = self
+            .users
+            .iter()
+            .map(|user| user.labels().get(TENANT_LABEL));
+        let first = labels.next()??;
+        labels
+            .all(|label| label == Some(first))
+            .then(|| first.clone())
     }
 
     /// Applies the plan's writes: changed specs replace stored ones, new users are appended.

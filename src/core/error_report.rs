@@ -46,7 +46,7 @@ pub fn write_error_report(
         let keys = entry.conflicts_with.clone().unwrap_or_default();
         let reason = format!("{}: {}", entry.reason.as_str(), entry.message);
         let record = std::iter::once(date_text.as_str())
-            .chain(template.rows[position].cells.iter().map(String::as_str))
+            .chain(original_cells(template, position))
             .chain([
                 keys.username.as_str(),
                 keys.coupa_username.as_str(),
@@ -61,6 +61,12 @@ pub fn write_error_report(
         rows: plan.problem.len(),
         csv,
     })
+}
+
+/// The row's cells as they stand in the file, one per header (a short row's last are blank).
+fn original_cells(template: &Template, position: usize) -> impl Iterator<Item = &str> {
+    let cells = &template.rows[position].cells;
+    (0..template.headers.len()).map(|index| cells.get(index).unwrap_or(""))
 }
 
 fn write_record<'a>(writer: &mut csv::Writer<Vec<u8>>, cells: impl Iterator<Item = &'a str>) {

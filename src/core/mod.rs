@@ -16,3 +16,6 @@ pub mod planner;
 pub mod report;
 pub mod template;
 pub mod validation;
+
+#[cfg(test)]
+mod tests;

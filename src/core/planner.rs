@@ -155,8 +155,9 @@ fn add_mismatch<'a>(
         .iter()
         .map(|field| format!("{} \"{}\"", field.header(), key_value(*field, cell)))
         .collect();
+    let verb = if keys.len() == 1 { "belongs" } else { "belong" };
     let message = format!(
-        "{} already belong(s) to user \"{}\" (Coupa User ID {}), not to Coupa User ID {}",
+        "{} {verb} to user \"{}\" (Coupa User ID {}), not to Coupa User ID {}",
         keys.join(" and "),
         holder.username.as_deref().unwrap_or(""),
         Field::CoupaUserId.get(holder).unwrap_or("none"),

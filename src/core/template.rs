@@ -65,8 +65,9 @@ pub struct Template {
 pub struct TemplateRow {
     /// Spreadsheet row number: the header is 1, the first user row 2; blank lines keep theirs.
     pub number: usize,
-    /// Cells as they stand in the file (untrimmed), exactly one per header.
-    pub cells: Vec<String>,
+    /// Cells as they stand in the file (untrimmed), at most one per header: a short row has
+    /// fewer (the missing ones are blank). One buffer per row, not one allocation per cell.
+    pub cells: StringRecord,
 }
 
 /// Why a template was rejected whole.
@@ -136,7 +137,8 @@ impl Template {
     /// The trimmed cell of `field` in `row`, or "" when the template has no such column.
     pub fn cell<'a>(&self, row: &'a TemplateRow, field: Field) -> &'a str {
         self.column_of(field)
-            .map(|index| row.cells[index].trim())
+            .and_then(|index| row.cells.get(index))
+            .map(str::trim)
             .unwrap_or("")
     }
 
@@ -158,8 +160,8 @@ impl Template {
     }
 }
 
-/// The most columns a header may have. Every row is padded to the header's width, so a very
-/// wide header over short rows would make the reader hold far more cells than the file has.
+/// The most columns a header may have: a generous bound that keeps error messages and the
+/// error report of a hostile file within reason.
 pub const MAX_COLUMNS: usize = 1_024;
 
 /// The UTF-8 byte-order mark, which Excel writes at the start of "CSV UTF-8" files.
@@ -174,7 +176,6 @@ pub fn read_template(bytes: &[u8], limits: &TemplateLimits) -> Result<Template, 
             limit: limits.max_bytes,
         });
     }
-    let digest = format!("sha256:{:x}", Sha256::digest(bytes));
     let (text, encoding) = decode(bytes);
     let delimiter = detect_delimiter(text.as_bytes());
     let mut records = Records::new(text.as_bytes(), delimiter);
@@ -192,6 +193,8 @@ pub fn read_template(bytes: &[u8], limits: &TemplateLimits) -> Result<Template, 
         }
         rows.push(read_row(records.record(), number, &headers, limits)?);
     }
+    // Digested last: a rejected template needs no digest.
+    let digest = format!("sha256:{:x}", Sha256::digest(bytes));
     Ok(Template {
         headers,
         columns,
@@ -273,10 +276,10 @@ fn detect_delimiter(text: &[u8]) -> u8 {
         }
         state = state.step(byte, is_candidate);
     }
-    // `max_by_key` keeps the last maximum; walking the candidates in reverse makes `,` win ties.
     if !has_content {
         return b',';
     }
+    // `max_by_key` keeps the last maximum; walking the candidates in reverse makes `,` win ties.
     let (index, count) = counts
         .iter()
         .enumerate()
@@ -478,7 +481,27 @@ fn check_duplicates(headers: &[String], columns: &[Option<Field>]) -> Result<(),
     Ok(())
 }
 
-/// Makes a user row of a record: one untrimmed cell per header, short rows padded with "".
+/// Rejects a record with a value past the header's last column. Blank cells there (a trailing
+/// delimiter, say) are fine and dropped, but a value belongs to no column: reject, not lose it.
+fn check_extra_cells(record: &StringRecord, row: usize, width: usize) -> Result<(), TemplateError> {
+    let is_value = |index: &usize| {
+        record
+            .get(*index)
+            .is_some_and(|cell| !cell.trim().is_empty())
+    };
+    match (width..record.len()).rev().find(is_value) {
+        Some(last) => Err(TemplateError::Malformed {
+            row,
+            reason: format!(
+                "the row has a value in cell {}, but the header has only {width} columns",
+                last + 1
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Makes a user row of a record: its untrimmed cells, blank cells past the header dropped.
 fn read_row(
     record: &StringRecord,
     row: usize,
@@ -486,30 +509,14 @@ fn read_row(
     limits: &TemplateLimits,
 ) -> Result<TemplateRow, TemplateError> {
     let width = headers.len();
-    // Cells past the header are dropped when blank (a trailing delimiter, say) but a value
-    // there belongs to no column: reject rather than lose it.
-    let used = (0..record.len())
-        .rev()
-        .find(|&index| {
-            record
-                .get(index)
-                .is_some_and(|cell| !cell.trim().is_empty())
-        })
-        .map_or(0, |index| index + 1);
-    if used > width {
-        return Err(TemplateError::Malformed {
-            row,
-            reason: format!(
-                "the row has a value in cell {used}, but the header has only {width} columns"
-            ),
-        });
+    if record.len() > width {
+        check_extra_cells(record, row, width)?;
     }
-    let mut cells = Vec::with_capacity(width);
     for (cell, header) in record.iter().zip(headers) {
         check_cell_length(cell, row, header, limits)?;
-        cells.push(cell.to_string());
     }
-    cells.resize(width, String::new());
+    let mut cells = record.clone();
+    cells.truncate(width);
     Ok(TemplateRow { number: row, cells })
 }
 
@@ -539,11 +546,19 @@ mod tests {
         template.rows.iter().map(|row| row.number).collect()
     }
 
+    fn owned(cells: &StringRecord) -> Vec<String> {
+        cells.iter().map(String::from).collect()
+    }
+
     fn cells(template: &Template) -> Vec<Vec<&str>> {
         template
             .rows
             .iter()
-            .map(|row| row.cells.iter().map(String::as_str).collect())
+            .map(|row| {
+                let mut cells: Vec<&str> = row.cells.iter().collect();
+                cells.resize(template.headers.len(), "");
+                cells
+            })
             .collect()
     }
 
@@ -615,7 +630,7 @@ mod tests {
         let template = read_template(&bytes, &TemplateLimits::default()).unwrap();
         assert_eq!(template.encoding, Encoding::Windows1252);
         assert_eq!(template.headers[0], "First Name");
-        assert_eq!(template.rows[0].cells[0], "Café");
+        assert_eq!(&template.rows[0].cells[0], "Café");
     }
 
     #[test]
@@ -704,7 +719,7 @@ mod tests {
         let template = read_ok(&text);
         assert_eq!(template.headers[4], "Coupa User ID");
         assert_eq!(numbers(&template), [2, 3]);
-        assert_eq!(template.rows[1].cells[4], "1002");
+        assert_eq!(&template.rows[1].cells[4], "1002");
     }
 
     #[test]
@@ -715,7 +730,7 @@ mod tests {
         assert_eq!(template.headers[2], "Email");
         assert_eq!(template.headers[4], "Coupa User ID");
         let row = &template.rows[0];
-        assert_eq!(row.cells, ["  Ann ", "Lee", "a@b.c ", " alee", "1001"]);
+        assert_eq!(row.cells, vec!["  Ann ", "Lee", "a@b.c ", " alee", "1001"]);
         assert_eq!(template.cell(row, Field::FirstName), "Ann");
         assert_eq!(template.cell(row, Field::CoupaUsername), "alee");
         assert_eq!(template.cell(row, Field::City), "");
@@ -728,7 +743,7 @@ mod tests {
         );
         let template = read_ok(&text);
         assert_eq!(numbers(&template), [3, 6, 8, 11]);
-        assert_eq!(template.rows[3].cells[0], "D");
+        assert_eq!(&template.rows[3].cells[0], "D");
     }
 
     #[test]
@@ -746,11 +761,11 @@ mod tests {
         let lf = format!("{HEADER}\nA,\"x\ny\nz\",a@a.a,a,1\n\nB,b,b@b.b,b,2\nC,c,c@c.c,c,3\n");
         let template = read_ok(&lf);
         assert_eq!(numbers(&template), [2, 4, 5]);
-        assert_eq!(template.rows[0].cells[1], "x\ny\nz");
+        assert_eq!(&template.rows[0].cells[1], "x\ny\nz");
         let crlf = format!("{HEADER}\r\nA,\"x\r\ny\r\n\r\n\",a@a.a,a,1\r\n\r\nB,b,b@b.b,b,2\r\n");
         let template = read_ok(&crlf);
         assert_eq!(numbers(&template), [2, 4]);
-        assert_eq!(template.rows[0].cells[1], "x\r\ny\r\n\r\n");
+        assert_eq!(&template.rows[0].cells[1], "x\r\ny\r\n\r\n");
     }
 
     #[test]
@@ -1009,7 +1024,7 @@ mod tests {
             [["Ann", "Lee", "a@b.c", "alee", "1001"]]
         );
         let escaped = format!("{HEADER}\nAnn,Lee,a@b.c,alee,\"10\"\"01\"\"\"");
-        assert_eq!(read_ok(&escaped).rows[0].cells[4], "10\"01\"");
+        assert_eq!(&read_ok(&escaped).rows[0].cells[4], "10\"01\"");
     }
 
     /// Bytes that make CSV structure, mixed with any byte, to reach the reader's corners.
@@ -1023,8 +1038,17 @@ mod tests {
 
     proptest! {
         #[test]
-        fn never_panics_on_any_bytes(tail in csv_bytes(), with_header in any::<bool>(), small in any::<bool>()) {
-            let mut bytes = if with_header { format!("{HEADER}\n").into_bytes() } else { Vec::new() };
+        fn never_panics_on_any_bytes(
+            tail in csv_bytes(),
+            with_header in any::<bool>(),
+            small in any::<bool>(),
+        ) {
+            // With a valid header in front, the bytes reach the row reading too.
+            let mut bytes = if with_header {
+                format!("{HEADER}\n").into_bytes()
+            } else {
+                Vec::new()
+            };
             bytes.extend_from_slice(&tail);
             let limits = if small {
                 TemplateLimits { max_bytes: 300, max_rows: 3, max_cell_chars: 8 }
@@ -1035,7 +1059,7 @@ mod tests {
                 prop_assert_eq!(template.headers.len(), template.columns.len());
                 let mut previous = 1;
                 for row in &template.rows {
-                    prop_assert_eq!(row.cells.len(), template.headers.len());
+                    prop_assert!(row.cells.len() <= template.headers.len());
                     prop_assert!(row.number > previous, "row numbers increase");
                     previous = row.number;
                 }
@@ -1063,8 +1087,51 @@ mod tests {
             let template = read_template(&bytes, &TemplateLimits::default()).unwrap();
             prop_assert_eq!(template.delimiter, b',');
             prop_assert_eq!(numbers(&template), (2..rows.len() + 2).collect::<Vec<_>>());
-            let read: Vec<Vec<String>> = template.rows.into_iter().map(|row| row.cells).collect();
+            let read: Vec<Vec<String>> = template.rows.iter().map(|row| owned(&row.cells)).collect();
             prop_assert_eq!(read, rows);
+        }
+
+        #[test]
+        fn row_numbers_count_blank_lines_not_line_breaks(
+            rows in prop::collection::vec(
+                (
+                    prop::collection::vec(
+                        prop::sample::select(vec!["", " ", ",,", " ,\t, "]),
+                        0..3,
+                    ),
+                    prop::collection::vec("[a-z \r\n,\"]{0,6}", 5),
+                ),
+                0..12,
+            ),
+            crlf in any::<bool>(),
+        ) {
+            let (line_end, terminator) = if crlf {
+                ("\r\n", csv::Terminator::CRLF)
+            } else {
+                ("\n", csv::Terminator::Any(b'\n'))
+            };
+            let mut text = format!("{HEADER}{line_end}");
+            let mut expected = Vec::new();
+            let mut row_number = 1;
+            for (blank_lines, mut cells) in rows {
+                for blank in &blank_lines {
+                    text.push_str(blank);
+                    text.push_str(line_end);
+                }
+                // A visible first cell keeps the row from being blank.
+                cells[0] = format!("x{}", cells[0]);
+                let mut writer = csv::WriterBuilder::new()
+                    .terminator(terminator)
+                    .from_writer(Vec::new());
+                writer.write_record(&cells).unwrap();
+                text.push_str(&String::from_utf8(writer.into_inner().unwrap()).unwrap());
+                row_number += blank_lines.len() + 1;
+                expected.push((row_number, cells));
+            }
+            let template = read_ok(&text);
+            let read: Vec<(usize, Vec<String>)> =
+                template.rows.iter().map(|row| (row.number, owned(&row.cells))).collect();
+            prop_assert_eq!(read, expected);
         }
     }
 }

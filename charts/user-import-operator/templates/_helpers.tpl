@@ -1,0 +1,105 @@
+{{/*
+Chart name, truncated to 63 characters (the DNS label limit of names and label values).
+*/}}
+{{- define "user-import-operator.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Full name: the release name, prefixed to the chart name unless it already contains it.
+*/}}
+{{- define "user-import-operator.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "user-import-operator.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Standard labels (app.kubernetes.io/*) on every object.
+*/}}
+{{- define "user-import-operator.labels" -}}
+helm.sh/chart: {{ include "user-import-operator.chart" . }}
+{{ include "user-import-operator.selectorLabels" . }}
+app.kubernetes.io/version: {{ (default .Chart.AppVersion .Values.image.tag) | trunc 63 | trimSuffix "-" | quote }}
+app.kubernetes.io/component: operator
+app.kubernetes.io/part-of: user-import-operator
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/*
+Selector labels: stable across upgrades (a Deployment's selector is immutable).
+*/}}
+{{- define "user-import-operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "user-import-operator.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "user-import-operator.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "user-import-operator.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+Image reference: repository@digest when a digest is set, else repository:tag with the tag
+defaulting to the chart's appVersion.
+*/}}
+{{- define "user-import-operator.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{- define "user-import-operator.leaseName" -}}
+{{- default (printf "%s-leader" (include "user-import-operator.fullname" .) | trunc 63 | trimSuffix "-") .Values.leaderElection.leaseName }}
+{{- end }}
+
+{{/*
+The rules the controller needs in every watched namespace (ClusterRole when it watches all
+namespaces, one Role per namespace otherwise). Keep in step with the expected table in
+tests/chart/test_chart.py.
+*/}}
+{{- define "user-import-operator.watchRules" -}}
+# UserImports: the work items; only the status is written (merge/SSA patch).
+- apiGroups: ["riskassess.io"]
+  resources: ["userimports"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["riskassess.io"]
+  resources: ["userimports/status"]
+  verbs: ["patch"]
+# Tenants: display name, administrator, SSO setting, SMTP override.
+- apiGroups: ["riskassess.io"]
+  resources: ["tenants"]
+  verbs: ["get", "list", "watch"]
+# TenantUsers: created and updated by server-side apply (create + patch); never deleted.
+- apiGroups: ["riskassess.io"]
+  resources: ["tenantusers"]
+  verbs: ["get", "list", "watch", "create", "patch"]
+# The template (configMapKeyRef / secretKeyRef) and SMTP Secrets referenced by
+# UserImports and Tenants.
+- apiGroups: [""]
+  resources: ["configmaps", "secrets"]
+  verbs: ["get", "list", "watch"]
+# Events about UserImports, through both the core and the events.k8s.io API.
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- end }}

@@ -1,0 +1,81 @@
+//! Tests of the core, one module per section of `shared/spec/user-import.md`.
+
+mod properties;
+mod section3_validation;
+mod section4_matching;
+mod section5_changes;
+mod section6_report;
+mod section7_error_report;
+
+use serde_json::json;
+
+use super::fields::Field;
+use super::matching::ExistingUser;
+use super::planner::{Plan, PlanOptions, plan};
+use super::template::{Encoding, Template, TemplateRow};
+use crate::resources::TenantUserSpec;
+
+/// The mandatory headers plus Username and Status, the columns most tests use.
+pub const HEADERS: [&str; 7] = [
+    "First Name",
+    "Last Name",
+    "Email",
+    "Coupa Username",
+    "Coupa User ID",
+    "Username",
+    "Status",
+];
+
+/// A template made directly (no CSV parsing): `headers`, then rows numbered from 2.
+pub fn template(headers: &[&str], rows: &[&[&str]]) -> Template {
+    Template {
+        headers: headers.iter().map(|h| h.to_string()).collect(),
+        columns: headers.iter().map(|h| Field::from_header(h)).collect(),
+        rows: rows
+            .iter()
+            .enumerate()
+            .map(|(index, cells)| TemplateRow {
+                number: index + 2,
+                cells: csv::StringRecord::from(cells.to_vec()),
+            })
+            .collect(),
+        encoding: Encoding::Utf8,
+        delimiter: b',',
+        digest: "sha256:test".into(),
+    }
+}
+
+/// A row of `HEADERS`: first, last, email, coupa username, id, username, status.
+pub fn row<'a>(id: &'a str, cu: &'a str, email: &'a str) -> [&'a str; 7] {
+    ["Ann", "Lee", email, cu, id, "", ""]
+}
+
+/// An existing user from a JSON spec.
+pub fn user(name: &str, spec: serde_json::Value) -> ExistingUser {
+    ExistingUser {
+        name: name.into(),
+        spec: serde_json::from_value::<TenantUserSpec>(spec).expect("a valid spec"),
+    }
+}
+
+/// A synced user with all three keys and first/last names matching `row`.
+pub fn synced(name: &str, id: &str, cu: &str, email: &str) -> ExistingUser {
+    user(
+        name,
+        json!({"username": cu, "firstName": "Ann", "lastName": "Lee", "email": email,
+               "coupaUsername": cu, "coupaUserId": id, "status": "Active", "ssoSynced": true}),
+    )
+}
+
+pub fn options() -> PlanOptions {
+    PlanOptions {
+        tenant: "acme".into(),
+        sso_sync: true,
+    }
+}
+
+/// Plans rows of `HEADERS` against `users`.
+pub fn plan_rows(rows: &[[&str; 7]], users: &[ExistingUser]) -> Plan {
+    let rows: Vec<&[&str]> = rows.iter().map(|r| &r[..]).collect();
+    plan(&template(&HEADERS, &rows), users, &options())
+}

@@ -1,0 +1,483 @@
+//! The command line (spec section 8), run as a real process on files in a temporary folder.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_user-import-operator");
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
+}
+
+/// A scratch folder holding copies of the example template and records.
+fn scratch() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["template.csv", "records.yaml"] {
+        std::fs::copy(examples().join(file), dir.path().join(file)).unwrap();
+    }
+    dir
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    let output = Command::new(BIN)
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert_ne!(
+        output.status.code(),
+        Some(101),
+        "panicked: {}",
+        stderr(&output)
+    );
+    output
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn json(output: &Output) -> Value {
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(output));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+const PLAN_JSON: [&str; 9] = [
+    "plan",
+    "--template",
+    "template.csv",
+    "--records",
+    "records.yaml",
+    "--tenant",
+    "Acme Corp",
+    "--output",
+    "json",
+];
+
+#[test]
+fn plan_on_the_examples_sorts_every_row() {
+    let dir = scratch();
+    let report = json(&run(dir.path(), &PLAN_JSON));
+    assert_eq!(
+        report["counts"],
+        serde_json::json!({"new": 5, "update": 5, "unchanged": 1, "problem": 10})
+    );
+    let rows = |section: &str| -> Vec<u64> {
+        report[section]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["row"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(rows("new"), [2, 9, 21, 22, 23]);
+    assert_eq!(rows("update"), [3, 4, 6, 7, 8]);
+    assert_eq!(rows("problem"), [11, 12, 13, 14, 15, 16, 17, 18, 19, 20]);
+    let reasons: Vec<&str> = report["problem"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["reason"].as_str().unwrap())
+        .collect();
+    for reason in [
+        "MissingMandatoryField",
+        "InvalidEmail",
+        "InvalidCoupaUserId",
+        "InvalidStatus",
+        "DuplicateInTemplate",
+        "Mismatch",
+    ] {
+        assert!(
+            reasons.contains(&reason),
+            "{reason} not covered by the examples"
+        );
+    }
+    assert_eq!(
+        report["update"][0]["highlightedFields"],
+        serde_json::json!(["lastName", "city"])
+    );
+    assert!(
+        report["highlightMessage"]
+            .as_str()
+            .unwrap()
+            .starts_with("Any field highlighted in yellow")
+    );
+    assert_eq!(
+        files(dir.path()),
+        ["records.yaml", "template.csv"],
+        "plan writes nothing"
+    );
+}
+
+#[test]
+fn the_table_shows_three_sections_and_the_sentence_under_new_data() {
+    let dir = scratch();
+    let output = run(
+        dir.path(),
+        &[
+            "plan",
+            "--template",
+            "template.csv",
+            "--records",
+            "records.yaml",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0));
+    let text = String::from_utf8(output.stdout).unwrap();
+    let new = text.find("New Data (5)").expect("New Data");
+    let sentence = text
+        .find("Any field highlighted in yellow above")
+        .expect("sentence");
+    let update = text.find("Update Data (5)").expect("Update Data");
+    let problem = text.find("Problem Data (10)").expect("Problem Data");
+    assert!(new < sentence && sentence < update && update < problem);
+    assert!(
+        !text.contains('\x1b'),
+        "no colour when stdout is not a terminal"
+    );
+}
+
+#[test]
+fn import_rewrites_the_records_writes_the_report_and_converges() {
+    let dir = scratch();
+    let args = [
+        "import",
+        "--template",
+        "template.csv",
+        "--records",
+        "records.yaml",
+        "--tenant",
+        "Acme Corp",
+        "--date",
+        "2026-11-24",
+        "--error-report",
+        "reports/",
+        "--output",
+        "json",
+    ];
+    std::fs::create_dir(dir.path().join("reports")).unwrap();
+    let report = json(&run(dir.path(), &args));
+    assert_eq!(
+        report["errorReport"]["fileName"],
+        "User Sync Error Report - Acme Corp - 2026-11-24.csv"
+    );
+    let csv = std::fs::read(
+        dir.path()
+            .join("reports/User Sync Error Report - Acme Corp - 2026-11-24.csv"),
+    )
+    .unwrap();
+    assert!(csv.starts_with(b"\xEF\xBB\xBFSync Failed Date,First Name,"));
+    assert_eq!(
+        files(dir.path()),
+        ["records.yaml", "reports", "template.csv"],
+        "no temporary file left"
+    );
+    let records = std::fs::read_to_string(dir.path().join("records.yaml")).unwrap();
+    assert!(
+        records.starts_with("apiVersion: v1\nkind: List\n"),
+        "same form: a YAML List"
+    );
+    assert!(
+        records.contains("name: acme-1001"),
+        "new record named <tenant label>-<id>"
+    );
+    let again = json(&run(dir.path(), &PLAN_JSON));
+    assert_eq!(again["counts"]["new"], 0);
+    assert!(
+        again["update"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|u| u["changedFields"] == serde_json::json!([]))
+    );
+}
+
+#[test]
+fn a_json_records_file_stays_json_and_documents_stay_documents() {
+    let dir = scratch();
+    let users = [
+        r#"{"apiVersion":"riskassess.io/v1alpha1","kind":"TenantUser","metadata":{"name":"acme-1004","labels":{"riskassess.io/tenant":"acme"}},"spec":{"username":"cwhite","firstName":"Carol","lastName":"White","email":"cwhite@acme.test","coupaUsername":"cwhite","coupaUserId":"1004","status":"Active","ssoSynced":true}}"#,
+    ];
+    std::fs::write(
+        dir.path().join("users.json"),
+        format!(
+            r#"{{"apiVersion":"v1","kind":"List","items":[{}]}}"#,
+            users[0]
+        ),
+    )
+    .unwrap();
+    let out = run(
+        dir.path(),
+        &[
+            "import",
+            "--template",
+            "template.csv",
+            "--records",
+            "users.json",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let written: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("users.json")).unwrap()).unwrap();
+    assert_eq!(written["kind"], "List");
+    assert!(written["items"].as_array().unwrap().len() > 1);
+
+    let docs = "---\napiVersion: riskassess.io/v1alpha1\nkind: TenantUser\nmetadata:\n  name: a\nspec:\n  username: x\n---\napiVersion: riskassess.io/v1alpha1\nkind: TenantUser\nmetadata:\n  name: b\nspec:\n  username: y\n";
+    std::fs::write(dir.path().join("docs.yaml"), docs).unwrap();
+    let out = run(
+        dir.path(),
+        &[
+            "import",
+            "--template",
+            "template.csv",
+            "--records",
+            "docs.yaml",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let written = std::fs::read_to_string(dir.path().join("docs.yaml")).unwrap();
+    assert!(
+        written.starts_with("---\n") && !written.contains("kind: List"),
+        "{written}"
+    );
+}
+
+#[test]
+fn a_missing_records_file_means_no_users_and_sso_sync_false_is_honoured() {
+    let dir = scratch();
+    let out = run(
+        dir.path(),
+        &[
+            "import",
+            "--template",
+            "template.csv",
+            "--records",
+            "new.yaml",
+            "--sso-sync",
+            "false",
+            "--output",
+            "json",
+        ],
+    );
+    let report = json(&out);
+    assert_eq!(report["counts"]["update"], 0);
+    let written = std::fs::read_to_string(dir.path().join("new.yaml")).unwrap();
+    assert!(written.contains("ssoSynced: false") && !written.contains("ssoSynced: true"));
+}
+
+#[test]
+fn on_problem_abort_applies_nothing() {
+    let dir = scratch();
+    let before = std::fs::read(dir.path().join("records.yaml")).unwrap();
+    let out = run(
+        dir.path(),
+        &[
+            "import",
+            "--template",
+            "template.csv",
+            "--records",
+            "records.yaml",
+            "--on-problem",
+            "abort",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("nothing applied"));
+    let after = run(dir.path(), &PLAN_JSON);
+    let report = json(&after);
+    assert_eq!(report["counts"]["new"], 5, "nothing was created");
+    assert_ne!(before.len(), 0);
+}
+
+/// Runs `import` on a template text and expects rejection: exit 3, one line, nothing written.
+fn rejected(template: &[u8], extra: &[&str]) -> String {
+    let dir = scratch();
+    std::fs::write(dir.path().join("bad.csv"), template).unwrap();
+    let before = std::fs::read(dir.path().join("records.yaml")).unwrap();
+    let mut args = vec![
+        "import",
+        "--template",
+        "bad.csv",
+        "--records",
+        "records.yaml",
+    ];
+    args.extend_from_slice(extra);
+    let out = run(dir.path(), &args);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        std::fs::read(dir.path().join("records.yaml")).unwrap(),
+        before,
+        "records untouched"
+    );
+    assert_eq!(
+        files(dir.path()),
+        ["bad.csv", "records.yaml", "template.csv"],
+        "no report, no temp file"
+    );
+    let message = stderr(&out);
+    assert_eq!(message.lines().count(), 1, "one line: {message}");
+    message
+}
+
+#[test]
+fn a_template_lacking_mandatory_columns_is_rejected_naming_every_one() {
+    let message = rejected(b"First Name,Email,Status\nAnn,a@acme.test,Active\n", &[]);
+    for column in ["Last Name", "Coupa Username", "Coupa User ID"] {
+        assert!(message.contains(column), "{column} not named: {message}");
+    }
+}
+
+#[test]
+fn duplicate_headers_limits_and_unreadable_files_are_rejected() {
+    let header = "First Name,Last Name,Email,Coupa Username,Coupa User ID";
+    let message = rejected(format!("{header},E-mail\n").as_bytes(), &[]);
+    assert!(
+        message.contains("E-mail") && message.contains("email"),
+        "{message}"
+    );
+    let rows = format!("{header}\nA,B,a@x.io,a,1\nC,D,c@x.io,c,2\nE,F,e@x.io,e,3\n");
+    assert!(rejected(rows.as_bytes(), &["--max-rows", "2"]).contains("limit of 2 rows"));
+    assert!(
+        rejected(rows.as_bytes(), &["--max-template-bytes", "10"]).contains("limit of 10 bytes")
+    );
+    assert!(rejected(b"", &[]).contains("empty"));
+    let dir = scratch();
+    let out = run(
+        dir.path(),
+        &[
+            "plan",
+            "--template",
+            "nope.csv",
+            "--records",
+            "records.yaml",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stderr(&out).contains("nope.csv"));
+}
+
+#[test]
+fn malformed_input_never_panics() {
+    let dir = scratch();
+    let header = b"First Name,Last Name,Email,Coupa Username,Coupa User ID\n".to_vec();
+    let junk: Vec<u8> = (0..=255u8).cycle().take(4096).collect();
+    let mut bad_quotes = header.clone();
+    bad_quotes.extend_from_slice(b"\"Ann,Lee,\"a@x.io\nBo\"b,\n");
+    for (name, bytes) in [
+        ("junk.csv", junk),
+        ("header.csv", header),
+        ("quotes.csv", bad_quotes),
+    ] {
+        std::fs::write(dir.path().join(name), &bytes).unwrap();
+        let out = run(
+            dir.path(),
+            &["plan", "--template", name, "--records", "records.yaml"],
+        );
+        assert!(
+            matches!(out.status.code(), Some(0) | Some(3)),
+            "{name}: {}",
+            stderr(&out)
+        );
+    }
+    let out = run(
+        dir.path(),
+        &[
+            "plan",
+            "--template",
+            "header.csv",
+            "--records",
+            "records.yaml",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(
+        json(&out)["template"]["rows"],
+        0,
+        "a header-only template is a clean, empty plan"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2_and_bad_records_exit_1_writing_nothing() {
+    let dir = scratch();
+    assert_eq!(
+        run(dir.path(), &["plan", "--template", "template.csv"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        run(
+            dir.path(),
+            &[
+                "plan",
+                "--template",
+                "t",
+                "--records",
+                "r",
+                "--date",
+                "2026-13-01"
+            ]
+        )
+        .status
+        .code(),
+        Some(2)
+    );
+    std::fs::write(dir.path().join("bad.yaml"), "items: [ {kind: ConfigMap} ]").unwrap();
+    let out = run(
+        dir.path(),
+        &[
+            "import",
+            "--template",
+            "template.csv",
+            "--records",
+            "bad.yaml",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("ConfigMap"), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("bad.yaml")).unwrap(),
+        "items: [ {kind: ConfigMap} ]"
+    );
+}
+
+#[test]
+fn a_windows_1252_template_is_read_and_the_report_says_so() {
+    let dir = scratch();
+    let bytes = b"First Name;Last Name;Email;Coupa Username;Coupa User ID\r\nJos\xe9;M\xfcller;jose@acme.test;jose;77\r\n";
+    std::fs::write(dir.path().join("cp1252.csv"), bytes).unwrap();
+    let out = run(
+        dir.path(),
+        &[
+            "plan",
+            "--template",
+            "cp1252.csv",
+            "--records",
+            "none.yaml",
+            "--output",
+            "json",
+        ],
+    );
+    let report = json(&out);
+    assert_eq!(report["template"]["encoding"], "windows-1252");
+    assert_eq!(report["template"]["delimiter"], ";");
+    assert_eq!(report["counts"]["new"], 1);
+}
