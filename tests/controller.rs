@@ -19,6 +19,10 @@ const SMALL: &str = "First Name,Last Name,Email,Coupa Username,Coupa User ID\n\
                      Ann,Lee,ann@acme.test,alee,2001\n\
                      Ben,Ray,ben@acme.test,bray,2002\n";
 
+fn report_state(import: &UserImport) -> Option<ErrorReportState> {
+    Some(import.status.as_ref()?.error_report.as_ref()?.state)
+}
+
 /// The examples' import through the real binary: status, users, and no second write.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn examples_import_through_the_binary() {
@@ -30,7 +34,11 @@ async fn examples_import_through_the_binary() {
     let operator = Binary::start(&env, &["--leader-election", "false"]).await;
     env.create_import("acme-2026-11", spec("acme", "acme-user-import"))
         .await;
-    let import = env.wait_finished("acme-2026-11").await;
+    let import = env
+        .wait_import("acme-2026-11", "the import and its report mailed", |i| {
+            finished(i) && report_state(i) == Some(ErrorReportState::Sent)
+        })
+        .await;
 
     let status = import.status.clone().unwrap();
     assert_eq!(status.phase, Some(ImportPhase::SucceededWithProblems));
@@ -62,7 +70,21 @@ async fn examples_import_through_the_binary() {
             .unwrap()
             .starts_with("User Sync Error Report - Acme Corp - ")
     );
-    assert_ne!(report.state, ErrorReportState::NotNeeded);
+    assert_eq!(report.recipient.as_deref(), Some("admin@acme.test"));
+    assert_eq!(report.attempts, 1);
+    assert!(report.sent_at.is_some());
+    assert_eq!(
+        condition(&import, "ReportDelivered"),
+        Some(("True".into(), "Sent".into()))
+    );
+    let mails = env.mails();
+    assert_eq!(mails.len(), 1);
+    assert!(
+        mails[0].contains("Subject: User Sync Error Report - Acme Corp - "),
+        "{}",
+        mails[0]
+    );
+    assert!(mails[0].contains("admin@acme.test"));
     assert_eq!(
         condition(&import, "Ready"),
         Some(("True".into(), "Imported".into()))
@@ -132,6 +154,7 @@ async fn examples_import_through_the_binary() {
             "{:?}",
             counters.entries()
         );
+        assert_eq!(env.mails().len(), 1, "the report is mailed once");
         // The reconcile did happen: it read the template source again.
         assert!(
             counters.count("get", "configmaps") >= 1,
@@ -420,4 +443,71 @@ async fn two_instances_elect_one_leader() {
     env.create_import("imp", spec("acme", "tpl")).await;
     env.wait_finished("imp").await;
     assert!(standby.terminate().await.success());
+}
+
+/// Reports: no problem rows → NotNeeded; no recipient → NoRecipient, import still succeeds;
+/// an unreachable relay → Failed after bounded retries, with attempts and the last error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_delivery_states() {
+    let env = Env::start("mail").await;
+    let bad = format!("{SMALL}Bad,Row,not-an-email,bad,2009\n");
+    env.put_template("good", SMALL).await;
+    env.put_template("bad", &bad).await;
+    // A tenant without a default site administrator.
+    let tenant = user_import_operator::resources::Tenant::new(
+        "nobody",
+        user_import_operator::resources::TenantSpec {
+            display_name: "Nobody".into(),
+            ..Default::default()
+        },
+    );
+    env.api()
+        .create(&Default::default(), &tenant)
+        .await
+        .unwrap();
+    env.create_tenant("acme", true).await;
+
+    let controller = InProcess::start(&env);
+    env.create_import("clean", spec("acme", "good")).await;
+    env.create_import("orphan", spec("nobody", "bad")).await;
+    let clean = env.wait_finished("clean").await;
+    assert_eq!(report_state(&clean), Some(ErrorReportState::NotNeeded));
+    let orphan = env
+        .wait_import("orphan", "NoRecipient", |i| {
+            condition(i, "ReportDelivered") == Some(("False".into(), "NoRecipient".into()))
+        })
+        .await;
+    assert_eq!(
+        orphan.status.as_ref().unwrap().phase,
+        Some(ImportPhase::SucceededWithProblems)
+    );
+    assert_eq!(condition(&orphan, "Ready").unwrap().0, "True");
+    assert_eq!(report_state(&orphan), Some(ErrorReportState::Failed));
+    controller.stop().await;
+
+    // A relay that refuses connections: retried by requeue, then left Failed.
+    let from = "user-import@acme.test".parse().unwrap();
+    let retry = user_import_operator::mail::RetryPolicy::default().with_max_attempts(1);
+    let relay = user_import_operator::mail::MailSettings::from_url("smtp://127.0.0.1:9", from)
+        .unwrap()
+        .with_retry(retry);
+    let settings = user_import_operator::controller::Settings {
+        mail: Some(relay),
+        mail_backoff: Duration::from_millis(100),
+        ..Default::default()
+    };
+    let controller = InProcess::start_with(&env, settings);
+    env.create_import("unreachable", spec("acme", "bad")).await;
+    let failed = env
+        .wait_import("unreachable", "the delivery to give up", |i| {
+            let report = i.status.as_ref().and_then(|s| s.error_report.as_ref());
+            report.is_some_and(|r| r.state == ErrorReportState::Failed && r.attempts >= 5)
+                && condition(i, "ReportDelivered").is_some_and(|c| c.1 == "RetriesExhausted")
+        })
+        .await;
+    let report = failed.status.unwrap().error_report.unwrap();
+    assert_eq!(report.attempts, 5);
+    assert!(report.last_error.unwrap().contains("127.0.0.1"));
+    assert!(env.mails().is_empty());
+    controller.stop().await;
 }

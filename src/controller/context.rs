@@ -1,14 +1,16 @@
 //! What every reconcile shares: the client, the event recorder, metrics and settings.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kube::Client;
 use kube::runtime::events::Recorder;
 
 use super::metrics::Metrics;
+use super::report_mail::Prepared;
 use crate::core::template::TemplateLimits;
+use crate::mail::MailSettings;
 
 /// Settings from the command line.
 #[derive(Clone, Debug)]
@@ -22,6 +24,10 @@ pub struct Settings {
     pub resync: Duration,
     /// The first delay after a controller error; doubled per consecutive failure.
     pub error_backoff: Duration,
+    /// Operator-wide mail settings (a Tenant's `smtpSecretRef` overrides them).
+    pub mail: Option<MailSettings>,
+    /// The first delay before retrying a failed report delivery; doubled per attempt.
+    pub mail_backoff: Duration,
 }
 
 impl Default for Settings {
@@ -32,6 +38,8 @@ impl Default for Settings {
             stalled_requeue: Duration::from_secs(60),
             resync: Duration::from_secs(600),
             error_backoff: Duration::from_secs(2),
+            mail: None,
+            mail_backoff: Duration::from_secs(30),
         }
     }
 }
@@ -50,6 +58,9 @@ pub struct Context {
     pub finished: Mutex<HashMap<String, ImportKey>>,
     /// By UserImport uid: consecutive failed reconciles, for the back-off.
     pub failures: Mutex<HashMap<String, u32>>,
+    /// By UserImport uid: the error report of the last import, kept for delivery retries
+    /// (after a restart it is rebuilt from the template).
+    pub reports: Mutex<HashMap<String, (ImportKey, Arc<Prepared>)>>,
 }
 
 impl Context {
@@ -61,6 +72,7 @@ impl Context {
             settings,
             finished: Mutex::default(),
             failures: Mutex::default(),
+            reports: Mutex::default(),
         }
     }
 
@@ -82,6 +94,21 @@ impl Context {
         *count = count.saturating_add(1);
         let factor = 2u32.saturating_pow((*count - 1).min(8));
         (self.settings.error_backoff * factor).min(Duration::from_secs(300))
+    }
+
+    pub fn keep_report(&self, uid: &str, key: ImportKey, prepared: Arc<Prepared>) {
+        self.reports
+            .lock()
+            .expect("no panics while held")
+            .insert(uid.to_string(), (key, prepared));
+    }
+
+    pub fn kept_report(&self, uid: &str, key: &ImportKey) -> Option<Arc<Prepared>> {
+        let reports = self.reports.lock().expect("no panics while held");
+        reports
+            .get(uid)
+            .filter(|(kept, _)| kept == key)
+            .map(|(_, prepared)| prepared.clone())
     }
 
     pub fn reset_backoff(&self, uid: &str) {

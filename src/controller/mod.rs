@@ -12,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod metrics;
 pub mod reconcile;
+pub mod report_mail;
 pub mod status;
 pub mod template_source;
 pub mod tenant_users;

@@ -8,16 +8,17 @@ use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube::runtime::controller::Action;
 
-use super::context::Context;
+use super::context::{Context, ImportKey};
 use super::error::{Error, Result};
 use super::events::{self, Note};
 use super::metrics::ErrorLabel;
+use super::report_mail::{self, Prepared, Subject};
 use super::status::{self, Basis};
 use super::template_source::{self, SourceProblem, TemplateBytes};
 use super::tenant_users;
-use crate::core::error_report::write_error_report;
+use crate::core::error_report::{ErrorReport, write_error_report};
 use crate::core::planner::{Plan, PlanOptions, plan};
-use crate::core::report::build_report;
+use crate::core::report::{ImportReport, build_report};
 use crate::core::template::{Template, read_template};
 use crate::resources::{ImportMode, OnProblem, Tenant, UserImport};
 
@@ -72,6 +73,16 @@ impl<'a> Target<'a> {
         })
     }
 
+    fn subject(&self) -> Subject<'_> {
+        Subject {
+            import: self.import,
+            imports: &self.imports,
+            name: &self.name,
+            namespace: &self.namespace,
+            uid: &self.uid,
+        }
+    }
+
     fn basis(&self) -> Basis<'a> {
         Basis {
             previous: self.import.status.as_ref(),
@@ -98,9 +109,13 @@ async fn reconcile_import(import: &UserImport, ctx: &Context) -> Result<Action> 
         Err(problem) => return stall(&target, ctx, problem).await,
     };
     let key = (import.metadata.generation, bytes.digest.clone());
-    if status::is_done(import.status.as_ref(), key.0, &key.1) || ctx.has_finished(&target.uid, &key)
-    {
+    if status::is_done(import.status.as_ref(), key.0, &key.1) {
         // Same generation, same template, finished: never applied twice (spec section 6).
+        // Only a report delivery may be left to do.
+        return deliver_if_wanted(&target, ctx, &tenant, &bytes, &key).await;
+    }
+    if ctx.has_finished(&target.uid, &key) {
+        // The cache still shows the status from before this process finished the import.
         return Ok(Action::requeue(ctx.settings.resync));
     }
     tracing::info!(import = %target.name, namespace = %target.namespace, digest = %key.1, "import starts");
@@ -145,17 +160,85 @@ async fn import_template(
         }
     };
     let tenant_name = tenant.metadata.name.clone().unwrap_or_default();
-    let users = tenant_users::list(&ctx.client, &target.namespace, &tenant_name).await?;
-    let options = PlanOptions {
-        tenant: tenant_name.clone(),
-        sso_sync: tenant.spec.sso_sync.enabled,
-    };
-    let plan = plan(&template, &users, &options);
+    let plan = plan_against_users(ctx, &target.namespace, tenant, &template).await?;
     let written = apply_plan(target, ctx, &tenant_name, &plan).await?;
     finish(
         target, ctx, tenant, &template, &plan, bytes, &basis, written,
     )
     .await
+}
+
+/// Plans the template against the tenant's users as they are now (one list).
+async fn plan_against_users(
+    ctx: &Context,
+    namespace: &str,
+    tenant: &Tenant,
+    template: &Template,
+) -> Result<Plan> {
+    let tenant_name = tenant.metadata.name.clone().unwrap_or_default();
+    let users = tenant_users::list(&ctx.client, namespace, &tenant_name).await?;
+    let options = PlanOptions {
+        tenant: tenant_name,
+        sso_sync: tenant.spec.sso_sync.enabled,
+    };
+    Ok(plan(template, &users, &options))
+}
+
+/// The JSON report and the error report of a plan, dated today.
+fn reports(
+    tenant: &Tenant,
+    template: &Template,
+    plan: &Plan,
+) -> (ImportReport, Option<ErrorReport>) {
+    let display_name = &tenant.spec.display_name;
+    let date = chrono::Utc::now().date_naive();
+    let error_report = write_error_report(display_name, date, template, plan);
+    let report = build_report(display_name, template, plan, error_report.as_ref());
+    (report, error_report)
+}
+
+/// For a finished import whose report still waits for delivery: tries it.
+async fn deliver_if_wanted(
+    target: &Target<'_>,
+    ctx: &Context,
+    tenant: &Tenant,
+    bytes: &TemplateBytes,
+    key: &ImportKey,
+) -> Result<Action> {
+    let Some(status) = target.import.status.clone() else {
+        return Ok(Action::await_change());
+    };
+    if !report_mail::wanted(&status, tenant) {
+        return Ok(Action::requeue(ctx.settings.resync));
+    }
+    let prepared = match ctx.kept_report(&target.uid, key) {
+        Some(prepared) => prepared,
+        None => match rebuild_report(target, ctx, tenant, bytes).await? {
+            Some(prepared) => Arc::new(prepared),
+            None => return Ok(Action::requeue(ctx.settings.resync)),
+        },
+    };
+    report_mail::deliver(&target.subject(), ctx, tenant, status, &prepared).await
+}
+
+/// After a restart the report of a finished import is not in memory: plan the same template
+/// again (read-only) for its problem rows. Rows that were applied plan as unchanged now; the
+/// problem rows, which were not applied, plan the same.
+async fn rebuild_report(
+    target: &Target<'_>,
+    ctx: &Context,
+    tenant: &Tenant,
+    bytes: &TemplateBytes,
+) -> Result<Option<Prepared>> {
+    let Ok(template) = read_template(&bytes.bytes, &ctx.settings.limits) else {
+        return Ok(None);
+    };
+    let plan = plan_against_users(ctx, &target.namespace, tenant, &template).await?;
+    let (report, error_report) = reports(tenant, &template, &plan);
+    Ok(error_report.map(|error_report| Prepared {
+        report,
+        error_report,
+    }))
 }
 
 /// Applies the plan's writes unless the mode or `onProblem` forbids it. Returns the writes made,
@@ -200,10 +283,7 @@ async fn finish(
     basis: &Basis<'_>,
     written: Result<usize, &'static str>,
 ) -> Result<Action> {
-    let display_name = &tenant.spec.display_name;
-    let date = chrono::Utc::now().date_naive();
-    let error_report = write_error_report(display_name, date, template, plan);
-    let report = build_report(display_name, template, plan, error_report.as_ref());
+    let (report, error_report) = reports(tenant, template, plan);
     let report_status = error_report
         .as_ref()
         .map(|file| status::error_report_pending(&file.file_name, file.rows));
@@ -246,7 +326,16 @@ async fn finish(
         Note::normal("Imported", summary),
     )
     .await;
-    Ok(Action::requeue(ctx.settings.resync))
+    let Some(error_report) = error_report else {
+        return Ok(Action::requeue(ctx.settings.resync));
+    };
+    let prepared = Arc::new(Prepared {
+        report,
+        error_report,
+    });
+    let key = (target.import.metadata.generation, bytes.digest.clone());
+    ctx.keep_report(&target.uid, key, prepared.clone());
+    report_mail::deliver(&target.subject(), ctx, tenant, completed, &prepared).await
 }
 
 /// The import cannot start. Writes the Stalled status (only when it changes, so a requeue of

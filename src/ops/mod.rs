@@ -16,6 +16,7 @@ use prometheus_client::registry::Registry;
 
 use crate::controller::{self, Metrics, Settings};
 use crate::core::template::TemplateLimits;
+use crate::mail::MailArgs;
 use http::Health;
 use leader::{Election, LeaseSettings};
 use shutdown::Shutdown;
@@ -57,6 +58,9 @@ pub struct RunArgs {
     /// Most user rows accepted in a template.
     #[arg(long, env = "USER_IMPORT_MAX_ROWS", default_value_t = TemplateLimits::default().max_rows)]
     pub max_rows: usize,
+    /// Where error reports are mailed (a Tenant's `smtpSecretRef` overrides it).
+    #[command(flatten)]
+    pub mail: MailArgs,
     /// Longest cell accepted, in characters.
     #[arg(long, env = "USER_IMPORT_MAX_CELL_CHARS", default_value_t = TemplateLimits::default().max_cell_chars)]
     pub max_cell_chars: usize,
@@ -69,16 +73,18 @@ pub enum LogFormat {
 }
 
 impl RunArgs {
-    fn settings(&self) -> Settings {
-        Settings {
+    fn settings(&self) -> anyhow::Result<Settings> {
+        let mail = self.mail.settings().context("mail settings")?;
+        Ok(Settings {
             concurrency: self.concurrency.max(1),
             limits: TemplateLimits {
                 max_bytes: self.max_template_bytes,
                 max_rows: self.max_rows,
                 max_cell_chars: self.max_cell_chars,
             },
+            mail: Some(mail),
             ..Settings::default()
-        }
+        })
     }
 
     fn leader_election(&self) -> bool {
@@ -141,6 +147,8 @@ fn init_logging(format: LogFormat) {
 }
 
 async fn run_async(args: RunArgs) -> anyhow::Result<()> {
+    // Bad mail settings stop the start-up, not the first report.
+    let settings = args.settings()?;
     let shutdown = Shutdown::on_signals();
     let client = Client::try_default()
         .await
@@ -160,10 +168,18 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
         shutdown.clone().requested(),
     ));
     let result = if args.leader_election() {
-        run_elected(client, &args, metrics, health, shutdown).await
+        run_elected(client, &args, settings, metrics, health, shutdown).await
     } else {
         metrics.leader.set(1);
-        run_controller(client, &args, metrics, health, shutdown.as_sync_future()).await;
+        run_controller(
+            client,
+            &args,
+            settings,
+            metrics,
+            health,
+            shutdown.as_sync_future(),
+        )
+        .await;
         Ok(())
     };
     // The server stops on the same signal; after a lost lease, stop it here.
@@ -176,6 +192,7 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
 async fn run_elected(
     client: Client,
     args: &RunArgs,
+    settings: Settings,
     metrics: Metrics,
     health: Arc<Health>,
     shutdown: Shutdown,
@@ -211,7 +228,7 @@ async fn run_elected(
     let trigger = async move {
         futures::future::select(Box::pin(stop_on), stop).await;
     };
-    run_controller(client, args, metrics.clone(), health, trigger).await;
+    run_controller(client, args, settings, metrics.clone(), health, trigger).await;
     metrics.leader.set(0);
     let lost_lease = watch_lost.is_finished() && !*election.leading.borrow();
     watch_lost.abort();
@@ -226,6 +243,7 @@ async fn run_elected(
 async fn run_controller(
     client: Client,
     args: &RunArgs,
+    settings: Settings,
     metrics: Metrics,
     health: Arc<Health>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
@@ -239,7 +257,7 @@ async fn run_controller(
     controller::run(
         client,
         args.namespace.clone(),
-        args.settings(),
+        settings,
         metrics,
         on_synced,
         shutdown,

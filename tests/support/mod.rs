@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use user_import_operator::controller::{self, Metrics, Settings};
+use user_import_operator::mail::MailSettings;
 use user_import_operator::resources::{
     ImportPhase, KeyRef, SiteAdministrator, SsoSync, TENANT_LABEL, TemplateSource, Tenant,
     TenantRef, TenantSpec, TenantUser, UserImport, UserImportSpec,
@@ -39,6 +40,8 @@ pub struct Env {
     pub client: Client,
     pub namespace: String,
     pub kubeconfig: PathBuf,
+    /// Where the controller writes mailed reports as `.eml` files.
+    pub outbox: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -63,7 +66,9 @@ impl Env {
             .create(&PostParams::default(), &object)
             .await
             .expect("create the namespace");
+        let outbox = dir.path().join("outbox");
         Env {
+            outbox,
             standin,
             client,
             namespace,
@@ -234,6 +239,18 @@ impl Env {
         self.wait_import(name, "a finished import", finished).await
     }
 
+    /// The `.eml` files in the outbox.
+    pub fn mails(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(&self.outbox) else {
+            return vec![];
+        };
+        entries
+            .filter_map(|entry| entry.ok())
+            .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "eml"))
+            .map(|entry| std::fs::read_to_string(entry.path()).expect("an .eml file"))
+            .collect()
+    }
+
     pub async fn delete_import(&self, name: &str) {
         let _ = self
             .api::<UserImport>()
@@ -337,10 +354,13 @@ pub struct InProcess {
 
 impl InProcess {
     pub fn start(env: &Env) -> InProcess {
+        let from = "user-import@acme.test".parse().unwrap();
+        let mail = Some(MailSettings::outbox(&env.outbox, from));
         Self::start_with(
             env,
             Settings {
                 concurrency: 4,
+                mail,
                 ..Settings::default()
             },
         )
@@ -398,6 +418,8 @@ impl Binary {
                 "127.0.0.1:0",
             ])
             .args(extra)
+            .arg("--outbox")
+            .arg(&env.outbox)
             .env("KUBECONFIG", &env.kubeconfig)
             .env_remove("KUBERNETES_SERVICE_HOST")
             .env("RUST_LOG", "info")

@@ -1,0 +1,375 @@
+//! Mailing the error report of an import with problem rows (spec section 7) and recording the
+//! delivery in `status.errorReport` and the `ReportDelivered` condition.
+//!
+//! Each attempt is recorded in the status before the message is sent, so a crash mid-send
+//! is visible (and retried: at least once, never silently lost). The `Message-ID` is derived
+//! from the import's uid, generation and template digest, so a receiver can tell a resend.
+//! A report marked `Sent` for the current generation and template is never sent again.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::jiff::Timestamp;
+use kube::Api;
+use kube::runtime::controller::Action;
+
+use super::conditions::{self, REPORT_DELIVERED, Wanted};
+use super::context::Context;
+use super::error::Result;
+use super::events::{self, Note};
+use super::status;
+use crate::core::error_report::ErrorReport;
+use crate::core::report::ImportReport;
+use crate::mail::{self, MailError, MailSettings, Mailbox, ReportMail};
+use crate::resources::{ErrorReportState, Tenant, UserImport, UserImportStatus};
+
+/// Delivery tries across reconciles before the report stays `Failed`.
+pub const MAX_ATTEMPTS: u32 = 5;
+
+/// The reason of `ReportDelivered=False` after a failure that a later try may fix.
+const RETRYING: &str = "DeliveryFailed";
+const NO_RECIPIENT: &str = "NoRecipient";
+
+/// The report and its CSV, as mailed.
+pub struct Prepared {
+    pub report: ImportReport,
+    pub error_report: ErrorReport,
+}
+
+/// Whether the status asks for a delivery now: a report is `Pending`, or `Failed` in a way
+/// that a retry (or a recipient added to the Tenant since) may fix.
+pub fn wanted(status: &UserImportStatus, tenant: &Tenant) -> bool {
+    let Some(report) = &status.error_report else {
+        return false;
+    };
+    let reason = conditions::find(&status.conditions, REPORT_DELIVERED).map(|c| c.reason.as_str());
+    match report.state {
+        ErrorReportState::Pending => true,
+        ErrorReportState::Failed => match reason {
+            Some(NO_RECIPIENT) => recipient(tenant).is_some(),
+            Some(RETRYING) => report.attempts < MAX_ATTEMPTS,
+            _ => false,
+        },
+        ErrorReportState::NotNeeded | ErrorReportState::Sent => false,
+    }
+}
+
+fn recipient(tenant: &Tenant) -> Option<(String, String)> {
+    let admin = tenant.spec.default_site_administrator.as_ref()?;
+    let email = admin.email.trim();
+    (!email.is_empty()).then(|| (email.to_string(), admin.name.clone()))
+}
+
+/// Who the import is, for the status writes and events of a delivery.
+pub struct Subject<'a> {
+    pub import: &'a UserImport,
+    pub imports: &'a Api<UserImport>,
+    pub name: &'a str,
+    pub namespace: &'a str,
+    pub uid: &'a str,
+}
+
+/// Tries one delivery. `status` is the current status (with `errorReport` set).
+pub async fn deliver(
+    subject: &Subject<'_>,
+    ctx: &Context,
+    tenant: &Tenant,
+    mut status: UserImportStatus,
+    prepared: &Prepared,
+) -> Result<Action> {
+    let generation = subject.import.metadata.generation;
+    let Some((to, to_name)) = recipient(tenant) else {
+        let message = "the Tenant has no spec.defaultSiteAdministrator.email";
+        record(
+            &mut status,
+            generation,
+            ErrorReportState::Failed,
+            NO_RECIPIENT,
+            message,
+        );
+        status::write(subject.imports, subject.name, &status).await?;
+        events::publish(
+            &ctx.recorder,
+            subject.import,
+            Note::warning(NO_RECIPIENT, message),
+        )
+        .await;
+        return Ok(Action::await_change());
+    };
+    let attempts = status.error_report.as_ref().map_or(0, |r| r.attempts);
+    // The attempt is on record before anything is sent.
+    if let Some(report) = status.error_report.as_mut() {
+        report.attempts = attempts + 1;
+        report.recipient = Some(to.clone());
+        report.file_name = Some(prepared.error_report.file_name.clone());
+    }
+    record(
+        &mut status,
+        generation,
+        ErrorReportState::Pending,
+        "Sending",
+        "sending the error report",
+    );
+    status::write(subject.imports, subject.name, &status).await?;
+    let outcome = send(subject, ctx, tenant, prepared, &to, to_name).await?;
+    match outcome {
+        Ok(delivered_attempts) => {
+            if let Some(report) = status.error_report.as_mut() {
+                report.attempts = attempts + delivered_attempts.max(1);
+                report.sent_at = Some(status::rfc3339(Timestamp::now()));
+                report.last_error = None;
+            }
+            record(
+                &mut status,
+                generation,
+                ErrorReportState::Sent,
+                "Sent",
+                "the error report was sent",
+            );
+            status::write(subject.imports, subject.name, &status).await?;
+            tracing::info!(import = %subject.name, "error report sent");
+            let note = Note::normal(
+                "ReportSent",
+                "the error report was sent to the tenant's default site administrator",
+            );
+            events::publish(&ctx.recorder, subject.import, note).await;
+            Ok(Action::requeue(ctx.settings.resync))
+        }
+        Err((error, transient)) => {
+            let tried = attempts + error.attempts().max(1);
+            let retry = transient && tried < MAX_ATTEMPTS;
+            if let Some(report) = status.error_report.as_mut() {
+                report.attempts = tried;
+                report.last_error = Some(error.to_string());
+            }
+            let reason = match (retry, transient) {
+                (true, _) => RETRYING,
+                (false, true) => "RetriesExhausted",
+                (false, false) => "DeliveryRejected",
+            };
+            record(
+                &mut status,
+                generation,
+                ErrorReportState::Failed,
+                reason,
+                &error.to_string(),
+            );
+            status::write(subject.imports, subject.name, &status).await?;
+            tracing::info!(import = %subject.name, attempts = tried, retry, "error report not sent");
+            events::publish(
+                &ctx.recorder,
+                subject.import,
+                Note::warning("ReportFailed", error.to_string()),
+            )
+            .await;
+            Ok(if retry {
+                Action::requeue(backoff(ctx.settings.mail_backoff, tried))
+            } else {
+                Action::await_change()
+            })
+        }
+    }
+}
+
+/// Builds and sends the message. The inner error carries whether a retry may help.
+async fn send(
+    subject: &Subject<'_>,
+    ctx: &Context,
+    tenant: &Tenant,
+    prepared: &Prepared,
+    to: &str,
+    to_name: String,
+) -> Result<std::result::Result<u32, (MailError, bool)>> {
+    let settings = match settings_for(ctx, subject.namespace, tenant).await? {
+        Ok(settings) => settings,
+        // A missing Secret or relay setting may be fixed without touching the import.
+        Err(error) => return Ok(Err((error, true))),
+    };
+    let mail = ReportMail {
+        to: to.to_string(),
+        to_name: (!to_name.is_empty()).then_some(to_name),
+        source: format!("UserImport {}/{}", subject.namespace, subject.name),
+        identity: format!("{}/{:?}", subject.uid, subject.import.metadata.generation),
+        report: &prepared.report,
+        file_name: prepared.error_report.file_name.clone(),
+        csv: prepared.error_report.csv.clone(),
+    };
+    let message = match mail::build_message(&mail, &settings.from) {
+        Ok(message) => message,
+        Err(error) => return Ok(Err((error, false))),
+    };
+    Ok(match mail::send(&settings, message).await {
+        Ok(delivery) => Ok(delivery.attempts),
+        Err(error) => {
+            let transient = error.is_transient();
+            Err((error, transient))
+        }
+    })
+}
+
+/// The tenant's SMTP Secret when it names one, else the operator-wide settings.
+async fn settings_for(
+    ctx: &Context,
+    namespace: &str,
+    tenant: &Tenant,
+) -> Result<std::result::Result<MailSettings, MailError>> {
+    let operator_wide = ctx.settings.mail.clone();
+    let Some(reference) = &tenant.spec.smtp_secret_ref else {
+        return Ok(operator_wide.ok_or_else(|| {
+            MailError::InvalidSettings(
+                "no SMTP settings: neither the operator's nor the Tenant's".into(),
+            )
+        }));
+    };
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+    let Some(secret) = secrets.get_opt(&reference.name).await? else {
+        let message = format!("the Tenant's SMTP Secret {:?} is not found", reference.name);
+        return Ok(Err(MailError::InvalidSettings(message)));
+    };
+    Ok(tenant_settings(&secret, operator_wide.as_ref()))
+}
+
+/// Settings from a Secret with keys `url`, optional `from` and `password`.
+fn tenant_settings(
+    secret: &Secret,
+    operator_wide: Option<&MailSettings>,
+) -> std::result::Result<MailSettings, MailError> {
+    let value = |key: &str| {
+        secret
+            .data
+            .as_ref()
+            .and_then(|data| data.get(key))
+            .and_then(|bytes| String::from_utf8(bytes.0.clone()).ok())
+            .map(|text| text.trim().to_string())
+            .filter(|text| !text.is_empty())
+    };
+    let url = value("url").ok_or_else(|| {
+        MailError::InvalidSettings("the Tenant's SMTP Secret has no key \"url\"".into())
+    })?;
+    let from: Mailbox =
+        match value("from") {
+            Some(from) => from.parse().map_err(|e: lettre::address::AddressError| {
+                MailError::InvalidAddress {
+                    role: "sender (the Tenant's SMTP Secret)",
+                    address: from.clone(),
+                    reason: e.to_string(),
+                }
+            })?,
+            None => operator_wide
+                .map(|settings| settings.from.clone())
+                .unwrap_or_else(|| mail::DEFAULT_FROM.parse().expect("a valid default sender")),
+        };
+    let mut settings = MailSettings::from_url(&url, from)?;
+    if let Some(retry) = operator_wide.map(|settings| settings.retry) {
+        settings = settings.with_retry(retry);
+    }
+    if let (Some(password), Some(smtp)) = (value("password"), settings.smtp_mut()) {
+        smtp.password = Some(mail::Secret::new(password));
+    }
+    Ok(settings)
+}
+
+/// Sets `errorReport.state` and the `ReportDelivered` condition.
+fn record(
+    status: &mut UserImportStatus,
+    generation: Option<i64>,
+    state: ErrorReportState,
+    reason: &str,
+    message: &str,
+) {
+    if let Some(report) = status.error_report.as_mut() {
+        report.state = state;
+    }
+    let delivered = state == ErrorReportState::Sent;
+    let wanted = [Wanted::new(REPORT_DELIVERED, delivered, reason, message)];
+    status.conditions =
+        conditions::merge(&status.conditions, &wanted, generation, Timestamp::now());
+}
+
+/// `base`, doubled per attempt after the first, at most an hour.
+fn backoff(base: Duration, attempts: u32) -> Duration {
+    let factor = 2u32.saturating_pow(attempts.saturating_sub(1).min(10));
+    (base * factor).min(Duration::from_secs(3600))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::{ErrorReportStatus, SiteAdministrator, TenantSpec};
+
+    fn tenant(email: &str) -> Tenant {
+        Tenant::new(
+            "acme",
+            TenantSpec {
+                display_name: "Acme".into(),
+                default_site_administrator: Some(SiteAdministrator {
+                    name: "A".into(),
+                    email: email.into(),
+                }),
+                ..Default::default()
+            },
+        )
+    }
+
+    fn status(state: ErrorReportState, attempts: u32, reason: &str) -> UserImportStatus {
+        let mut status = UserImportStatus {
+            error_report: Some(ErrorReportStatus {
+                state,
+                attempts,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        record(&mut status, Some(1), state, reason, "");
+        status
+    }
+
+    #[test]
+    fn pending_is_sent_sent_is_not() {
+        assert!(wanted(
+            &status(ErrorReportState::Pending, 0, "Sending"),
+            &tenant("a@b.test")
+        ));
+        assert!(!wanted(
+            &status(ErrorReportState::Sent, 1, "Sent"),
+            &tenant("a@b.test")
+        ));
+        assert!(!wanted(&UserImportStatus::default(), &tenant("a@b.test")));
+    }
+
+    #[test]
+    fn failures_are_retried_within_the_budget_and_no_recipient_waits_for_one() {
+        assert!(wanted(
+            &status(ErrorReportState::Failed, 1, RETRYING),
+            &tenant("a@b.test")
+        ));
+        assert!(!wanted(
+            &status(ErrorReportState::Failed, MAX_ATTEMPTS, RETRYING),
+            &tenant("a@b.test")
+        ));
+        assert!(!wanted(
+            &status(ErrorReportState::Failed, 1, "DeliveryRejected"),
+            &tenant("a@b.test")
+        ));
+        assert!(!wanted(
+            &status(ErrorReportState::Failed, 5, "RetriesExhausted"),
+            &tenant("a@b.test")
+        ));
+        assert!(!wanted(
+            &status(ErrorReportState::Failed, 0, NO_RECIPIENT),
+            &tenant(" ")
+        ));
+        assert!(wanted(
+            &status(ErrorReportState::Failed, 0, NO_RECIPIENT),
+            &tenant("a@b.test")
+        ));
+    }
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let base = Duration::from_secs(30);
+        assert_eq!(backoff(base, 1), base);
+        assert_eq!(backoff(base, 3), base * 4);
+        assert_eq!(backoff(base, 30), Duration::from_secs(3600));
+    }
+}
