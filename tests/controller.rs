@@ -155,6 +155,10 @@ async fn examples_import_through_the_binary() {
             counters.entries()
         );
         assert_eq!(env.mails().len(), 1, "the report is mailed once");
+        let reasons = event_reasons(&env).await;
+        for reason in ["Imported", "ProblemRows", "ReportSent"] {
+            assert!(reasons.contains(reason), "{reasons:?}");
+        }
         // The reconcile did happen: it read the template source again.
         assert!(
             counters.count("get", "configmaps") >= 1,
@@ -162,7 +166,26 @@ async fn examples_import_through_the_binary() {
             counters.entries()
         );
     }
+    // Logs carry row numbers and ids, never names or e-mail addresses.
+    let log = operator.log();
+    assert!(log.iter().any(|line| line.contains("problem rows")));
+    for line in &log {
+        assert!(
+            !line.contains("@acme.test") && !line.contains("Smith"),
+            "{line}"
+        );
+    }
     assert!(operator.terminate().await.success());
+}
+
+/// The reasons of the Events recorded in the test's namespace.
+async fn event_reasons(env: &Env) -> BTreeSet<String> {
+    let events: kube::Api<k8s_openapi::api::events::v1::Event> = env.api();
+    let list = events.list(&Default::default()).await.unwrap();
+    list.items
+        .into_iter()
+        .filter_map(|event| event.reason)
+        .collect()
 }
 
 /// A template edit imports again; a dropped watch is survived; re-applying the same spec is
@@ -413,7 +436,12 @@ async fn two_instances_elect_one_leader() {
         "4",
     ];
     let a = Binary::start(&env, &flags).await;
-    let b = Binary::start(&env, &flags).await;
+    let json: Vec<&str> = flags
+        .iter()
+        .copied()
+        .chain(["--log-format", "json"])
+        .collect();
+    let b = Binary::start(&env, &json).await;
     let leaders = || async {
         let (x, y) = (
             a.metric("user_import_leader").await,
@@ -509,5 +537,45 @@ async fn report_delivery_states() {
     assert_eq!(report.attempts, 5);
     assert!(report.last_error.unwrap().contains("127.0.0.1"));
     assert!(env.mails().is_empty());
+    controller.stop().await;
+}
+
+/// A Secret source holding a Windows-1252 file, and more than 100 rows: the encoding is
+/// reported, the lists are capped at 100 with `truncated`, the counts are whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secret_source_windows_1252_and_capped_lists() {
+    let env = Env::start("capped").await;
+    env.create_tenant("acme", true).await;
+    let mut csv = b"First Name,Last Name,Email,Coupa Username,Coupa User ID\n".to_vec();
+    // "Jos\xe9": an e-acute in Windows-1252, invalid as UTF-8.
+    csv.extend_from_slice(b"Jos\xe9,Lee,jose@acme.test,jlee,4000\n");
+    for id in 4001..4150 {
+        csv.extend_from_slice(format!("F{id},L{id},u{id}@acme.test,cu{id},{id}\n").as_bytes());
+    }
+    env.put_secret_template("tpl", &csv).await;
+    let controller = InProcess::start(&env);
+    let mut import = spec("acme", "unused");
+    import.template = user_import_operator::resources::TemplateSource {
+        config_map_key_ref: None,
+        secret_key_ref: Some(user_import_operator::resources::KeyRef {
+            name: "tpl".into(),
+            key: "template.csv".into(),
+        }),
+    };
+    env.create_import("imp", import).await;
+    let status = env.wait_finished("imp").await.status.unwrap();
+    assert_eq!(status.template_encoding.as_deref(), Some("windows-1252"));
+    assert_eq!(status.counts.unwrap().new, 150);
+    assert_eq!(status.new.len(), 100);
+    assert!(status.truncated);
+    assert_eq!(
+        status.error_report.unwrap().state,
+        ErrorReportState::NotNeeded
+    );
+    assert_eq!(
+        env.user("acme-4000").await.spec.first_name.as_deref(),
+        Some("José")
+    );
+    assert_eq!(env.users("acme").await.len(), 150);
     controller.stop().await;
 }

@@ -9,6 +9,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::ByteString;
@@ -132,6 +133,26 @@ impl Env {
             .patch(name, &params, &Patch::Apply(&config_map))
             .await
             .expect("apply the ConfigMap");
+    }
+
+    /// Creates or replaces a Secret holding the template under `template.csv`.
+    pub async fn put_secret_template(&self, name: &str, bytes: &[u8]) {
+        let secret = k8s_openapi::api::core::v1::Secret {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                ..Default::default()
+            },
+            data: Some(BTreeMap::from([(
+                "template.csv".to_string(),
+                ByteString(bytes.to_vec()),
+            )])),
+            ..Default::default()
+        };
+        let params = PatchParams::apply("tests").force();
+        self.api::<k8s_openapi::api::core::v1::Secret>()
+            .patch(name, &params, &Patch::Apply(&secret))
+            .await
+            .expect("apply the Secret");
     }
 
     /// Creates or replaces the template ConfigMap with bytes in `binaryData`.
@@ -404,6 +425,7 @@ pub struct Binary {
     pub child: Child,
     pub metrics: std::net::SocketAddr,
     lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Binary {
@@ -430,20 +452,24 @@ impl Binary {
             .expect("start the binary");
         let (sender, mut lines) = tokio::sync::mpsc::unbounded_channel();
         let mut reader = BufReader::new(child.stderr.take().unwrap()).lines();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let kept = log.clone();
         tokio::spawn(async move {
             while let Ok(Some(line)) = reader.next_line().await {
                 eprintln!("[operator] {line}");
+                kept.lock().unwrap().push(line.clone());
                 let _ = sender.send(line);
             }
         });
         let metrics = tokio::time::timeout(WAIT, async {
             while let Some(line) = lines.recv().await {
-                if let Some(addr) = line.split("metrics listening on ").nth(1) {
-                    return addr
-                        .trim()
-                        .trim_end_matches('"')
-                        .parse()
-                        .expect("an address");
+                if let Some(rest) = line.split("metrics listening on ").nth(1) {
+                    // Text or JSON logs: the address is what follows, up to a quote or space.
+                    let addr: String = rest
+                        .chars()
+                        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+                        .collect();
+                    return addr.parse().expect("an address");
                 }
             }
             panic!("the binary exited before listening");
@@ -454,7 +480,13 @@ impl Binary {
             child,
             metrics,
             lines,
+            log,
         }
+    }
+
+    /// Every line logged so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
     }
 
     /// Waits for a log line containing `text`.
