@@ -579,3 +579,118 @@ async fn secret_source_windows_1252_and_capped_lists() {
     assert_eq!(env.users("acme").await.len(), 150);
     controller.stop().await;
 }
+
+/// A Tenant's `smtpSecretRef` overrides the operator's mail settings: the report goes to a
+/// real SMTP server (mailin-embedded) from the Secret's sender.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_smtp_secret_sends_through_its_relay() {
+    let env = Env::start("smtp").await;
+    let (port, received) = smtp::start();
+    let secret = k8s_openapi::api::core::v1::Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some("acme-smtp".into()),
+            ..Default::default()
+        },
+        string_data: None,
+        data: Some(
+            [
+                ("url", format!("smtp://127.0.0.1:{port}")),
+                ("from", "Acme Reports <reports@acme.test>".to_string()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), k8s_openapi::ByteString(v.into_bytes())))
+            .collect(),
+        ),
+        ..Default::default()
+    };
+    env.api()
+        .create(&Default::default(), &secret)
+        .await
+        .unwrap();
+    env.create_tenant("acme", true).await;
+    let patch = json!({"spec": {"smtpSecretRef": {"name": "acme-smtp"}}});
+    env.api::<user_import_operator::resources::Tenant>()
+        .patch("acme", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    env.put_template("tpl", &format!("{SMALL}Bad,Row,not-an-email,bad,2009\n"))
+        .await;
+    let controller = InProcess::start(&env);
+    env.create_import("imp", spec("acme", "tpl")).await;
+    let import = env
+        .wait_import("imp", "the report sent", |i| {
+            report_state(i) == Some(ErrorReportState::Sent)
+        })
+        .await;
+    assert_eq!(import.status.unwrap().error_report.unwrap().attempts, 1);
+    let mails = received.lock().unwrap().clone();
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].0, ["admin@acme.test"]);
+    let text = String::from_utf8_lossy(&mails[0].1);
+    assert!(text.contains("reports@acme.test"), "{text}");
+    assert!(
+        text.contains("User Sync Error Report - Acme Corp - "),
+        "{text}"
+    );
+    assert!(
+        env.mails().is_empty(),
+        "the operator-wide outbox is not used"
+    );
+    controller.stop().await;
+}
+
+/// A minimal SMTP server that keeps what it receives.
+mod smtp {
+    use std::net::TcpListener;
+    use std::sync::{Arc, Mutex};
+
+    use mailin_embedded::response::OK;
+    use mailin_embedded::{Handler, Response, Server};
+
+    pub type Received = Arc<Mutex<Vec<(Vec<String>, Vec<u8>)>>>;
+
+    #[derive(Clone)]
+    struct Keep {
+        received: Received,
+        to: Vec<String>,
+        data: Vec<u8>,
+    }
+
+    impl Handler for Keep {
+        fn data_start(&mut self, _: &str, _: &str, _: bool, to: &[String]) -> Response {
+            self.to = to.to_vec();
+            self.data.clear();
+            OK
+        }
+
+        fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+            self.data.extend_from_slice(buf);
+            Ok(())
+        }
+
+        fn data_end(&mut self) -> Response {
+            let mail = (std::mem::take(&mut self.to), std::mem::take(&mut self.data));
+            self.received.lock().unwrap().push(mail);
+            OK
+        }
+    }
+
+    /// Serves on a free port in a thread of its own (mailin has no shutdown; the thread ends
+    /// with the test process).
+    pub fn start() -> (u16, Received) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let received = Received::default();
+        let handler = Keep {
+            received: received.clone(),
+            to: vec![],
+            data: vec![],
+        };
+        let mut server = Server::new(handler);
+        server.with_name("localhost").with_tcp_listener(listener);
+        std::thread::spawn(move || {
+            let _ = server.serve();
+        });
+        (port, received)
+    }
+}
