@@ -259,6 +259,7 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        self.drop_watches();
         if let Some(task) = self.task.take() {
             task.abort();
         }

@@ -680,6 +680,22 @@ pub fn update(
 ) -> ApiResult<Value> {
     let name = t.name()?.to_string();
     let candidate = parse_object(body, content_type)?;
+    // Custom resources do not allow unconditional updates (as the real server's CR strategy).
+    if t.rt.custom
+        && candidate["metadata"]["resourceVersion"]
+            .as_str()
+            .is_none_or(str::is_empty)
+    {
+        return Err(ApiError::invalid(
+            &t.rt.kind,
+            &t.rt.group,
+            &name,
+            &[(
+                "metadata.resourceVersion".into(),
+                "Invalid value: 0x0: must be specified for an update".into(),
+            )],
+        ));
+    }
     let mut store = state.store();
     let old = store
         .get(&t.key(&name))
@@ -716,6 +732,13 @@ pub fn patch(
         })?;
         let force = params.get("force").is_some_and(|f| f == "true");
         let config = parse_object(body, "application/apply-patch+yaml")?;
+        if config["apiVersion"].as_str().is_none_or(str::is_empty)
+            || config["kind"].as_str().is_none_or(str::is_empty)
+        {
+            return Err(ApiError::bad_request(
+                "invalid object type: apiVersion and kind must be set in an apply patch",
+            ));
+        }
         check_type(&t.rt, &config)?;
         if let Some(n) = config["metadata"]["name"].as_str()
             && n != name
@@ -1010,4 +1033,35 @@ pub fn ensure_namespace(state: &AppState, name: &str) -> ApiResult<()> {
         Ownership::Update("kube-standin".into()),
     )
     .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn apply_bodies_may_be_yaml_or_json() {
+        let yaml = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  a: '1'\n";
+        let json = br#"{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": {"a": "1"}}"#;
+        let a = parse_object(yaml, "application/apply-patch+yaml").unwrap();
+        let b = parse_object(json, "application/apply-patch+yaml").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a["data"]["a"], "1");
+        assert_eq!(parse_object(b"x", "text/plain").unwrap_err().code, 415);
+    }
+
+    #[test]
+    fn continue_tokens_round_trip() {
+        let key = ObjKey {
+            group: "g".into(),
+            resource: "r".into(),
+            namespace: "ns".into(),
+            name: "a.b".into(),
+        };
+        assert_eq!(
+            decode_continue(&encode_continue(&key)).unwrap(),
+            ("ns".to_string(), "a.b".to_string())
+        );
+        assert_eq!(decode_continue("zz").unwrap_err().code, 400);
+    }
 }

@@ -1031,3 +1031,74 @@ async fn shutdown_ends_open_watches() {
         .expect("the watch stream ended")
         .unwrap();
 }
+
+#[tokio::test]
+async fn custom_resources_refuse_unconditional_updates() {
+    let server = start().await;
+    let tenants = api(&server, "Tenant", "tenants");
+    let mut t = tenants
+        .create(
+            &PostParams::default(),
+            &dynamic("Tenant", "u", json!({"spec": {"displayName": "U"}})),
+        )
+        .await
+        .unwrap();
+    t.metadata.resource_version = None;
+    t.data["spec"]["displayName"] = json!("V");
+    let s = api_error(
+        tenants
+            .replace("u", &PostParams::default(), &t)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"));
+    assert!(
+        s.message.contains("metadata.resourceVersion"),
+        "{}",
+        s.message
+    );
+}
+
+#[tokio::test]
+async fn a_selector_watch_sees_objects_leave_and_enter_the_selection() {
+    let server = start().await;
+    let cms: Api<ConfigMap> = Api::namespaced(server.client(), "default");
+    let mut c = cm("sel", &[]);
+    c.metadata.labels = Some([("app".to_string(), "a".to_string())].into());
+    let created = cms.create(&PostParams::default(), &c).await.unwrap();
+    let rv = created.metadata.resource_version.unwrap();
+    let mut stream = cms
+        .watch(&WatchParams::default().labels("app=a").timeout(5), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    cms.patch(
+        "sel",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"app": "b"}}})),
+    )
+    .await
+    .unwrap();
+    cms.patch(
+        "sel",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"app": "a"}}})),
+    )
+    .await
+    .unwrap();
+    let mut kinds = vec![];
+    while kinds.len() < 2 {
+        match stream
+            .try_next()
+            .await
+            .unwrap()
+            .expect("events before the timeout")
+        {
+            WatchEvent::Deleted(_) => kinds.push("deleted"),
+            WatchEvent::Added(_) => kinds.push("added"),
+            WatchEvent::Modified(_) => kinds.push("modified"),
+            _ => {}
+        }
+    }
+    assert_eq!(kinds, vec!["deleted", "added"]);
+}
