@@ -43,21 +43,28 @@ pub struct MailArgs {
     pub mail_from: String,
 
     /// Folder for .eml files when no --smtp-url is given (created when missing).
-    #[arg(long, value_name = "DIR", default_value = "./outbox", conflicts_with = "smtp_url")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "./outbox",
+        conflicts_with = "smtp_url"
+    )]
     pub outbox: PathBuf,
 }
 
 impl MailArgs {
     /// The settings these options describe; errors name the offending option.
     pub fn settings(&self) -> Result<MailSettings, MailError> {
-        let from: Mailbox = self
-            .mail_from
-            .parse()
-            .map_err(|e: lettre::address::AddressError| MailError::InvalidAddress {
-                role: "sender (--mail-from)",
-                address: self.mail_from.clone(),
-                reason: e.to_string(),
-            })?;
+        let from: Mailbox =
+            self.mail_from
+                .parse()
+                .map_err(
+                    |e: lettre::address::AddressError| MailError::InvalidAddress {
+                        role: "sender (--mail-from)",
+                        address: self.mail_from.clone(),
+                        reason: e.to_string(),
+                    },
+                )?;
         let retry = RetryPolicy::default().with_max_attempts(self.smtp_attempts);
         let Some(url) = &self.smtp_url else {
             return Ok(MailSettings::outbox(&self.outbox, from).with_retry(retry));
@@ -170,8 +177,12 @@ mod tests {
     #[test]
     fn contradictions_are_rejected() {
         let err = |argv: &[&str]| settings(argv).unwrap_err().to_string();
-        assert!(err(&["--smtp-url=smtp://relay", "--smtp-password-file=/p"]).contains("needs a user"));
-        assert!(err(&["--smtp-url=smtp://u:x@relay", "--smtp-password-file=/p"]).contains("not both"));
+        assert!(
+            err(&["--smtp-url=smtp://relay", "--smtp-password-file=/p"]).contains("needs a user")
+        );
+        assert!(
+            err(&["--smtp-url=smtp://u:x@relay", "--smtp-password-file=/p"]).contains("not both")
+        );
         assert!(err(&["--mail-from=nope"]).contains("--mail-from"));
         assert!(args(&["--smtp-url=smtp://relay", "--outbox=/o"]).is_err());
         assert!(args(&["--smtp-attempts=0"]).is_err());

@@ -67,6 +67,9 @@ impl MailError {
 
     /// True when a later try (e.g. the next reconcile) may succeed without a config change.
     pub fn is_transient(&self) -> bool {
-        matches!(self, MailError::Unavailable { .. } | MailError::Outbox { .. })
+        matches!(
+            self,
+            MailError::Unavailable { .. } | MailError::Outbox { .. }
+        )
     }
 }

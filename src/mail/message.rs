@@ -53,7 +53,10 @@ pub fn build_message(mail: &ReportMail, from: &Mailbox) -> Result<Message, MailE
         .from(from.clone())
         .to(to)
         .subject(subject(&mail.file_name))
-        .message_id(Some(message_id(&mail.identity, &mail.report.template.digest)))
+        .message_id(Some(message_id(
+            &mail.identity,
+            &mail.report.template.digest,
+        )))
         .date_now()
         .multipart(MultiPart::mixed().singlepart(text).singlepart(attachment))
         .map_err(|e| MailError::Message(e.to_string()))
@@ -145,11 +148,13 @@ fn recipient(mail: &ReportMail) -> Result<Mailbox, MailError> {
         .to
         .trim()
         .parse()
-        .map_err(|e: lettre::address::AddressError| MailError::InvalidAddress {
-            role: "recipient",
-            address: mail.to.clone(),
-            reason: e.to_string(),
-        })?;
+        .map_err(
+            |e: lettre::address::AddressError| MailError::InvalidAddress {
+                role: "recipient",
+                address: mail.to.clone(),
+                reason: e.to_string(),
+            },
+        )?;
     Ok(Mailbox::new(mail.to_name.clone(), address))
 }
 
@@ -218,10 +223,15 @@ mod tests {
     fn body_has_counts_source_and_reasons_in_precedence_order() {
         let r = report(false);
         let body = body_text(&mail(&r));
-        assert!(body.contains("tenant \"Acme Corp\" could not apply 3 rows"), "{body}");
+        assert!(
+            body.contains("tenant \"Acme Corp\" could not apply 3 rows"),
+            "{body}"
+        );
         assert!(body.contains("Source:    team-a/acme-users"));
         assert!(body.contains("New:       2\nUpdate:    1\nUnchanged: 1\nProblem:   3\n"));
-        let invalid = body.find("  InvalidEmail: 1 row\n").expect("InvalidEmail line");
+        let invalid = body
+            .find("  InvalidEmail: 1 row\n")
+            .expect("InvalidEmail line");
         let mismatch = body.find("  Mismatch: 2 rows\n").expect("Mismatch line");
         assert!(invalid < mismatch, "reasons follow spec order: {body}");
         assert!(!body.contains(HIGHLIGHT_MESSAGE));
@@ -239,7 +249,10 @@ mod tests {
         let mut r = report(false);
         r.counts.problem = 250;
         let body = body_text(&mail(&r));
-        assert!(body.contains("(reasons of the first 3 of 250 problem rows)"), "{body}");
+        assert!(
+            body.contains("(reasons of the first 3 of 250 problem rows)"),
+            "{body}"
+        );
     }
 
     #[test]
@@ -266,7 +279,13 @@ mod tests {
         m.to = "not an address".into();
         let from: Mailbox = "op@localhost".parse().unwrap();
         let err = build_message(&m, &from).unwrap_err();
-        assert!(matches!(err, MailError::InvalidAddress { role: "recipient", .. }));
+        assert!(matches!(
+            err,
+            MailError::InvalidAddress {
+                role: "recipient",
+                ..
+            }
+        ));
         assert!(err.to_string().contains("\"not an address\""), "{err}");
     }
 
@@ -274,11 +293,16 @@ mod tests {
     fn the_message_has_headers_and_a_base64_csv_part() {
         let r = report(false);
         let from: Mailbox = "op@localhost".parse().unwrap();
-        let raw = String::from_utf8(build_message(&mail(&r), &from).unwrap().formatted())
-            .unwrap();
+        let raw = String::from_utf8(build_message(&mail(&r), &from).unwrap().formatted()).unwrap();
         assert!(raw.contains("Subject: User Sync Error Report - Acme Corp - 2026-11-24\r\n"));
-        assert!(raw.contains("To: \"Ada Admin\" <admin@acme.test>\r\n"), "{raw}");
-        assert!(raw.contains(&format!("Message-ID: {}\r\n", message_id("uid-1/3", "sha256:abc"))));
+        assert!(
+            raw.contains("To: \"Ada Admin\" <admin@acme.test>\r\n"),
+            "{raw}"
+        );
+        assert!(raw.contains(&format!(
+            "Message-ID: {}\r\n",
+            message_id("uid-1/3", "sha256:abc")
+        )));
         assert!(raw.contains("Content-Type: text/csv; charset=utf-8\r\n"));
         assert!(raw.contains("Content-Transfer-Encoding: base64\r\n"));
     }

@@ -139,11 +139,16 @@ impl SmtpSettings {
             .filter(|h| !h.is_empty())
             .ok_or_else(|| invalid("the SMTP URL has no host".into()))?;
         if !matches!(url.path(), "" | "/") || url.fragment().is_some() {
-            return Err(invalid("the SMTP URL may not have a path or fragment".into()));
+            return Err(invalid(
+                "the SMTP URL may not have a path or fragment".into(),
+            ));
         }
         let (username, password) = credentials(&url)?;
         Ok(SmtpSettings {
-            host: host.trim_start_matches('[').trim_end_matches(']').to_owned(),
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
             port: url.port().unwrap_or(default_port(tls)),
             tls,
             username,
@@ -168,7 +173,11 @@ impl SmtpSettings {
 /// `smtp[s]://user@host:port?tls=…`: the URL without its password.
 impl fmt::Display for SmtpSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let scheme = if self.tls == TlsMode::Implicit { "smtps" } else { "smtp" };
+        let scheme = if self.tls == TlsMode::Implicit {
+            "smtps"
+        } else {
+            "smtp"
+        };
         write!(f, "{scheme}://")?;
         if let Some(user) = &self.username {
             write!(f, "{user}@")?;
@@ -249,7 +258,10 @@ mod tests {
     #[test]
     fn plain_smtp_defaults_to_port_25() {
         let s = parse("smtp://relay");
-        assert_eq!((s.host.as_str(), s.port, s.tls), ("relay", 25, TlsMode::None));
+        assert_eq!(
+            (s.host.as_str(), s.port, s.tls),
+            ("relay", 25, TlsMode::None)
+        );
         assert_eq!((s.username, s.password), (None, None));
         assert_eq!(parse("smtp://relay:2525").port, 2525);
         assert_eq!(parse("smtp://relay:25/?tls=none").tls, TlsMode::None);
@@ -282,7 +294,10 @@ mod tests {
     #[test]
     fn ipv6_hosts_lose_their_brackets() {
         let s = parse("smtp://[::1]:2525");
-        assert_eq!((s.host.as_str(), s.server()), ("::1", "[::1]:2525".to_owned()));
+        assert_eq!(
+            (s.host.as_str(), s.server()),
+            ("::1", "[::1]:2525".to_owned())
+        );
     }
 
     #[test]
@@ -315,7 +330,10 @@ mod tests {
             MailSettings::from_url("smtp://bob:hunter2@relay:587?tls=required", from).unwrap();
         let debug = format!("{settings:?}");
         let display = settings.to_string();
-        assert!(!debug.contains("hunter2") && debug.contains("Secret(***)"), "{debug}");
+        assert!(
+            !debug.contains("hunter2") && debug.contains("Secret(***)"),
+            "{debug}"
+        );
         assert!(!display.contains("hunter2"), "{display}");
         assert_eq!(
             display,

@@ -178,7 +178,8 @@ fn is_transient_io(e: &lettre::transport::smtp::Error) -> bool {
 }
 
 /// `Connection error: Connection refused (os error 111)`: lettre's text already includes its
-/// source's; only deeper causes are appended.
+/// source's; only deeper causes are appended, and a repeated part (lettre nests its own
+/// errors: "Connection error: Connection error: …") is said once.
 fn error_chain(e: &lettre::transport::smtp::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source().and_then(|s| s.source());
@@ -189,7 +190,9 @@ fn error_chain(e: &lettre::transport::smtp::Error) -> String {
         }
         source = err.source();
     }
-    text
+    let mut parts: Vec<&str> = text.split(": ").collect();
+    parts.dedup();
+    parts.join(": ")
 }
 
 async fn password(smtp: &SmtpSettings) -> Result<Option<Secret>, MailError> {
@@ -243,7 +246,9 @@ async fn ca_certificate(path: &Path) -> Result<Certificate, MailError> {
         path: path.to_owned(),
         reason,
     };
-    let pem = tokio::fs::read(path).await.map_err(|e| fail(e.to_string()))?;
+    let pem = tokio::fs::read(path)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
     // lettre accepts a PEM without certificates and would then trust nothing extra.
     if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
         return Err(fail("no PEM certificate in it".into()));
