@@ -12,6 +12,7 @@ use std::time::Duration;
 use mail_parser::{MessageParser, MimeHeaders};
 use mailin_embedded::response::{AUTH_OK, INVALID_CREDENTIALS, NO_MAILBOX, OK};
 use mailin_embedded::{AuthMechanism, Handler, Response, Server, SslConfig};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use user_import_operator::core::report::{HIGHLIGHT_MESSAGE, ImportReport};
 use user_import_operator::mail::{
     MailError, MailSettings, Mailbox, ReportMail, RetryPolicy, build_message, message_id, send,
@@ -106,9 +107,12 @@ impl TestHandler {
     }
 }
 
-/// Certificates for STARTTLS: a test CA and a server certificate for 127.0.0.1 it signed.
+/// Certificates for TLS: a test CA and a server certificate for 127.0.0.1 it signed, as PEM
+/// files (for mailin) and DER (for the smtps proxy).
 struct TestPki {
     dir: tempfile::TempDir,
+    chain: Vec<CertificateDer<'static>>,
+    key: Vec<u8>,
 }
 
 impl TestPki {
@@ -124,7 +128,11 @@ impl TestPki {
         std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
         std::fs::write(dir.path().join("server.pem"), cert.pem()).unwrap();
         std::fs::write(dir.path().join("server.key"), key.serialize_pem()).unwrap();
-        TestPki { dir }
+        TestPki {
+            dir,
+            chain: vec![cert.der().clone(), ca.der().clone()],
+            key: key.serialize_der(),
+        }
     }
 
     fn path(&self, name: &str) -> String {
@@ -178,6 +186,35 @@ fn start(shared: Shared, options: ServerOptions) -> (u16, Arc<Shared>) {
     let shared = Arc::new(shared);
     serve(listener, shared.clone(), options);
     (port, shared)
+}
+
+/// smtps: mailin has no implicit TLS, so a TLS-terminating proxy on its own port forwards
+/// to the plain server on `backend`. Returns the proxy's port.
+async fn start_tls_proxy(pki: &TestPki, backend: u16) -> u16 {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.key.clone()));
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(pki.chain.clone(), key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return; // a client that does not trust the CA hangs up here
+                };
+                let mut plain = tokio::net::TcpStream::connect(("127.0.0.1", backend))
+                    .await
+                    .unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    port
 }
 
 /// A port nothing listens on (bound, then released).
@@ -619,6 +656,84 @@ async fn non_ascii_file_names_and_subjects_survive() {
         let part = msg.attachments().next().unwrap();
         assert_eq!(part.attachment_name(), Some(mail.file_name.as_str()));
         assert_eq!(part.contents(), csv().as_slice());
+    })
+    .await
+}
+
+#[tokio::test]
+async fn smtps_uses_implicit_tls_and_checks_the_certificate() {
+    bounded(async {
+        let pki = TestPki::new();
+        let (backend, shared) = start(Shared::default(), ServerOptions::default());
+        let port = start_tls_proxy(&pki, backend).await;
+        let mut settings = settings(&format!("smtps://127.0.0.1:{port}"));
+
+        let err = send(&settings, message(&report())).await.unwrap_err();
+        assert!(
+            matches!(err, MailError::Failed { attempts: 1, .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("UnknownIssuer"), "{err}");
+        assert!(received(&shared).is_empty());
+
+        settings.smtp_mut().unwrap().ca_file = Some(pki.ca_file());
+        let report = report();
+        send(&settings, message(&report)).await.unwrap();
+        assert_report_message(&received(&shared)[0].data, &report);
+    })
+    .await
+}
+
+#[tokio::test]
+async fn opportunistic_tls_upgrades_when_offered_and_stays_plain_otherwise() {
+    bounded(async {
+        let (port, plain) = start(Shared::default(), ServerOptions::default());
+        let settings_plain = settings(&format!("smtp://127.0.0.1:{port}?tls=opportunistic"));
+        send(&settings_plain, message(&report())).await.unwrap();
+        assert_eq!(received(&plain).len(), 1);
+
+        // mailin offers AUTH only after STARTTLS: a login proves the upgrade happened.
+        let pki = TestPki::new();
+        let (port, secured) = start(
+            Shared::default(),
+            ServerOptions {
+                tls: Some(&pki),
+                auth: vec![AuthMechanism::Plain],
+            },
+        );
+        let mut settings = settings(&format!(
+            "smtp://reporter:{PASSWORD}@127.0.0.1:{port}?tls=opportunistic"
+        ));
+        settings.smtp_mut().unwrap().ca_file = Some(pki.ca_file());
+        send(&settings, message(&report())).await.unwrap();
+        assert_eq!(secured.logins.load(Ordering::SeqCst), 1);
+        assert_eq!(received(&secured).len(), 1);
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_silent_server_times_out_and_is_retried() {
+    bounded(async {
+        // Connections complete in the kernel's backlog, but no greeting ever comes.
+        let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = silent.local_addr().unwrap().port();
+        let mut settings = settings(&format!("smtp://127.0.0.1:{port}"));
+        settings.retry = fast_retry(2);
+        settings.smtp_mut().unwrap().send_timeout = Duration::from_millis(300);
+        let started = std::time::Instant::now();
+        let err = send(&settings, message(&report())).await.unwrap_err();
+        assert!(
+            matches!(err, MailError::Unavailable { attempts: 2, .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().ends_with("no answer within 300ms"), "{err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        drop(silent);
     })
     .await
 }

@@ -26,7 +26,7 @@ pub struct MailArgs {
     #[arg(long, value_name = "FILE", requires = "smtp_url")]
     pub smtp_ca_file: Option<PathBuf>,
 
-    /// Seconds allowed to connect and for each SMTP reply.
+    /// Seconds allowed for the TCP connect to the relay.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub smtp_connect_timeout: u64,
 

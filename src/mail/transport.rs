@@ -97,7 +97,7 @@ async fn attempt_once(
         Ok(Err(e)) => Err(Failure::from_smtp(&e)),
         Err(_) => Err(Failure {
             transient: true,
-            reply: None,
+            answered: false,
             reason: format!("no answer within {:?}", smtp.send_timeout),
         }),
     }
@@ -106,8 +106,8 @@ async fn attempt_once(
 /// A failed attempt, classified.
 struct Failure {
     transient: bool,
-    /// The SMTP reply code when the server answered negatively.
-    reply: Option<String>,
+    /// The server answered with a negative reply (rather than TLS, I/O or protocol trouble).
+    answered: bool,
     reason: String,
 }
 
@@ -117,13 +117,13 @@ impl Failure {
             let text = e.source().map(|s| s.to_string()).unwrap_or_default();
             return Failure {
                 transient: e.is_transient(),
-                reply: Some(code.to_string()),
+                answered: true,
                 reason: format!("{code} {text}").trim_end().to_owned(),
             };
         }
         Failure {
             transient: is_transient_io(e),
-            reply: None,
+            answered: false,
             reason: error_chain(e),
         }
     }
@@ -138,18 +138,18 @@ impl Failure {
     }
 
     fn into_error(self, server: String, attempts: u32) -> MailError {
-        match (self.transient, self.reply) {
+        match (self.transient, self.answered) {
             (true, _) => MailError::Unavailable {
                 server,
                 attempts,
                 reason: self.reason,
             },
-            (false, Some(_)) => MailError::Rejected {
+            (false, true) => MailError::Rejected {
                 server,
                 attempts,
                 reply: self.reason,
             },
-            (false, None) => MailError::Failed {
+            (false, false) => MailError::Failed {
                 server,
                 attempts,
                 reason: self.reason,
