@@ -12,7 +12,7 @@ use super::{MailError, MailSettings, RetryPolicy};
 /// Where error reports are mailed: an SMTP relay, or else an outbox folder of `.eml` files.
 #[derive(clap::Args, Clone, PartialEq, Eq)]
 pub struct MailArgs {
-    /// SMTP relay: smtp://host[:port], smtp://host:587?tls=required|opportunistic,
+    /// SMTP relay URL: smtp://host:25, smtp://host:587?tls=required (or tls=opportunistic),
     /// smtps://host:465; credentials as smtp://user:pass@host (percent-encoded).
     /// Without it, messages are written to --outbox.
     #[arg(long, env = "SMTP_URL", hide_env_values = true, value_name = "URL")]

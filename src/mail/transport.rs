@@ -4,6 +4,7 @@ use std::error::Error as _;
 use std::path::Path;
 use std::time::Instant;
 
+use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -214,6 +215,9 @@ async fn transport(smtp: &SmtpSettings, password: Option<&Secret>) -> Result<Smt
     let mut builder = Smtp::builder_dangerous(&smtp.host)
         .port(smtp.port)
         .timeout(Some(smtp.connect_timeout))
+        // No reuse: a connection abandoned mid-transaction by the send timeout would
+        // otherwise go back to the pool and poison the next attempt.
+        .pool_config(PoolConfig::new().max_size(0))
         .tls(tls(smtp).await?);
     if let (Some(user), Some(password)) = (&smtp.username, password) {
         builder = builder
