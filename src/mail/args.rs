@@ -12,7 +12,7 @@ use super::{MailError, MailSettings, RetryPolicy};
 /// Where error reports are mailed: an SMTP relay, or else an outbox folder of `.eml` files.
 #[derive(clap::Args, Clone, PartialEq, Eq)]
 pub struct MailArgs {
-    /// SMTP relay: smtp://host[:port], smtp://host:587?tls=required|opportunistic,
+    /// SMTP relay URL: smtp://host:25, smtp://host:587?tls=required (or tls=opportunistic),
     /// smtps://host:465; credentials as smtp://user:pass@host (percent-encoded).
     /// Without it, messages are written to --outbox.
     #[arg(long, env = "SMTP_URL", hide_env_values = true, value_name = "URL")]
@@ -26,7 +26,7 @@ pub struct MailArgs {
     #[arg(long, value_name = "FILE", requires = "smtp_url")]
     pub smtp_ca_file: Option<PathBuf>,
 
-    /// Seconds allowed to connect and for each SMTP reply.
+    /// Seconds allowed for the TCP connect to the relay.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub smtp_connect_timeout: u64,
 
@@ -141,8 +141,8 @@ mod tests {
 
     #[test]
     fn without_a_url_mail_goes_to_the_outbox() {
-        // SMTP_URL from the environment would change the default; this test needs it unset.
-        if std::env::var_os("SMTP_URL").is_some() {
+        // SMTP_URL or MAIL_FROM in the environment change the defaults under test.
+        if std::env::var_os("SMTP_URL").is_some() || std::env::var_os("MAIL_FROM").is_some() {
             return;
         }
         let s = settings(&[]).unwrap();

@@ -59,9 +59,10 @@ pub struct SmtpSettings {
     pub password_file: Option<PathBuf>,
     /// PEM certificates trusted in addition to the public roots (a private relay's CA).
     pub ca_file: Option<PathBuf>,
-    /// Bound on connecting and on each SMTP command's reply.
+    /// Bound on the TCP connect (lettre's async transport applies its timeout there only).
     pub connect_timeout: Duration,
-    /// Bound on one whole delivery attempt (connect, TLS, auth, data).
+    /// Bound on one whole delivery attempt (connect, greeting, TLS, auth, data): what catches
+    /// a server that accepts the connection and then says nothing.
     pub send_timeout: Duration,
 }
 

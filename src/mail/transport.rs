@@ -4,6 +4,7 @@ use std::error::Error as _;
 use std::path::Path;
 use std::time::Instant;
 
+use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -97,7 +98,7 @@ async fn attempt_once(
         Ok(Err(e)) => Err(Failure::from_smtp(&e)),
         Err(_) => Err(Failure {
             transient: true,
-            reply: None,
+            answered: false,
             reason: format!("no answer within {:?}", smtp.send_timeout),
         }),
     }
@@ -106,8 +107,8 @@ async fn attempt_once(
 /// A failed attempt, classified.
 struct Failure {
     transient: bool,
-    /// The SMTP reply code when the server answered negatively.
-    reply: Option<String>,
+    /// The server answered with a negative reply (rather than TLS, I/O or protocol trouble).
+    answered: bool,
     reason: String,
 }
 
@@ -117,13 +118,13 @@ impl Failure {
             let text = e.source().map(|s| s.to_string()).unwrap_or_default();
             return Failure {
                 transient: e.is_transient(),
-                reply: Some(code.to_string()),
+                answered: true,
                 reason: format!("{code} {text}").trim_end().to_owned(),
             };
         }
         Failure {
             transient: is_transient_io(e),
-            reply: None,
+            answered: false,
             reason: error_chain(e),
         }
     }
@@ -138,18 +139,18 @@ impl Failure {
     }
 
     fn into_error(self, server: String, attempts: u32) -> MailError {
-        match (self.transient, self.reply) {
+        match (self.transient, self.answered) {
             (true, _) => MailError::Unavailable {
                 server,
                 attempts,
                 reason: self.reason,
             },
-            (false, Some(_)) => MailError::Rejected {
+            (false, true) => MailError::Rejected {
                 server,
                 attempts,
                 reply: self.reason,
             },
-            (false, None) => MailError::Failed {
+            (false, false) => MailError::Failed {
                 server,
                 attempts,
                 reason: self.reason,
@@ -178,7 +179,8 @@ fn is_transient_io(e: &lettre::transport::smtp::Error) -> bool {
 }
 
 /// `Connection error: Connection refused (os error 111)`: lettre's text already includes its
-/// source's; only deeper causes are appended.
+/// source's; only deeper causes are appended, and a repeated part (lettre nests its own
+/// errors: "Connection error: Connection error: …") is said once.
 fn error_chain(e: &lettre::transport::smtp::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source().and_then(|s| s.source());
@@ -189,7 +191,9 @@ fn error_chain(e: &lettre::transport::smtp::Error) -> String {
         }
         source = err.source();
     }
-    text
+    let mut parts: Vec<&str> = text.split(": ").collect();
+    parts.dedup();
+    parts.join(": ")
 }
 
 async fn password(smtp: &SmtpSettings) -> Result<Option<Secret>, MailError> {
@@ -211,6 +215,9 @@ async fn transport(smtp: &SmtpSettings, password: Option<&Secret>) -> Result<Smt
     let mut builder = Smtp::builder_dangerous(&smtp.host)
         .port(smtp.port)
         .timeout(Some(smtp.connect_timeout))
+        // No reuse: a connection abandoned mid-transaction by the send timeout would
+        // otherwise go back to the pool and poison the next attempt.
+        .pool_config(PoolConfig::new().max_size(0))
         .tls(tls(smtp).await?);
     if let (Some(user), Some(password)) = (&smtp.username, password) {
         builder = builder
