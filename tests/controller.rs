@@ -32,6 +32,9 @@ async fn examples_import_through_the_binary() {
     env.put_template("acme-user-import", &example("template.csv"))
         .await;
     let operator = Binary::start(&env, &["--leader-election", "false"]).await;
+    if let Some(server) = env.standin.as_ref() {
+        server.reset_counters();
+    }
     env.create_import("acme-2026-11", spec("acme", "acme-user-import"))
         .await;
     let import = env
@@ -39,6 +42,21 @@ async fn examples_import_through_the_binary() {
             finished(i) && report_state(i) == Some(ErrorReportState::Sent)
         })
         .await;
+    if let Some(server) = env.standin_for("request counts of one import") {
+        // One list of the tenant's users, no GET per row, one apply per changed or new user,
+        // and status writes: Running, the result, the attempt, Sent.
+        let counters = server.counters();
+        let entries = counters.entries();
+        assert_eq!(counters.count("list", "tenantusers"), 1, "{entries:?}");
+        assert_eq!(counters.count("get", "tenantusers"), 0, "{entries:?}");
+        assert_eq!(counters.count("patch", "tenantusers"), 9, "{entries:?}");
+        assert_eq!(counters.writes("tenantusers"), 9, "{entries:?}");
+        assert_eq!(
+            counters.count("patch", "userimports/status"),
+            4,
+            "{entries:?}"
+        );
+    }
 
     let status = import.status.clone().unwrap();
     assert_eq!(status.phase, Some(ImportPhase::SucceededWithProblems));
