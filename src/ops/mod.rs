@@ -58,12 +58,12 @@ pub struct RunArgs {
     /// Most user rows accepted in a template.
     #[arg(long, env = "USER_IMPORT_MAX_ROWS", default_value_t = TemplateLimits::default().max_rows)]
     pub max_rows: usize,
-    /// Where error reports are mailed (a Tenant's `smtpSecretRef` overrides it).
-    #[command(flatten)]
-    pub mail: MailArgs,
     /// Longest cell accepted, in characters.
     #[arg(long, env = "USER_IMPORT_MAX_CELL_CHARS", default_value_t = TemplateLimits::default().max_cell_chars)]
     pub max_cell_chars: usize,
+    /// Where error reports are mailed (a Tenant's `smtpSecretRef` overrides it).
+    #[command(flatten)]
+    pub mail: MailArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
