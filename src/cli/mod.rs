@@ -140,7 +140,7 @@ pub fn prepare(args: &PlanArgs) -> Result<Planned, CliError> {
         tenant: tenant.clone(),
         sso_sync: args.sso_sync,
     };
-    let plan = plan(&template, &records.existing_users(), &options);
+    let plan = plan(&template, &records.users, &options);
     let date = args.date.unwrap_or_else(|| chrono::Utc::now().date_naive());
     let error_report = write_error_report(&args.tenant, date, &template, &plan);
     let report = build_report(&args.tenant, &template, &plan, error_report.as_ref());
@@ -161,7 +161,14 @@ pub fn run_plan(args: &PlanArgs) -> Result<(), CliError> {
         prepare_atomic_write(&report_path(path, report), &report.csv)?.persist()?;
     }
     print_report(&planned.report, args.output)?;
+    exit_without_freeing(planned);
     Ok(())
+}
+
+/// The process ends right after a command: freeing a large plan record by record would take
+/// longer than the operating system reclaiming it all at once.
+fn exit_without_freeing(planned: Planned) {
+    std::mem::forget(planned);
 }
 
 /// `import`: plans, then rewrites the records file and writes the error report.
@@ -197,6 +204,7 @@ pub fn run_import(args: &ImportArgs) -> Result<(), CliError> {
             planned.plan.counts.problem
         );
     }
+    exit_without_freeing(planned);
     Ok(())
 }
 
@@ -211,13 +219,18 @@ fn report_path(path: &Path, report: &ErrorReport) -> PathBuf {
 }
 
 fn print_report(report: &ImportReport, output: OutputFormat) -> anyhow::Result<()> {
-    let text = match output {
-        OutputFormat::Json => serde_json::to_string_pretty(report)? + "\n",
-        OutputFormat::Table => table::render(report, std::io::stdout().is_terminal()),
-    };
     use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(text.as_bytes())?;
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    match output {
+        OutputFormat::Json => {
+            serde_json::to_writer_pretty(&mut stdout, report)?;
+            stdout.write_all(b"\n")?;
+        }
+        OutputFormat::Table => {
+            let color = std::io::stdout().is_terminal();
+            stdout.write_all(table::render(report, color).as_bytes())?;
+        }
+    }
     stdout.flush()?;
     Ok(())
 }
