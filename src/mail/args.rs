@@ -1,0 +1,198 @@
+//! The mail options shared by `import` and `run`: `#[command(flatten)] mail: MailArgs`.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lettre::message::Mailbox;
+
+use super::settings::{DEFAULT_FROM, SmtpSettings};
+use super::{MailError, MailSettings, RetryPolicy};
+
+/// Where error reports are mailed: an SMTP relay, or else an outbox folder of `.eml` files.
+#[derive(clap::Args, Clone, PartialEq, Eq)]
+pub struct MailArgs {
+    /// SMTP relay URL: smtp://host:25, smtp://host:587?tls=required (or tls=opportunistic),
+    /// smtps://host:465; credentials as smtp://user:pass@host (percent-encoded).
+    /// Without it, messages are written to --outbox.
+    #[arg(long, env = "SMTP_URL", hide_env_values = true, value_name = "URL")]
+    pub smtp_url: Option<String>,
+
+    /// File holding the SMTP password (for the user named in --smtp-url); read at each send.
+    #[arg(long, value_name = "FILE", requires = "smtp_url")]
+    pub smtp_password_file: Option<PathBuf>,
+
+    /// PEM file of CA certificates to trust for the relay, besides the public roots.
+    #[arg(long, value_name = "FILE", requires = "smtp_url")]
+    pub smtp_ca_file: Option<PathBuf>,
+
+    /// Seconds allowed for the TCP connect to the relay.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub smtp_connect_timeout: u64,
+
+    /// Seconds allowed for one whole delivery attempt.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub smtp_send_timeout: u64,
+
+    /// Delivery attempts before giving up on transient failures (back-off doubles from 2 s).
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub smtp_attempts: u32,
+
+    /// Sender address, e.g. "User Import <noreply@example.com>".
+    #[arg(long, env = "MAIL_FROM", value_name = "ADDRESS", default_value = DEFAULT_FROM)]
+    pub mail_from: String,
+
+    /// Folder for .eml files when no --smtp-url is given (created when missing).
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "./outbox",
+        conflicts_with = "smtp_url"
+    )]
+    pub outbox: PathBuf,
+}
+
+impl MailArgs {
+    /// The settings these options describe; errors name the offending option.
+    pub fn settings(&self) -> Result<MailSettings, MailError> {
+        let from: Mailbox =
+            self.mail_from
+                .parse()
+                .map_err(
+                    |e: lettre::address::AddressError| MailError::InvalidAddress {
+                        role: "sender (--mail-from)",
+                        address: self.mail_from.clone(),
+                        reason: e.to_string(),
+                    },
+                )?;
+        let retry = RetryPolicy::default().with_max_attempts(self.smtp_attempts);
+        let Some(url) = &self.smtp_url else {
+            return Ok(MailSettings::outbox(&self.outbox, from).with_retry(retry));
+        };
+        let mut settings = MailSettings::from_url(url, from)?.with_retry(retry);
+        if let Some(smtp) = settings.smtp_mut() {
+            self.complete(smtp)?;
+        }
+        Ok(settings)
+    }
+
+    fn complete(&self, smtp: &mut SmtpSettings) -> Result<(), MailError> {
+        if let Some(file) = &self.smtp_password_file {
+            if smtp.username.is_none() {
+                return Err(MailError::InvalidSettings(
+                    "--smtp-password-file needs a user in --smtp-url (smtp://user@host)".into(),
+                ));
+            }
+            if smtp.password.is_some() {
+                return Err(MailError::InvalidSettings(
+                    "give the SMTP password in --smtp-url or in --smtp-password-file, not both"
+                        .into(),
+                ));
+            }
+            smtp.password_file = Some(file.clone());
+        }
+        smtp.ca_file = self.smtp_ca_file.clone();
+        smtp.connect_timeout = Duration::from_secs(self.smtp_connect_timeout);
+        smtp.send_timeout = Duration::from_secs(self.smtp_send_timeout);
+        Ok(())
+    }
+}
+
+/// Written by hand because `--smtp-url` may carry a password.
+impl fmt::Debug for MailArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let url = self
+            .smtp_url
+            .as_deref()
+            .map(|u| SmtpSettings::from_url(u).map_or("<invalid>".to_owned(), |s| s.to_string()));
+        f.debug_struct("MailArgs")
+            .field("smtp_url", &url)
+            .field("smtp_password_file", &self.smtp_password_file)
+            .field("smtp_ca_file", &self.smtp_ca_file)
+            .field("smtp_connect_timeout", &self.smtp_connect_timeout)
+            .field("smtp_send_timeout", &self.smtp_send_timeout)
+            .field("smtp_attempts", &self.smtp_attempts)
+            .field("mail_from", &self.mail_from)
+            .field("outbox", &self.outbox)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mail::Target;
+    use clap::Parser;
+
+    #[derive(Parser, Debug)]
+    struct Cli {
+        #[command(flatten)]
+        mail: MailArgs,
+    }
+
+    fn args(argv: &[&str]) -> Result<MailArgs, clap::Error> {
+        let argv = std::iter::once("test").chain(argv.iter().copied());
+        Cli::try_parse_from(argv).map(|cli| cli.mail)
+    }
+
+    fn settings(argv: &[&str]) -> Result<MailSettings, MailError> {
+        args(argv).expect("arguments parse").settings()
+    }
+
+    #[test]
+    fn without_a_url_mail_goes_to_the_outbox() {
+        // SMTP_URL or MAIL_FROM in the environment change the defaults under test.
+        if std::env::var_os("SMTP_URL").is_some() || std::env::var_os("MAIL_FROM").is_some() {
+            return;
+        }
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.target, Target::Outbox(PathBuf::from("./outbox")));
+        assert_eq!(s.from.to_string(), DEFAULT_FROM);
+        let s = settings(&["--outbox", "/tmp/x", "--mail-from", "Ops <ops@a.test>"]).unwrap();
+        assert_eq!(s.target, Target::Outbox(PathBuf::from("/tmp/x")));
+        assert_eq!(s.from.email.to_string(), "ops@a.test");
+    }
+
+    #[test]
+    fn smtp_options_reach_the_settings() {
+        let s = settings(&[
+            "--smtp-url=smtp://bob@relay:587?tls=required",
+            "--smtp-password-file=/run/pw",
+            "--smtp-ca-file=/run/ca.pem",
+            "--smtp-connect-timeout=3",
+            "--smtp-send-timeout=9",
+            "--smtp-attempts=2",
+        ])
+        .unwrap();
+        let Target::Smtp(smtp) = &s.target else {
+            panic!("not SMTP: {s:?}")
+        };
+        assert_eq!(smtp.password_file, Some(PathBuf::from("/run/pw")));
+        assert_eq!(smtp.ca_file, Some(PathBuf::from("/run/ca.pem")));
+        assert_eq!(smtp.connect_timeout, Duration::from_secs(3));
+        assert_eq!(smtp.send_timeout, Duration::from_secs(9));
+        assert_eq!(s.retry.max_attempts, 2);
+    }
+
+    #[test]
+    fn contradictions_are_rejected() {
+        let err = |argv: &[&str]| settings(argv).unwrap_err().to_string();
+        assert!(
+            err(&["--smtp-url=smtp://relay", "--smtp-password-file=/p"]).contains("needs a user")
+        );
+        assert!(
+            err(&["--smtp-url=smtp://u:x@relay", "--smtp-password-file=/p"]).contains("not both")
+        );
+        assert!(err(&["--mail-from=nope"]).contains("--mail-from"));
+        assert!(args(&["--smtp-url=smtp://relay", "--outbox=/o"]).is_err());
+        assert!(args(&["--smtp-attempts=0"]).is_err());
+    }
+
+    #[test]
+    fn debug_hides_the_url_password() {
+        let a = args(&["--smtp-url=smtps://bob:hunter2@relay"]).unwrap();
+        let debug = format!("{a:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(debug.contains("smtps://bob@relay:465"), "{debug}");
+    }
+}

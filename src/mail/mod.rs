@@ -1,0 +1,34 @@
+//! The mailer: e-mails the error report of an import (spec section 7).
+//!
+//! Three steps, each usable on its own:
+//! 1. [`build_message`] turns a [`ReportMail`] (plain data: recipient, source, the
+//!    [`ImportReport`](crate::core::report::ImportReport), the CSV bytes) into a
+//!    [`lettre::Message`] with a text body, the CSV attached unchanged and a deterministic
+//!    `Message-ID`.
+//! 2. [`MailSettings`] says where messages go: an SMTP relay given by URL
+//!    (`smtp://`, `smtp://…?tls=required|opportunistic`, `smtps://`) or an outbox folder of
+//!    `.eml` files. [`MailArgs`] is the clap fragment that produces it for the CLI and the
+//!    controller.
+//! 3. [`send`] delivers one message, retrying transient failures with exponential back-off
+//!    ([`RetryPolicy`]), and reports how many attempts it took ([`Delivery`] or
+//!    [`MailError::attempts`]).
+//!
+//! Passwords are held in [`Secret`]: they never appear in `Debug`/`Display` of the settings,
+//! in [`MailError`] texts, or in logs.
+
+mod args;
+mod error;
+mod message;
+mod retry;
+mod settings;
+mod transport;
+
+pub use args::MailArgs;
+pub use error::MailError;
+pub use message::{ReportMail, body_text, build_message, message_id};
+pub use retry::RetryPolicy;
+pub use settings::{DEFAULT_FROM, MailSettings, Secret, SmtpSettings, Target, TlsMode};
+pub use transport::{Delivery, send};
+
+/// Re-exported so callers can build a sender without naming lettre.
+pub use lettre::message::Mailbox;
