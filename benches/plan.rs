@@ -47,7 +47,7 @@ fn data(rows: usize) -> (Vec<u8>, Vec<ExistingUser>) {
                 let n = i + rows;
                 format!("Bo,Ko{n},new{n}@acme.test,new{n},{n},,Engineer,Oslo,Eng\n")
             }
-            _ => format!("Cy,Ray{i},bad email,bad{i},{i}x,Bogus,,,\n"),
+            _ => format!("Cy,Ray{i},bad{i} at acme.test,bad{i},{i}x,Bogus,,,\n"),
         };
         csv.push_str(&line);
     }

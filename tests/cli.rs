@@ -20,10 +20,17 @@ fn scratch() -> tempfile::TempDir {
     dir
 }
 
+/// Runs the binary in `dir`. `import` gets `--to admin@acme.test` unless the arguments name a
+/// recipient, or say `--no-to` (removed before running) to test the missing recipient.
 fn run(dir: &Path, args: &[&str]) -> Output {
+    let mut args = args.to_vec();
+    if args[0] == "import" && !args.contains(&"--to") && !args.contains(&"--no-to") {
+        args.extend(["--to", "admin@acme.test"]);
+    }
+    args.retain(|arg| *arg != "--no-to");
     let output = Command::new(BIN)
         .current_dir(dir)
-        .args(args)
+        .args(&args)
         .output()
         .unwrap();
     assert_ne!(
@@ -180,7 +187,7 @@ fn import_rewrites_the_records_writes_the_report_and_converges() {
     assert!(csv.starts_with(b"\xEF\xBB\xBFSync Failed Date,First Name,"));
     assert_eq!(
         files(dir.path()),
-        ["records.yaml", "reports", "template.csv"],
+        ["outbox", "records.yaml", "reports", "template.csv"],
         "no temporary file left"
     );
     let records = std::fs::read_to_string(dir.path().join("records.yaml")).unwrap();
@@ -480,4 +487,101 @@ fn a_windows_1252_template_is_read_and_the_report_says_so() {
     assert_eq!(report["template"]["encoding"], "windows-1252");
     assert_eq!(report["template"]["delimiter"], ";");
     assert_eq!(report["counts"]["new"], 1);
+}
+
+#[test]
+fn import_mails_the_report_to_the_outbox_with_the_exact_csv() {
+    let dir = scratch();
+    let args = [
+        "import",
+        "--template",
+        "template.csv",
+        "--records",
+        "records.yaml",
+        "--tenant",
+        "Acme Corp",
+        "--date",
+        "2026-11-24",
+        "--to",
+        "admin@acme.test",
+        "--output",
+        "json",
+    ];
+    json(&run(dir.path(), &args));
+    let outbox: Vec<PathBuf> = std::fs::read_dir(dir.path().join("outbox"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(outbox.len(), 1, "one message");
+    let raw = std::fs::read(&outbox[0]).unwrap();
+    let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    assert_eq!(
+        message.subject(),
+        Some("User Sync Error Report - Acme Corp - 2026-11-24")
+    );
+    assert_eq!(
+        message.to().unwrap().first().unwrap().address(),
+        Some("admin@acme.test")
+    );
+    let attachment = message.attachments().next().expect("the CSV is attached");
+    let report = std::fs::read(
+        dir.path()
+            .join("User Sync Error Report - Acme Corp - 2026-11-24.csv"),
+    )
+    .unwrap();
+    assert_eq!(
+        attachment.contents(),
+        &report[..],
+        "attachment = report file, byte for byte"
+    );
+}
+
+#[test]
+fn a_report_without_recipient_or_an_unreachable_relay_writes_nothing() {
+    let dir = scratch();
+    let before = std::fs::read(dir.path().join("records.yaml")).unwrap();
+    let out = run(
+        dir.path(),
+        &[
+            "import",
+            "--template",
+            "template.csv",
+            "--records",
+            "records.yaml",
+            "--no-to",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--to"));
+    // A port nobody listens on: bind one, then free it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("smtp://127.0.0.1:{port}");
+    let out = run(
+        dir.path(),
+        &[
+            "import",
+            "--template",
+            "template.csv",
+            "--records",
+            "records.yaml",
+            "--smtp-url",
+            &url,
+            "--smtp-attempts",
+            "1",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(dir.path().join("records.yaml")).unwrap(),
+        before
+    );
+    assert_eq!(
+        files(dir.path()),
+        ["records.yaml", "template.csv"],
+        "no report, no temp file"
+    );
 }

@@ -17,6 +17,7 @@ use crate::core::naming::dns_name;
 use crate::core::planner::{Plan, PlanOptions, plan};
 use crate::core::report::{ImportReport, build_report};
 use crate::core::template::{Template, TemplateLimits, read_template};
+use crate::mail::{MailArgs, ReportMail, build_message, send};
 use records_file::{RecordsFile, prepare_atomic_write};
 
 /// Options shared by `plan` and `import`.
@@ -63,6 +64,12 @@ pub struct ImportArgs {
     /// `continue` applies the good rows; `abort` applies nothing when any row is a problem.
     #[arg(long, value_enum, default_value_t = OnProblemArg::Continue)]
     pub on_problem: OnProblemArg,
+    /// The tenant's default site administrator, who receives the error report. Required when
+    /// there is a report to send.
+    #[arg(long, value_name = "EMAIL")]
+    pub to: Option<String>,
+    #[command(flatten)]
+    pub mail: MailArgs,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,6 +87,8 @@ pub enum OnProblemArg {
 /// A failure, with the exit status it maps to.
 #[derive(Debug)]
 pub enum CliError {
+    /// The command line asks for something impossible (exit 2).
+    Usage(String),
     /// The template was rejected (exit 3).
     Rejected(String),
     /// Any other failure (exit 1).
@@ -89,6 +98,7 @@ pub enum CliError {
 impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
+            CliError::Usage(_) => 2,
             CliError::Rejected(_) => 3,
             CliError::Failed(_) => 1,
         }
@@ -98,6 +108,7 @@ impl CliError {
 impl std::fmt::Display for CliError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            CliError::Usage(message) => write!(f, "{message}"),
             CliError::Rejected(message) => write!(f, "template rejected: {message}"),
             CliError::Failed(error) => write!(f, "{error:#}"),
         }
@@ -140,7 +151,7 @@ pub fn prepare(args: &PlanArgs) -> Result<Planned, CliError> {
         tenant: tenant.clone(),
         sso_sync: args.sso_sync,
     };
-    let plan = plan(&template, &records.existing_users(), &options);
+    let plan = plan(&template, &records.users, &options);
     let date = args.date.unwrap_or_else(|| chrono::Utc::now().date_naive());
     let error_report = write_error_report(&args.tenant, date, &template, &plan);
     let report = build_report(&args.tenant, &template, &plan, error_report.as_ref());
@@ -161,7 +172,14 @@ pub fn run_plan(args: &PlanArgs) -> Result<(), CliError> {
         prepare_atomic_write(&report_path(path, report), &report.csv)?.persist()?;
     }
     print_report(&planned.report, args.output)?;
+    exit_without_freeing(planned);
     Ok(())
+}
+
+/// The process ends right after a command: freeing a large plan record by record would take
+/// longer than the operating system reclaiming it all at once.
+fn exit_without_freeing(planned: Planned) {
+    std::mem::forget(planned);
 }
 
 /// `import`: plans, then rewrites the records file and writes the error report.
@@ -186,6 +204,11 @@ pub fn run_import(args: &ImportArgs) -> Result<(), CliError> {
         }
         None => None,
     };
+    // The mail goes before the renames: a failed send leaves nothing written, and a retried
+    // import then sends the same message (same Message-ID) again.
+    if let Some(error_report) = &planned.error_report {
+        mail_report(args, &planned.report, error_report)?;
+    }
     records.persist()?;
     if let Some(report) = report {
         report.persist()?;
@@ -197,6 +220,48 @@ pub fn run_import(args: &ImportArgs) -> Result<(), CliError> {
             planned.plan.counts.problem
         );
     }
+    exit_without_freeing(planned);
+    Ok(())
+}
+
+/// Sends the error report to `--to` by SMTP, or writes it into the outbox.
+fn mail_report(
+    args: &ImportArgs,
+    report: &ImportReport,
+    error_report: &ErrorReport,
+) -> Result<(), CliError> {
+    let Some(to) = args.to.clone() else {
+        let rows = error_report.rows;
+        return Err(CliError::Usage(format!(
+            "{rows} problem row(s) make an error report to send: name its recipient with --to EMAIL"
+        )));
+    };
+    let settings = args.mail.settings().map_err(anyhow::Error::from)?;
+    let source = args.plan.template.display().to_string();
+    let identity = std::fs::canonicalize(&args.plan.template)
+        .map(|path| format!("file://{}", path.display()))
+        .unwrap_or_else(|_| source.clone());
+    let mail = ReportMail {
+        to: to.clone(),
+        to_name: None,
+        source,
+        identity,
+        report,
+        file_name: error_report.file_name.clone(),
+        csv: error_report.csv.clone(),
+    };
+    let message = build_message(&mail, &settings.from).map_err(anyhow::Error::from)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)?;
+    let delivery = runtime
+        .block_on(send(&settings, message))
+        .map_err(anyhow::Error::from)?;
+    eprintln!(
+        "error report for {to}: {} ({} attempt(s), {})",
+        delivery.target, delivery.attempts, delivery.detail
+    );
     Ok(())
 }
 
@@ -211,13 +276,18 @@ fn report_path(path: &Path, report: &ErrorReport) -> PathBuf {
 }
 
 fn print_report(report: &ImportReport, output: OutputFormat) -> anyhow::Result<()> {
-    let text = match output {
-        OutputFormat::Json => serde_json::to_string_pretty(report)? + "\n",
-        OutputFormat::Table => table::render(report, std::io::stdout().is_terminal()),
-    };
     use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(text.as_bytes())?;
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    match output {
+        OutputFormat::Json => {
+            serde_json::to_writer_pretty(&mut stdout, report)?;
+            stdout.write_all(b"\n")?;
+        }
+        OutputFormat::Table => {
+            let color = std::io::stdout().is_terminal();
+            stdout.write_all(table::render(report, color).as_bytes())?;
+        }
+    }
     stdout.flush()?;
     Ok(())
 }

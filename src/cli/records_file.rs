@@ -6,7 +6,6 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use kube::ResourceExt;
 use kube::api::ObjectMeta;
 use serde::{Deserialize, Serialize};
 
@@ -22,11 +21,14 @@ pub enum RecordsFormat {
     YamlDocuments,
 }
 
-/// The records of a file, in file order.
+/// The records of a file, in file order: what the planner reads, and each one's metadata.
 #[derive(Clone, Debug)]
 pub struct RecordsFile {
     pub format: RecordsFormat,
-    pub users: Vec<TenantUser>,
+    /// Names and specs, as the planner takes them (no copy is made to plan).
+    pub users: Vec<ExistingUser>,
+    /// Each user's metadata, at the same position, kept to rewrite the file as it was.
+    pub metadata: Vec<ObjectMeta>,
 }
 
 #[derive(Deserialize, Serialize)]
@@ -52,64 +54,92 @@ impl RecordsFile {
     pub fn read(path: &Path) -> Result<RecordsFile> {
         match std::fs::read(path) {
             Ok(bytes) => parse(&bytes).with_context(|| format!("{}", path.display())),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(RecordsFile {
-                format: RecordsFormat::YamlList,
-                users: Vec::new(),
-            }),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                Ok(RecordsFile::from_users(RecordsFormat::YamlList, Vec::new()))
+            }
             Err(error) => Err(error).with_context(|| format!("cannot read {}", path.display())),
         }
     }
 
-    /// The records as the planner sees them.
-    pub fn existing_users(&self) -> Vec<ExistingUser> {
-        self.users
-            .iter()
-            .map(|user| ExistingUser {
-                name: user.metadata.name.clone().unwrap_or_default(),
-                spec: user.spec.clone(),
+    fn from_users(format: RecordsFormat, users: Vec<TenantUser>) -> RecordsFile {
+        let (metadata, users) = users
+            .into_iter()
+            .map(|user| {
+                let name = user.metadata.name.clone().unwrap_or_default();
+                (
+                    user.metadata,
+                    ExistingUser {
+                        name,
+                        spec: user.spec,
+                    },
+                )
             })
-            .collect()
+            .unzip();
+        RecordsFile {
+            format,
+            users,
+            metadata,
+        }
     }
 
     /// The `riskassess.io/tenant` label the records share, if they all carry the same one:
     /// new records get it too, and are named after it.
     pub fn tenant_label(&self) -> Option<String> {
-        let mut labels = self
-            .users
-            .iter()
-            .map(|user| user.labels().get(TENANT_LABEL));
+        let label = |meta: &ObjectMeta| meta.labels.as_ref()?.get(TENANT_LABEL).cloned();
+        let mut labels = self.metadata.iter().map(label);
         let first = labels.next()??;
         labels
-            .all(|label| label == Some(first))
-            .then(|| first.clone())
+            .all(|other| other.as_ref() == Some(&first))
+            .then_some(first)
     }
 
     /// Applies the plan's writes: changed specs replace stored ones, new users are appended.
     pub fn apply(&mut self, writes: &[UserWrite], tenant: &str) {
+        let positions: std::collections::HashMap<String, usize> = self
+            .users
+            .iter()
+            .enumerate()
+            .map(|(position, user)| (user.name.clone(), position))
+            .collect();
         for write in writes {
-            let existing = self
-                .users
-                .iter_mut()
-                .find(|user| user.metadata.name.as_deref() == Some(write.name.as_str()));
-            match existing {
-                Some(user) if !write.create => user.spec = write.spec.clone(),
-                _ => self.users.push(new_record(write, tenant)),
+            match positions.get(&write.name) {
+                Some(&position) if !write.create => {
+                    self.users[position].spec = write.spec.clone();
+                }
+                _ => {
+                    let user = new_record(write, tenant);
+                    self.metadata.push(user.metadata);
+                    self.users.push(ExistingUser {
+                        name: write.name.clone(),
+                        spec: user.spec,
+                    });
+                }
             }
         }
     }
 
     /// The file's text in its original form.
     pub fn render(&self) -> Result<Vec<u8>> {
+        let users: Vec<TenantUser> = self
+            .users
+            .iter()
+            .zip(&self.metadata)
+            .map(|(user, metadata)| {
+                let mut object = TenantUser::new("", user.spec.clone());
+                object.metadata = metadata.clone();
+                object
+            })
+            .collect();
         Ok(match self.format {
             RecordsFormat::JsonList => {
-                let mut text = serde_json::to_vec_pretty(&self.as_list())?;
+                let mut text = serde_json::to_vec_pretty(&as_list(&users))?;
                 text.push(b'\n');
                 text
             }
-            RecordsFormat::YamlList => serde_norway::to_string(&self.as_list())?.into_bytes(),
+            RecordsFormat::YamlList => serde_norway::to_string(&as_list(&users))?.into_bytes(),
             RecordsFormat::YamlDocuments => {
                 let mut text = String::new();
-                for user in &self.users {
+                for user in &users {
                     text.push_str("---\n");
                     text.push_str(&serde_norway::to_string(user)?);
                 }
@@ -117,13 +147,13 @@ impl RecordsFile {
             }
         })
     }
+}
 
-    fn as_list(&self) -> List<&TenantUser> {
-        List {
-            api_version: list_api_version(),
-            kind: list_kind(),
-            items: self.users.iter().collect(),
-        }
+fn as_list(users: &[TenantUser]) -> List<&TenantUser> {
+    List {
+        api_version: list_api_version(),
+        kind: list_kind(),
+        items: users.iter().collect(),
     }
 }
 
@@ -137,63 +167,78 @@ fn new_record(write: &UserWrite, tenant: &str) -> TenantUser {
     user
 }
 
-/// JSON when the text starts with `{` or `[`, else YAML (one List, or documents of users).
+/// One document of the file: a `List` with `items`, or a single object. Typed all the way
+/// down, so a large file is parsed without an intermediate tree of values.
+#[derive(Deserialize)]
+struct Document {
+    #[serde(default)]
+    items: Option<Vec<Item>>,
+    #[serde(flatten)]
+    object: Item,
+}
+
+/// A TenantUser as kubectl prints it; `kind` is checked, status and the rest are not kept.
+#[derive(Deserialize, Default)]
+struct Item {
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    metadata: ObjectMeta,
+    #[serde(default)]
+    spec: Option<crate::resources::TenantUserSpec>,
+}
+
+/// JSON when the text starts with `{`, else YAML (one List, or documents of users).
 fn parse(bytes: &[u8]) -> Result<RecordsFile> {
     let text = std::str::from_utf8(bytes).context("the records file is not UTF-8")?;
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
-    if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        let value: serde_json::Value = serde_json::from_str(trimmed)?;
-        return Ok(RecordsFile {
-            format: RecordsFormat::JsonList,
-            users: users_of(value)?,
-        });
+    if trimmed.starts_with('{') {
+        let document: Document = serde_json::from_str(trimmed)?;
+        let users = users_of(document)?;
+        return Ok(RecordsFile::from_users(RecordsFormat::JsonList, users));
     }
     let mut users = Vec::new();
     let (mut documents, mut saw_list) = (0, false);
     for document in serde_norway::Deserializer::from_str(trimmed) {
-        let value = serde_json::Value::deserialize(document)?;
-        if value.is_null() {
+        let Some(document) = Option::<Document>::deserialize(document)? else {
             continue; // an empty document, e.g. a leading `---`
-        }
+        };
         documents += 1;
-        saw_list |= value.get("items").is_some();
-        users.extend(users_of(value)?);
+        saw_list |= document.items.is_some();
+        users.extend(users_of(document)?);
     }
     let format = if documents == 0 || (documents == 1 && saw_list) {
         RecordsFormat::YamlList
     } else {
         RecordsFormat::YamlDocuments
     };
-    Ok(RecordsFile { format, users })
+    Ok(RecordsFile::from_users(format, users))
 }
 
-/// The TenantUsers of one parsed document: a `List` (or a JSON array), or one object.
-fn users_of(value: serde_json::Value) -> Result<Vec<TenantUser>> {
-    let items = match value {
-        serde_json::Value::Array(items) => items,
-        serde_json::Value::Object(ref object) if object.contains_key("items") => {
-            let list: List<serde_json::Value> = serde_json::from_value(value)?;
-            list.items
-        }
-        object => vec![object],
+/// The TenantUsers of one document: the items of a `List`, or the object itself.
+fn users_of(document: Document) -> Result<Vec<TenantUser>> {
+    let items = match document.items {
+        Some(items) => items,
+        None => vec![document.object],
     };
     items
         .into_iter()
         .enumerate()
-        .map(|(position, item)| to_user(position, item))
+        .map(|(position, item)| to_user(position + 1, item))
         .collect()
 }
 
-fn to_user(position: usize, item: serde_json::Value) -> Result<TenantUser> {
-    let kind = item
-        .get("kind")
-        .and_then(|kind| kind.as_str())
-        .unwrap_or("TenantUser");
+fn to_user(number: usize, item: Item) -> Result<TenantUser> {
+    let kind = item.kind.as_deref().unwrap_or("TenantUser");
     if kind != "TenantUser" {
-        bail!("item {} is a {kind}, not a TenantUser", position + 1);
+        bail!("item {number} is a {kind}, not a TenantUser");
     }
-    serde_json::from_value(item)
-        .with_context(|| format!("item {} is not a valid TenantUser", position + 1))
+    let Some(spec) = item.spec else {
+        bail!("item {number} is not a valid TenantUser: it has no spec");
+    };
+    let mut user = TenantUser::new("", spec);
+    user.metadata = item.metadata;
+    Ok(user)
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file beside it, then a rename.

@@ -8,8 +8,8 @@ use crate::resources::{TenantUserSpec, UserStatus};
 /// The outcome of comparing a row with the stored user it updates.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Changes {
-    /// The stored spec with every applicable change made.
-    pub desired: TenantUserSpec,
+    /// The stored spec with every applicable change made; `None` when nothing is applied.
+    pub desired: Option<TenantUserSpec>,
     /// Field names written, in TenantUser order (`ssoSynced` last when a link sets it).
     pub changed: Vec<&'static str>,
     /// Non-editable fields of an SSO-synced user that the row would change: not applied.
@@ -18,7 +18,7 @@ pub struct Changes {
 
 impl Changes {
     pub fn writes_anything(&self) -> bool {
-        !self.changed.is_empty()
+        self.desired.is_some()
     }
 }
 
@@ -34,11 +34,10 @@ pub fn diff_update<'a>(
     link: bool,
     sso_sync: bool,
 ) -> Changes {
-    let mut changes = Changes {
-        desired: stored.clone(),
-        changed: Vec::new(),
-        highlighted: Vec::new(),
-    };
+    // Most rows of a re-import change nothing: the stored spec is copied only on a first change.
+    let mut desired: Option<TenantUserSpec> = None;
+    let mut changed = Vec::new();
+    let mut highlighted = Vec::new();
     for &field in fields {
         let given = cell(field);
         if given.is_empty() {
@@ -49,17 +48,24 @@ pub fn diff_update<'a>(
             continue;
         }
         if stored.sso_synced && field.is_non_editable() && !is_link(field, current) {
-            changes.highlighted.push(field);
+            highlighted.push(field);
         } else {
-            field.set(&mut changes.desired, given);
-            changes.changed.push(field.name());
+            field.set(desired.get_or_insert_with(|| stored.clone()), given);
+            changed.push(field.name());
         }
     }
-    if link && changes.writes_anything() && changes.desired.sso_synced != sso_sync {
-        changes.desired.sso_synced = sso_sync;
-        changes.changed.push("ssoSynced");
+    if let Some(desired) = desired
+        .as_mut()
+        .filter(|desired| link && desired.sso_synced != sso_sync)
+    {
+        desired.sso_synced = sso_sync;
+        changed.push("ssoSynced");
     }
-    changes
+    Changes {
+        desired,
+        changed,
+        highlighted,
+    }
 }
 
 /// The record of a new user: every non-blank cell, username defaulting to the Coupa Username,
@@ -91,7 +97,12 @@ pub fn new_user<'a>(
 /// Stored and given values compare exactly after trimming, except the fields that ignore case.
 pub fn same_value(field: Field, stored: &str, given: &str) -> bool {
     if field.ignores_case() {
-        fold(stored) == fold(given)
+        let (stored, given) = (stored.trim(), given.trim());
+        if stored.is_ascii() && given.is_ascii() {
+            stored.eq_ignore_ascii_case(given) // no allocation for the common case
+        } else {
+            fold(stored) == fold(given)
+        }
     } else {
         stored.trim() == given.trim()
     }

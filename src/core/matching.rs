@@ -1,6 +1,8 @@
 //! Matching a row to the tenant's existing users (spec section 4).
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+
+use foldhash::{HashMap, HashMapExt};
 
 use super::fields::Field;
 use crate::resources::TenantUserSpec;
@@ -15,10 +17,10 @@ pub struct ExistingUser {
 /// Case-insensitive look-ups of the tenant's users by each key. Built once per plan: O(users).
 pub struct UserIndex<'a> {
     pub users: &'a [ExistingUser],
-    by_id: HashMap<String, usize>,
-    by_coupa_username: HashMap<String, usize>,
-    by_email: HashMap<String, usize>,
-    by_username: HashMap<String, usize>,
+    by_id: HashMap<Cow<'a, str>, usize>,
+    by_coupa_username: HashMap<Cow<'a, str>, usize>,
+    by_email: HashMap<Cow<'a, str>, usize>,
+    by_username: HashMap<Cow<'a, str>, usize>,
     by_name: HashMap<&'a str, usize>,
 }
 
@@ -53,9 +55,9 @@ impl<'a> UserIndex<'a> {
         };
         for (position, user) in users.iter().enumerate() {
             // The first record wins when hand-made records break uniqueness.
-            let insert = |map: &mut HashMap<String, usize>, field: Field| {
+            let insert = |map: &mut HashMap<Cow<'a, str>, usize>, field: Field| {
                 if let Some(value) = field.get(&user.spec) {
-                    map.entry(fold(value)).or_insert(position);
+                    map.entry(fold_key(value)).or_insert(position);
                 }
             };
             insert(&mut index.by_id, Field::CoupaUserId);
@@ -69,7 +71,7 @@ impl<'a> UserIndex<'a> {
 
     /// The user holding `username` (case-insensitive), if any.
     pub fn by_username(&self, username: &str) -> Option<usize> {
-        self.by_username.get(&fold(username)).copied()
+        self.by_username.get(&fold_key(username)).copied()
     }
 
     /// The user whose object is called `name`, if any.
@@ -143,14 +145,34 @@ fn mismatch(with: usize, fields: &[Field]) -> Match {
     }
 }
 
-fn lookup(map: &HashMap<String, usize>, key: &str) -> Option<usize> {
+fn lookup(map: &HashMap<Cow<str>, usize>, key: &str) -> Option<usize> {
     if key.is_empty() {
         return None;
     }
-    map.get(&fold(key)).copied()
+    map.get(&fold_key(key)).copied()
 }
 
-/// The case-folded form keys are compared in.
+/// The case-folded form of a key, borrowed when the key already is in that form (as most are),
+/// so that indexing a large tenant does not allocate a string per key.
+pub fn fold_key(value: &str) -> Cow<'_, str> {
+    let is_folded = |text: &str| {
+        text.bytes()
+            .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
+    };
+    if is_folded(value) && value.trim().len() == value.len() {
+        Cow::Borrowed(value)
+    } else {
+        Cow::Owned(fold(value))
+    }
+}
+
+/// The case-folded form keys are compared in. Keys are nearly always ASCII, whose lower-casing
+/// is a plain byte map; anything else takes Unicode's rules.
 pub fn fold(value: &str) -> String {
-    value.trim().to_lowercase()
+    let value = value.trim();
+    if value.is_ascii() {
+        value.to_ascii_lowercase()
+    } else {
+        value.to_lowercase()
+    }
 }

@@ -3,7 +3,7 @@
 //!
 //! Linear in rows and users: one pass to index the users, one pass over the rows.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use super::changes::{Changes, diff_update, new_user};
 use super::fields::Field;
@@ -11,7 +11,7 @@ use super::matching::{ExistingUser, Match, RowKeys, UserIndex, fold};
 use super::naming::record_name;
 use super::report::{Counts, NewEntry, ProblemEntry, ProblemReason, UpdateEntry, UserKeys};
 use super::template::{Template, TemplateRow};
-use super::validation::{RowProblems, validate_rows};
+use super::validation::{RowProblems, row_list, validate_rows};
 use crate::resources::TenantUserSpec;
 
 /// What the planner needs besides the template and the users.
@@ -109,7 +109,8 @@ fn decide(
         Match::Update { target, link } => {
             let stored = &index.users[target].spec;
             let changes = diff_update(fields, &cell, stored, link, options.sso_sync);
-            let new_username = changes.desired.username.as_deref().unwrap_or("");
+            let desired = changes.desired.as_ref();
+            let new_username = desired.and_then(|d| d.username.as_deref()).unwrap_or("");
             match index
                 .by_username(new_username)
                 .filter(|&holder| holder != target)
@@ -176,7 +177,7 @@ fn key_value<'a>(field: Field, cell: &dyn Fn(Field) -> &'a str) -> &'a str {
 
 /// Two new users of one template may not take the same username: none of them wins.
 fn mark_new_username_duplicates(template: &Template, outcomes: &mut [Outcome]) {
-    let mut by_username: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut by_username: HashMap<String, Vec<usize>> = HashMap::default();
     for (position, outcome) in outcomes.iter().enumerate() {
         if let Outcome::New { spec, .. } = outcome {
             let username = fold(spec.username.as_deref().unwrap_or(""));
@@ -184,15 +185,11 @@ fn mark_new_username_duplicates(template: &Template, outcomes: &mut [Outcome]) {
         }
     }
     for group in by_username.into_values().filter(|group| group.len() > 1) {
-        let numbers: Vec<String> = group
-            .iter()
-            .map(|&position| template.rows[position].number.to_string())
-            .collect();
+        let rows = row_list(group.iter().map(|&position| template.rows[position].number));
         for position in group {
             let mut problems = RowProblems::default();
             let message = format!(
-                "the new users of rows {} would share one username: none of them is applied",
-                numbers.join(", ")
+                "the new users of rows {rows} would share one username: none of them is applied"
             );
             problems.add(
                 ProblemReason::DuplicateInTemplate,
@@ -271,12 +268,12 @@ fn add_update(plan: &mut Plan, row: usize, id: String, user: &ExistingUser, chan
             .map(|f| f.name().into())
             .collect(),
     });
-    if changes.writes_anything() {
+    if let Some(spec) = changes.desired {
         plan.writes.push(UserWrite {
             row,
             name: user.name.clone(),
             create: false,
-            spec: changes.desired,
+            spec,
             changed_fields: changes.changed,
         });
     }

@@ -1,9 +1,13 @@
 //! Row validation (spec section 3): every reason except `Mismatch`, which needs the tenant's
 //! users and lives in `matching`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+
+use foldhash::HashMap;
 
 use super::fields::Field;
+use super::matching::fold_key;
 use super::report::ProblemReason;
 use super::template::Template;
 use crate::resources::UserStatus;
@@ -97,33 +101,43 @@ pub fn is_valid_email(email: &str) -> bool {
 /// Blank cells never count as equal, and a blank Coupa User ID is no "different" id.
 fn mark_duplicates(template: &Template, problems: &mut [RowProblems]) {
     let ids: Vec<&str> = column(template, Field::CoupaUserId);
-    let mut by_id: HashMap<String, Vec<usize>> = HashMap::new();
-    for (index, id) in ids.iter().enumerate().filter(|(_, id)| !id.is_empty()) {
-        by_id.entry(id.to_lowercase()).or_default().push(index);
-    }
-    for group in by_id.values().filter(|group| group.len() > 1) {
-        mark_group(template, problems, group, Field::CoupaUserId);
+    let id_keys = ids.iter().enumerate().filter(|(_, id)| !id.is_empty());
+    for group in shared(id_keys.map(|(index, id)| (index, fold_key(id)))) {
+        mark_group(template, problems, &group, Field::CoupaUserId);
     }
     for field in [Field::Email, Field::CoupaUsername] {
-        let mut by_value: HashMap<String, Vec<usize>> = HashMap::new();
-        for (index, value) in column(template, field).into_iter().enumerate() {
-            if !value.is_empty() && !ids[index].is_empty() {
-                by_value
-                    .entry(value.to_lowercase())
-                    .or_default()
-                    .push(index);
-            }
-        }
-        for group in by_value.values() {
-            let first_id = ids[group[0]].to_lowercase();
-            if group
-                .iter()
-                .any(|&index| ids[index].to_lowercase() != first_id)
-            {
-                mark_group(template, problems, group, field);
+        let values = column(template, field);
+        let keys = values
+            .iter()
+            .enumerate()
+            .filter(|(index, value)| !value.is_empty() && !ids[*index].is_empty());
+        for group in shared(keys.map(|(index, value)| (index, fold_key(value)))) {
+            let first_id = fold_key(ids[group[0]]);
+            if group.iter().any(|&index| fold_key(ids[index]) != first_id) {
+                mark_group(template, problems, &group, field);
             }
         }
     }
+}
+
+/// The groups of two or more rows that share a key, each in row order. Only such groups
+/// allocate: a template of distinct keys costs one map entry per row.
+fn shared<'a>(keys: impl Iterator<Item = (usize, Cow<'a, str>)>) -> Vec<Vec<usize>> {
+    let mut seen: HashMap<Cow<'a, str>, (usize, Option<usize>)> = HashMap::default();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for (index, key) in keys {
+        match seen.get_mut(&key) {
+            None => {
+                seen.insert(key, (index, None));
+            }
+            Some((_, Some(slot))) => groups[*slot].push(index),
+            Some((first, slot)) => {
+                *slot = Some(groups.len());
+                groups.push(vec![*first, index]);
+            }
+        }
+    }
+    groups
 }
 
 fn column(template: &Template, field: Field) -> Vec<&str> {
@@ -135,17 +149,25 @@ fn column(template: &Template, field: Field) -> Vec<&str> {
 }
 
 fn mark_group(template: &Template, problems: &mut [RowProblems], group: &[usize], field: Field) {
-    let numbers: Vec<String> = group
-        .iter()
-        .map(|&index| template.rows[index].number.to_string())
-        .collect();
+    let rows = row_list(group.iter().map(|&index| template.rows[index].number));
     for &index in group {
         let value = template.cell(&template.rows[index], field);
         let message = format!(
-            "{} \"{value}\" is shared by rows {} of the template: none of them is applied",
+            "{} \"{value}\" is shared by rows {rows} of the template: none of them is applied",
             field.header(),
-            numbers.join(", ")
         );
         problems[index].add(ProblemReason::DuplicateInTemplate, &[field], message);
+    }
+}
+
+/// Row numbers for a message: all of a small group, the first few of a large one, so that a
+/// message stays short and the work stays linear however many rows share a value.
+pub fn row_list(numbers: impl ExactSizeIterator<Item = usize>) -> String {
+    const SHOWN: usize = 5;
+    let total = numbers.len();
+    let shown: Vec<String> = numbers.take(SHOWN).map(|n| n.to_string()).collect();
+    match total.checked_sub(SHOWN) {
+        Some(more) if more > 0 => format!("{} and {more} more", shown.join(", ")),
+        _ => shown.join(", "),
     }
 }

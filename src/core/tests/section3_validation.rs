@@ -155,3 +155,17 @@ fn a_mismatch_comes_after_validation_reasons_and_adds_its_fields() {
     assert_eq!(problem.fields, ["status", "coupaUsername"]);
     assert_eq!(problem.conflicts_with.as_ref().unwrap().username, "bking");
 }
+
+#[test]
+fn a_large_duplicate_group_names_a_few_rows_and_counts_the_rest() {
+    let rows: Vec<[&str; 7]> = (0..8).map(|_| row("7", "alee", "a@acme.test")).collect();
+    let plan = plan_rows(&rows, &[]);
+    assert_eq!(plan.counts.problem, 8);
+    assert!(
+        plan.problem[0]
+            .message
+            .contains("rows 2, 3, 4, 5, 6 and 3 more"),
+        "{}",
+        plan.problem[0].message
+    );
+}
