@@ -307,6 +307,14 @@ async fn dry_run_and_abort_write_no_user() {
     abort.on_problem = OnProblem::Abort;
     env.create_import("abort", abort).await;
     let dry = env.wait_finished("dry").await;
+    let ready = dry
+        .status
+        .as_ref()
+        .unwrap()
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready");
+    assert!(ready.unwrap().message.contains("DryRun"), "{ready:?}");
     assert_eq!(dry.status.unwrap().counts.unwrap().new, 2);
     let abort = env.wait_finished("abort").await;
     let status = abort.status.unwrap();

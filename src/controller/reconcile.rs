@@ -290,6 +290,10 @@ async fn finish(
     let mut completed = status::completed(basis, &report, report_status);
     // The digest of the bytes as fetched: the one `is_done` compares on the next reconcile.
     completed.template_digest = Some(bytes.digest.clone());
+    if let Err(why) = written {
+        // DryRun or Abort: say so where `kubectl get` users look first.
+        status::note_on_ready(&mut completed, why);
+    }
     status::write(&target.imports, &target.name, &completed).await?;
     ctx.metrics.count_rows(&plan.counts);
     let counts = &plan.counts;

@@ -172,6 +172,13 @@ pub fn completed(
     }
 }
 
+/// Appends `note` to the message of the `Ready` condition.
+pub fn note_on_ready(status: &mut UserImportStatus, note: &str) {
+    if let Some(ready) = status.conditions.iter_mut().find(|c| c.type_ == READY) {
+        ready.message = format!("{}; {note}", ready.message);
+    }
+}
+
 /// The error report's status before any delivery: `Pending` when there is one to send.
 pub fn error_report_pending(file_name: &str, rows: usize) -> ErrorReportStatus {
     ErrorReportStatus {
