@@ -232,6 +232,8 @@ async fn template_edit_reimports_after_a_dropped_watch() {
 
     if let Some(server) = env.standin_for("dropped watch") {
         server.drop_watches();
+        // And the history is gone: resuming watches get 410 Gone and must list again.
+        server.compact();
     }
     env.put_template("tpl", &format!("{SMALL}Cy,Day,cy@acme.test,cday,2003\n"))
         .await;

@@ -20,7 +20,7 @@ use crate::core::error_report::{ErrorReport, write_error_report};
 use crate::core::planner::{Plan, PlanOptions, plan};
 use crate::core::report::{ImportReport, build_report};
 use crate::core::template::{Template, read_template};
-use crate::resources::{ImportMode, OnProblem, Tenant, UserImport};
+use crate::resources::{ImportMode, OnProblem, Tenant, UserImport, UserImportStatus};
 
 /// The entry point given to the kube-runtime `Controller`.
 pub async fn reconcile(import: Arc<UserImport>, ctx: Arc<Context>) -> Result<Action> {
@@ -119,13 +119,9 @@ async fn reconcile_import(import: &UserImport, ctx: &Context) -> Result<Action> 
         return Ok(Action::requeue(ctx.settings.resync));
     }
     tracing::info!(import = %target.name, namespace = %target.namespace, digest = %key.1, "import starts");
-    status::write(
-        &target.imports,
-        &target.name,
-        &status::running(&target.basis()),
-    )
-    .await?;
-    let action = import_template(&target, ctx, &tenant, &bytes).await?;
+    let running = status::running(&target.basis());
+    status::write(&target.imports, &target.name, &running).await?;
+    let action = import_template(&target, ctx, &tenant, &bytes, &running).await?;
     ctx.remember_finished(&target.uid, key);
     Ok(action)
 }
@@ -136,11 +132,11 @@ async fn import_template(
     ctx: &Context,
     tenant: &Tenant,
     bytes: &TemplateBytes,
+    running: &UserImportStatus,
 ) -> Result<Action> {
     // The Running status just written is the basis of the final one (startedAt, conditions).
-    let running = status::running(&target.basis());
     let basis = Basis {
-        previous: Some(&running),
+        previous: Some(running),
         ..target.basis()
     };
     let template = match read_template(&bytes.bytes, &ctx.settings.limits) {
