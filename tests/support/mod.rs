@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -81,7 +82,9 @@ impl Env {
     /// The stand-in, or None after printing why a check is skipped on a real cluster.
     pub fn standin_for(&self, check: &str) -> Option<&Server> {
         if self.standin.is_none() {
-            println!(
+            // Straight to stderr: libtest captures print!/eprint!, and this must show in a run.
+            let _ = writeln!(
+                std::io::stderr(),
                 "skipped on a real cluster (needs the stand-in's counters or faults): {check}"
             );
         }
@@ -287,6 +290,31 @@ impl Env {
     }
 }
 
+impl Drop for Env {
+    /// On a real cluster, deletes the test's namespace (the stand-in simply goes away). A thread
+    /// with its own runtime and client: the test's runtime may be shutting down already.
+    fn drop(&mut self) {
+        if self.standin.is_some() {
+            return;
+        }
+        let (kubeconfig, namespace) = (self.kubeconfig.clone(), self.namespace.clone());
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let namespaces: Api<Namespace> = Api::all(real_client(&kubeconfig).await);
+                namespaces
+                    .delete(&namespace, &DeleteParams::default())
+                    .await
+                    .ok()
+            })
+        });
+        let _ = cleanup.join();
+    }
+}
+
 /// True when the status is a finished import of the current generation.
 pub fn finished(import: &UserImport) -> bool {
     let Some(status) = &import.status else {
@@ -342,14 +370,18 @@ async fn standin(dir: &Path) -> (Option<Server>, Client, PathBuf) {
     (Some(server), client, kubeconfig)
 }
 
-async fn real_cluster(kubeconfig: PathBuf) -> (Option<Server>, Client, PathBuf) {
-    let yaml = std::fs::read_to_string(&kubeconfig).expect("read USER_IMPORT_E2E_KUBECONFIG");
+async fn real_client(kubeconfig: &Path) -> Client {
+    let yaml = std::fs::read_to_string(kubeconfig).expect("read USER_IMPORT_E2E_KUBECONFIG");
     let config = kube::config::Kubeconfig::from_yaml(&yaml).expect("a kubeconfig");
     let options = kube::config::KubeConfigOptions::default();
     let config = kube::Config::from_custom_kubeconfig(config, &options)
         .await
         .expect("a usable kubeconfig");
-    let client = Client::try_from(config).expect("a client");
+    Client::try_from(config).expect("a client")
+}
+
+async fn real_cluster(kubeconfig: PathBuf) -> (Option<Server>, Client, PathBuf) {
+    let client = real_client(&kubeconfig).await;
     // The CRDs, applied as the chart would.
     let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
         Api::all(client.clone());
