@@ -959,6 +959,22 @@ async fn a_crd_created_through_the_api_is_served_and_discovered() {
         "{:?}",
         caps.subresources
     );
+    let aggregated = kube::discovery::Discovery::new(server.client())
+        .run_aggregated()
+        .await
+        .unwrap();
+    let (ar, caps) = aggregated
+        .get("riskassess.io")
+        .and_then(|g| g.recommended_kind("TenantUser"))
+        .expect("aggregated discovery has TenantUser");
+    assert_eq!(ar.plural, "tenantusers");
+    assert_eq!(caps.scope, kube::discovery::Scope::Namespaced);
+    assert!(
+        aggregated
+            .get("")
+            .and_then(|core| core.recommended_kind("ConfigMap"))
+            .is_some()
+    );
     let users = api(&server, "TenantUser", "tenantusers");
     users
         .create(
