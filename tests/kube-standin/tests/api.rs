@@ -1118,3 +1118,56 @@ async fn a_selector_watch_sees_objects_leave_and_enter_the_selection() {
     }
     assert_eq!(kinds, vec!["deleted", "added"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_read_modify_write_loses_no_update() {
+    let server = start().await;
+    let cms: Api<ConfigMap> = Api::namespaced(server.client(), "default");
+    cms.create(&PostParams::default(), &cm("counter", &[("n", "0")]))
+        .await
+        .unwrap();
+    let mut tasks = vec![];
+    for _ in 0..8 {
+        let cms = cms.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let mut c = cms.get("counter").await.unwrap();
+                let data = c.data.get_or_insert_with(Default::default);
+                let n: u32 = data["n"].parse().unwrap();
+                data.insert("n".into(), (n + 1).to_string());
+                match cms.replace("counter", &PostParams::default(), &c).await {
+                    Ok(_) => return,
+                    Err(e) => assert_eq!(api_error(e).code, 409),
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(cms.get("counter").await.unwrap().data.unwrap()["n"], "8");
+}
+
+#[tokio::test]
+async fn watch_ends_after_timeout_seconds() {
+    let server = start().await;
+    let cms: Api<ConfigMap> = Api::namespaced(server.client(), "default");
+    let started = std::time::Instant::now();
+    let mut stream = cms
+        .watch(&WatchParams::default().timeout(1), "0")
+        .await
+        .unwrap()
+        .boxed();
+    while let Some(ev) = tokio::time::timeout(Duration::from_secs(5), stream.try_next())
+        .await
+        .expect("ends in time")
+        .unwrap()
+    {
+        assert!(matches!(ev, WatchEvent::Bookmark(_)), "{ev:?}");
+    }
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
+}
