@@ -183,14 +183,15 @@ pub fn list(state: &AppState, t: &Target, params: &Params) -> ApiResult<Value> {
 }
 
 fn dns_subdomain(name: &str) -> bool {
-    let re =
-        regex::Regex::new(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-            .expect("regex");
+    let re = crate::regexes::compiled(
+        r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+    )
+    .expect("regex");
     name.len() <= 253 && re.is_match(name)
 }
 
 fn dns_label(name: &str) -> bool {
-    let re = regex::Regex::new(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$").expect("regex");
+    let re = crate::regexes::compiled(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$").expect("regex");
     name.len() <= 63 && re.is_match(name)
 }
 
