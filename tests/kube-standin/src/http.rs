@@ -183,9 +183,9 @@ async fn dispatch(state: Arc<AppState>, req: Request) -> ApiResult<Response> {
         (&Method::GET, _) if is_watch => "watch",
         (&Method::GET, true) => "get",
         (&Method::GET, false) => "list",
-        (&Method::POST, _) => "create",
-        (&Method::PUT, _) => "update",
-        (&Method::PATCH, _) => "patch",
+        (&Method::POST, false) => "create",
+        (&Method::PUT, true) => "update",
+        (&Method::PATCH, true) => "patch",
         (&Method::DELETE, true) => "delete",
         (&Method::DELETE, false) => "deletecollection",
         _ => {

@@ -1171,3 +1171,90 @@ async fn watch_ends_after_timeout_seconds() {
         "{took:?}"
     );
 }
+
+async fn raw(
+    server: &Server,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &str,
+) -> (u16, Value) {
+    let request = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("Content-Type", content_type)
+        .body(body.as_bytes().to_vec())
+        .unwrap();
+    match server.client().request::<Value>(request).await {
+        Ok(v) => (200, v),
+        Err(e) => {
+            let s = api_error(e);
+            (s.code, serde_json::to_value(&s).unwrap())
+        }
+    }
+}
+
+#[tokio::test]
+async fn raw_requests_yaml_apply_and_status_errors() {
+    let server = start().await;
+    let path = "/api/v1/namespaces/default/configmaps/y?fieldManager=yaml-user";
+    let yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: y\ndata:\n  a: '1'\n";
+    let (code, obj) = raw(&server, "PATCH", path, "application/apply-patch+yaml", yaml).await;
+    assert_eq!((code, obj["data"]["a"].as_str()), (200, Some("1")));
+
+    let (code, status) = raw(
+        &server,
+        "POST",
+        "/api/v1/namespaces/default/configmaps/y",
+        "application/json",
+        "{}",
+    )
+    .await;
+    assert_eq!(
+        (code, status["reason"].as_str()),
+        (405, Some("MethodNotAllowed"))
+    );
+    let (code, _) = raw(
+        &server,
+        "GET",
+        "/apis/riskassess.io/v1alpha1/nothings",
+        "application/json",
+        "",
+    )
+    .await;
+    assert_eq!(code, 404);
+    let (code, status) = raw(
+        &server,
+        "PATCH",
+        path,
+        "application/apply-patch+yaml",
+        "kind: ConfigMap\n",
+    )
+    .await;
+    assert_eq!(
+        (code, status["reason"].as_str()),
+        (400, Some("BadRequest")),
+        "apply needs apiVersion and kind"
+    );
+    let (code, status) = raw(
+        &server,
+        "PATCH",
+        "/api/v1/namespaces/default/configmaps/y",
+        "text/plain",
+        "x",
+    )
+    .await;
+    assert_eq!(
+        (code, status["reason"].as_str()),
+        (415, Some("UnsupportedMediaType"))
+    );
+    let (code, status) = raw(
+        &server,
+        "GET",
+        "/api/v1/configmaps?labelSelector=a+in+(",
+        "application/json",
+        "",
+    )
+    .await;
+    assert_eq!((code, status["reason"].as_str()), (400, Some("BadRequest")));
+}
