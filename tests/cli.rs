@@ -42,6 +42,11 @@ fn run(dir: &Path, args: &[&str]) -> Output {
     output
 }
 
+/// The words of a command line without quoting (for arguments without spaces).
+fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
@@ -60,22 +65,20 @@ fn files(dir: &Path) -> Vec<String> {
     names
 }
 
-const PLAN_JSON: [&str; 9] = [
-    "plan",
-    "--template",
-    "template.csv",
-    "--records",
-    "records.yaml",
-    "--tenant",
-    "Acme Corp",
-    "--output",
-    "json",
-];
+/// `plan` of the examples for the Acme Corp tenant, as JSON.
+fn plan_json() -> Vec<&'static str> {
+    [
+        words("plan --template template.csv --records records.yaml --tenant"),
+        vec!["Acme Corp"],
+        words("--output json"),
+    ]
+    .concat()
+}
 
 #[test]
 fn plan_on_the_examples_sorts_every_row() {
     let dir = scratch();
-    let report = json(&run(dir.path(), &PLAN_JSON));
+    let report = json(&run(dir.path(), &plan_json()));
     assert_eq!(
         report["counts"],
         serde_json::json!({"new": 5, "update": 5, "unchanged": 1, "problem": 10})
@@ -132,13 +135,7 @@ fn the_table_shows_three_sections_and_the_sentence_under_new_data() {
     let dir = scratch();
     let output = run(
         dir.path(),
-        &[
-            "plan",
-            "--template",
-            "template.csv",
-            "--records",
-            "records.yaml",
-        ],
+        &words("plan --template template.csv --records records.yaml"),
     );
     assert_eq!(output.status.code(), Some(0));
     let text = String::from_utf8(output.stdout).unwrap();
@@ -159,20 +156,11 @@ fn the_table_shows_three_sections_and_the_sentence_under_new_data() {
 fn import_rewrites_the_records_writes_the_report_and_converges() {
     let dir = scratch();
     let args = [
-        "import",
-        "--template",
-        "template.csv",
-        "--records",
-        "records.yaml",
-        "--tenant",
-        "Acme Corp",
-        "--date",
-        "2026-11-24",
-        "--error-report",
-        "reports/",
-        "--output",
-        "json",
-    ];
+        words("import --template template.csv --records records.yaml --tenant"),
+        vec!["Acme Corp"],
+        words("--date 2026-11-24 --error-report reports/ --output json"),
+    ]
+    .concat();
     std::fs::create_dir(dir.path().join("reports")).unwrap();
     let report = json(&run(dir.path(), &args));
     assert_eq!(
@@ -199,7 +187,7 @@ fn import_rewrites_the_records_writes_the_report_and_converges() {
         records.contains("name: acme-1001"),
         "new record named <tenant label>-<id>"
     );
-    let again = json(&run(dir.path(), &PLAN_JSON));
+    let again = json(&run(dir.path(), &plan_json()));
     assert_eq!(again["counts"]["new"], 0);
     assert!(
         again["update"]
@@ -226,15 +214,7 @@ fn a_json_records_file_stays_json_and_documents_stay_documents() {
     .unwrap();
     let out = run(
         dir.path(),
-        &[
-            "import",
-            "--template",
-            "template.csv",
-            "--records",
-            "users.json",
-            "--output",
-            "json",
-        ],
+        &words("import --template template.csv --records users.json --output json"),
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let written: Value =
@@ -246,13 +226,7 @@ fn a_json_records_file_stays_json_and_documents_stay_documents() {
     std::fs::write(dir.path().join("docs.yaml"), docs).unwrap();
     let out = run(
         dir.path(),
-        &[
-            "import",
-            "--template",
-            "template.csv",
-            "--records",
-            "docs.yaml",
-        ],
+        &words("import --template template.csv --records docs.yaml"),
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let written = std::fs::read_to_string(dir.path().join("docs.yaml")).unwrap();
@@ -267,17 +241,7 @@ fn a_missing_records_file_means_no_users_and_sso_sync_false_is_honoured() {
     let dir = scratch();
     let out = run(
         dir.path(),
-        &[
-            "import",
-            "--template",
-            "template.csv",
-            "--records",
-            "new.yaml",
-            "--sso-sync",
-            "false",
-            "--output",
-            "json",
-        ],
+        &words("import --template template.csv --records new.yaml --sso-sync false --output json"),
     );
     let report = json(&out);
     assert_eq!(report["counts"]["update"], 0);
@@ -291,21 +255,13 @@ fn on_problem_abort_applies_nothing() {
     let before = std::fs::read(dir.path().join("records.yaml")).unwrap();
     let out = run(
         dir.path(),
-        &[
-            "import",
-            "--template",
-            "template.csv",
-            "--records",
-            "records.yaml",
-            "--on-problem",
-            "abort",
-            "--output",
-            "json",
-        ],
+        &words(
+            "import --template template.csv --records records.yaml --on-problem abort --output json",
+        ),
     );
     assert_eq!(out.status.code(), Some(0));
     assert!(stderr(&out).contains("nothing applied"));
-    let after = run(dir.path(), &PLAN_JSON);
+    let after = run(dir.path(), &plan_json());
     let report = json(&after);
     assert_eq!(report["counts"]["new"], 5, "nothing was created");
     assert_ne!(before.len(), 0);
@@ -367,13 +323,7 @@ fn duplicate_headers_limits_and_unreadable_files_are_rejected() {
     let dir = scratch();
     let out = run(
         dir.path(),
-        &[
-            "plan",
-            "--template",
-            "nope.csv",
-            "--records",
-            "records.yaml",
-        ],
+        &words("plan --template nope.csv --records records.yaml"),
     );
     assert_eq!(out.status.code(), Some(3));
     assert!(stderr(&out).contains("nope.csv"));
@@ -404,15 +354,7 @@ fn malformed_input_never_panics() {
     }
     let out = run(
         dir.path(),
-        &[
-            "plan",
-            "--template",
-            "header.csv",
-            "--records",
-            "records.yaml",
-            "--output",
-            "json",
-        ],
+        &words("plan --template header.csv --records records.yaml --output json"),
     );
     assert_eq!(
         json(&out)["template"]["rows"],
@@ -425,7 +367,7 @@ fn malformed_input_never_panics() {
 fn usage_errors_exit_2_and_bad_records_exit_1_writing_nothing() {
     let dir = scratch();
     assert_eq!(
-        run(dir.path(), &["plan", "--template", "template.csv"])
+        run(dir.path(), &words("plan --template template.csv"))
             .status
             .code(),
         Some(2)
@@ -433,15 +375,7 @@ fn usage_errors_exit_2_and_bad_records_exit_1_writing_nothing() {
     assert_eq!(
         run(
             dir.path(),
-            &[
-                "plan",
-                "--template",
-                "t",
-                "--records",
-                "r",
-                "--date",
-                "2026-13-01"
-            ]
+            &words("plan --template t --records r --date 2026-13-01")
         )
         .status
         .code(),
@@ -450,13 +384,7 @@ fn usage_errors_exit_2_and_bad_records_exit_1_writing_nothing() {
     std::fs::write(dir.path().join("bad.yaml"), "items: [ {kind: ConfigMap} ]").unwrap();
     let out = run(
         dir.path(),
-        &[
-            "import",
-            "--template",
-            "template.csv",
-            "--records",
-            "bad.yaml",
-        ],
+        &words("import --template template.csv --records bad.yaml"),
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("ConfigMap"), "{}", stderr(&out));
@@ -473,15 +401,7 @@ fn a_windows_1252_template_is_read_and_the_report_says_so() {
     std::fs::write(dir.path().join("cp1252.csv"), bytes).unwrap();
     let out = run(
         dir.path(),
-        &[
-            "plan",
-            "--template",
-            "cp1252.csv",
-            "--records",
-            "none.yaml",
-            "--output",
-            "json",
-        ],
+        &words("plan --template cp1252.csv --records none.yaml --output json"),
     );
     let report = json(&out);
     assert_eq!(report["template"]["encoding"], "windows-1252");
@@ -493,20 +413,11 @@ fn a_windows_1252_template_is_read_and_the_report_says_so() {
 fn import_mails_the_report_to_the_outbox_with_the_exact_csv() {
     let dir = scratch();
     let args = [
-        "import",
-        "--template",
-        "template.csv",
-        "--records",
-        "records.yaml",
-        "--tenant",
-        "Acme Corp",
-        "--date",
-        "2026-11-24",
-        "--to",
-        "admin@acme.test",
-        "--output",
-        "json",
-    ];
+        words("import --template template.csv --records records.yaml --tenant"),
+        vec!["Acme Corp"],
+        words("--date 2026-11-24 --to admin@acme.test --output json"),
+    ]
+    .concat();
     json(&run(dir.path(), &args));
     let outbox: Vec<PathBuf> = std::fs::read_dir(dir.path().join("outbox"))
         .unwrap()
@@ -542,14 +453,7 @@ fn a_report_without_recipient_or_an_unreachable_relay_writes_nothing() {
     let before = std::fs::read(dir.path().join("records.yaml")).unwrap();
     let out = run(
         dir.path(),
-        &[
-            "import",
-            "--template",
-            "template.csv",
-            "--records",
-            "records.yaml",
-            "--no-to",
-        ],
+        &words("import --template template.csv --records records.yaml --no-to"),
     );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("--to"));

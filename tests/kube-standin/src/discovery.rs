@@ -1,6 +1,6 @@
 //! Discovery documents: `/api`, `/api/v1`, `/apis`, `/apis/<group>`, `/apis/<group>/<version>`,
-//! `/version`. Only the classic (unaggregated) form is served: clients asking for aggregated
-//! discovery get `application/json` and fall back to it.
+//! `/version`, in the classic form, and aggregated discovery (`apidiscovery.k8s.io/v2`) for
+//! `/api` and `/apis` when the Accept header prefers it.
 
 use serde_json::{Value, json};
 
@@ -123,4 +123,63 @@ pub fn resource_list(registry: &Registry, group: &str, version: &str) -> Option<
     Some(
         json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
     )
+}
+
+/// The media type of aggregated discovery (apidiscovery.k8s.io/v2).
+pub const AGGREGATED: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+/// The client prefers aggregated discovery v2 (its first acceptable type).
+pub fn wants_aggregated(accept: &str) -> bool {
+    accept.split(',').next().is_some_and(|first| {
+        let params: Vec<&str> = first.split(';').map(str::trim).collect();
+        params.contains(&"g=apidiscovery.k8s.io")
+            && params.contains(&"v=v2")
+            && params.contains(&"as=APIGroupDiscoveryList")
+    })
+}
+
+fn aggregated_resource(t: &ResourceType) -> Value {
+    let kind = json!({"group": t.group, "version": t.version, "kind": t.kind});
+    let mut r = json!({
+        "resource": t.plural,
+        "responseKind": kind,
+        "scope": if t.namespaced { "Namespaced" } else { "Cluster" },
+        "singularResource": t.singular,
+        "verbs": VERBS,
+    });
+    if !t.short_names.is_empty() {
+        r["shortNames"] = json!(t.short_names);
+    }
+    if !t.categories.is_empty() {
+        r["categories"] = json!(t.categories);
+    }
+    if t.status_subresource {
+        r["subresources"] = json!([{"subresource": "status", "responseKind": kind, "verbs": ["get", "patch", "update"]}]);
+    }
+    r
+}
+
+/// `/api` (core: `legacy` true) or `/apis` as an APIGroupDiscoveryList.
+pub fn aggregated(registry: &Registry, legacy: bool) -> Value {
+    let items: Vec<Value> = registry
+        .groups()
+        .into_iter()
+        .filter(|(g, _)| g.is_empty() == legacy)
+        .map(|(g, versions)| {
+            let versions: Vec<Value> = versions
+                .iter()
+                .map(|v| {
+                    let resources: Vec<Value> = registry
+                        .types()
+                        .iter()
+                        .filter(|t| t.group == g && &t.version == v)
+                        .map(aggregated_resource)
+                        .collect();
+                    json!({"version": v, "resources": resources, "freshness": "Current"})
+                })
+                .collect();
+            json!({"metadata": {"name": g}, "versions": versions})
+        })
+        .collect();
+    json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items})
 }

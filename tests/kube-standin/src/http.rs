@@ -138,6 +138,17 @@ async fn dispatch(state: Arc<AppState>, req: Request) -> ApiResult<Response> {
                 .unwrap_or_else(|| Err(not_found()));
         }
         ["healthz" | "readyz" | "livez"] => return Ok((StatusCode::OK, "ok").into_response()),
+        ["api" | "apis"]
+            if discovery::wants_aggregated(header_str(req.headers(), header::ACCEPT)) =>
+        {
+            let body = discovery::aggregated(&state.registry(), segs[0] == "api");
+            let mut r = json_response(StatusCode::OK, &body);
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static(discovery::AGGREGATED),
+            );
+            return Ok(r);
+        }
         ["api"] => return ok(discovery::api_versions(&state.addr.to_string())),
         ["apis"] => return ok(discovery::api_groups(&state.registry())),
         ["api", v] => {
@@ -172,9 +183,9 @@ async fn dispatch(state: Arc<AppState>, req: Request) -> ApiResult<Response> {
         (&Method::GET, _) if is_watch => "watch",
         (&Method::GET, true) => "get",
         (&Method::GET, false) => "list",
-        (&Method::POST, _) => "create",
-        (&Method::PUT, _) => "update",
-        (&Method::PATCH, _) => "patch",
+        (&Method::POST, false) => "create",
+        (&Method::PUT, true) => "update",
+        (&Method::PATCH, true) => "patch",
         (&Method::DELETE, true) => "delete",
         (&Method::DELETE, false) => "deletecollection",
         _ => {

@@ -21,6 +21,7 @@ mod openapi;
 mod ops;
 mod patch;
 mod protobuf;
+mod regexes;
 mod resources;
 mod schema;
 mod selectors;

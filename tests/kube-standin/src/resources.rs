@@ -64,6 +64,12 @@ impl ResourceType {
         self
     }
 
+    /// Namespaces and Services keep no `metadata.generation` on a real server.
+    fn without_generation(mut self) -> Self {
+        self.generation = false;
+        self
+    }
+
     fn with_generation(mut self) -> Self {
         self.generation = true;
         self
@@ -124,13 +130,15 @@ impl Registry {
         let types = vec![
             R::builtin("", "v1", "namespaces", "Namespace", false)
                 .short(&["ns"])
-                .with_status(),
+                .with_status()
+                .without_generation(),
             R::builtin("", "v1", "configmaps", "ConfigMap", true).short(&["cm"]),
             R::builtin("", "v1", "secrets", "Secret", true),
             R::builtin("", "v1", "events", "Event", true).short(&["ev"]),
             R::builtin("", "v1", "services", "Service", true)
                 .short(&["svc"])
                 .with_status()
+                .without_generation()
                 .all(),
             R::builtin("", "v1", "serviceaccounts", "ServiceAccount", true).short(&["sa"]),
             R::builtin("", "v1", "pods", "Pod", true)

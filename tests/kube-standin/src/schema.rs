@@ -164,7 +164,7 @@ fn walk(schema: &Value, value: &mut Value, path: &str, r: &mut Report) {
     match value {
         Value::String(s) => {
             if let Some(p) = schema.get("pattern").and_then(Value::as_str)
-                && let Ok(re) = regex::Regex::new(p)
+                && let Some(re) = crate::regexes::compiled(p)
                 && !re.is_match(s)
             {
                 r.errors.push((

@@ -86,7 +86,14 @@ impl Store {
         resource: &'a str,
         namespace: Option<&'a str>,
     ) -> impl Iterator<Item = (&'a ObjKey, &'a Value)> + 'a {
-        self.objects.iter().filter(move |(k, _)| {
+        // Keys sort by (group, resource, namespace, name): one contiguous range.
+        let start = ObjKey {
+            group: group.to_string(),
+            resource: resource.to_string(),
+            namespace: namespace.unwrap_or("").to_string(),
+            name: String::new(),
+        };
+        self.objects.range(start..).take_while(move |(k, _)| {
             k.group == group
                 && k.resource == resource
                 && namespace.is_none_or(|ns| k.namespace == ns)

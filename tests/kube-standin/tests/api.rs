@@ -959,6 +959,22 @@ async fn a_crd_created_through_the_api_is_served_and_discovered() {
         "{:?}",
         caps.subresources
     );
+    let aggregated = kube::discovery::Discovery::new(server.client())
+        .run_aggregated()
+        .await
+        .unwrap();
+    let (ar, caps) = aggregated
+        .get("riskassess.io")
+        .and_then(|g| g.recommended_kind("TenantUser"))
+        .expect("aggregated discovery has TenantUser");
+    assert_eq!(ar.plural, "tenantusers");
+    assert_eq!(caps.scope, kube::discovery::Scope::Namespaced);
+    assert!(
+        aggregated
+            .get("")
+            .and_then(|core| core.recommended_kind("ConfigMap"))
+            .is_some()
+    );
     let users = api(&server, "TenantUser", "tenantusers");
     users
         .create(
@@ -1101,4 +1117,144 @@ async fn a_selector_watch_sees_objects_leave_and_enter_the_selection() {
         }
     }
     assert_eq!(kinds, vec!["deleted", "added"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_read_modify_write_loses_no_update() {
+    let server = start().await;
+    let cms: Api<ConfigMap> = Api::namespaced(server.client(), "default");
+    cms.create(&PostParams::default(), &cm("counter", &[("n", "0")]))
+        .await
+        .unwrap();
+    let mut tasks = vec![];
+    for _ in 0..8 {
+        let cms = cms.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let mut c = cms.get("counter").await.unwrap();
+                let data = c.data.get_or_insert_with(Default::default);
+                let n: u32 = data["n"].parse().unwrap();
+                data.insert("n".into(), (n + 1).to_string());
+                match cms.replace("counter", &PostParams::default(), &c).await {
+                    Ok(_) => return,
+                    Err(e) => assert_eq!(api_error(e).code, 409),
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(cms.get("counter").await.unwrap().data.unwrap()["n"], "8");
+}
+
+#[tokio::test]
+async fn watch_ends_after_timeout_seconds() {
+    let server = start().await;
+    let cms: Api<ConfigMap> = Api::namespaced(server.client(), "default");
+    let started = std::time::Instant::now();
+    let mut stream = cms
+        .watch(&WatchParams::default().timeout(1), "0")
+        .await
+        .unwrap()
+        .boxed();
+    while let Some(ev) = tokio::time::timeout(Duration::from_secs(5), stream.try_next())
+        .await
+        .expect("ends in time")
+        .unwrap()
+    {
+        assert!(matches!(ev, WatchEvent::Bookmark(_)), "{ev:?}");
+    }
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
+}
+
+async fn raw(
+    server: &Server,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &str,
+) -> (u16, Value) {
+    let request = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("Content-Type", content_type)
+        .body(body.as_bytes().to_vec())
+        .unwrap();
+    match server.client().request::<Value>(request).await {
+        Ok(v) => (200, v),
+        Err(e) => {
+            let s = api_error(e);
+            (s.code, serde_json::to_value(&s).unwrap())
+        }
+    }
+}
+
+#[tokio::test]
+async fn raw_requests_yaml_apply_and_status_errors() {
+    let server = start().await;
+    let path = "/api/v1/namespaces/default/configmaps/y?fieldManager=yaml-user";
+    let yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: y\ndata:\n  a: '1'\n";
+    let (code, obj) = raw(&server, "PATCH", path, "application/apply-patch+yaml", yaml).await;
+    assert_eq!((code, obj["data"]["a"].as_str()), (200, Some("1")));
+
+    let (code, status) = raw(
+        &server,
+        "POST",
+        "/api/v1/namespaces/default/configmaps/y",
+        "application/json",
+        "{}",
+    )
+    .await;
+    assert_eq!(
+        (code, status["reason"].as_str()),
+        (405, Some("MethodNotAllowed"))
+    );
+    let (code, _) = raw(
+        &server,
+        "GET",
+        "/apis/riskassess.io/v1alpha1/nothings",
+        "application/json",
+        "",
+    )
+    .await;
+    assert_eq!(code, 404);
+    let (code, status) = raw(
+        &server,
+        "PATCH",
+        path,
+        "application/apply-patch+yaml",
+        "kind: ConfigMap\n",
+    )
+    .await;
+    assert_eq!(
+        (code, status["reason"].as_str()),
+        (400, Some("BadRequest")),
+        "apply needs apiVersion and kind"
+    );
+    let (code, status) = raw(
+        &server,
+        "PATCH",
+        "/api/v1/namespaces/default/configmaps/y",
+        "text/plain",
+        "x",
+    )
+    .await;
+    assert_eq!(
+        (code, status["reason"].as_str()),
+        (415, Some("UnsupportedMediaType"))
+    );
+    let (code, status) = raw(
+        &server,
+        "GET",
+        "/api/v1/configmaps?labelSelector=a+in+(",
+        "application/json",
+        "",
+    )
+    .await;
+    assert_eq!((code, status["reason"].as_str()), (400, Some("BadRequest")));
 }
