@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kube::Client;
 use kube::runtime::events::Recorder;
@@ -61,6 +61,8 @@ pub struct Context {
     /// By UserImport uid: the error report of the last import, kept for delivery retries
     /// (after a restart it is rebuilt from the template).
     pub reports: Mutex<HashMap<String, (ImportKey, Arc<Prepared>)>>,
+    /// By UserImport uid: when the next report delivery is due after a failed one.
+    pub mail_due: Mutex<HashMap<String, Instant>>,
 }
 
 impl Context {
@@ -73,6 +75,7 @@ impl Context {
             finished: Mutex::default(),
             failures: Mutex::default(),
             reports: Mutex::default(),
+            mail_due: Mutex::default(),
         }
     }
 
@@ -109,6 +112,22 @@ impl Context {
             .get(uid)
             .filter(|(kept, _)| kept == key)
             .map(|(_, prepared)| prepared.clone())
+    }
+
+    /// Delays the next delivery of this import's report by `wait` (None: no delay).
+    pub fn delay_mail(&self, uid: &str, wait: Option<Duration>) {
+        let mut due = self.mail_due.lock().expect("no panics while held");
+        match wait {
+            Some(wait) => due.insert(uid.to_string(), Instant::now() + wait),
+            None => due.remove(uid),
+        };
+    }
+
+    /// How long until this import's report may be sent again, if it must wait.
+    pub fn mail_wait(&self, uid: &str) -> Option<Duration> {
+        let due = self.mail_due.lock().expect("no panics while held");
+        let left = due.get(uid)?.checked_duration_since(Instant::now())?;
+        (!left.is_zero()).then_some(left)
     }
 
     pub fn reset_backoff(&self, uid: &str) {

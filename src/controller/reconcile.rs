@@ -201,12 +201,22 @@ async fn deliver_if_wanted(
     bytes: &TemplateBytes,
     key: &ImportKey,
 ) -> Result<Action> {
-    let Some(status) = target.import.status.clone() else {
-        return Ok(Action::await_change());
-    };
-    if !report_mail::wanted(&status, tenant) {
+    let wanted = |status: &UserImportStatus| report_mail::wanted(status, tenant);
+    if !target.import.status.as_ref().is_some_and(wanted) {
         return Ok(Action::requeue(ctx.settings.resync));
     }
+    if let Some(wait) = ctx.mail_wait(&target.uid) {
+        // Our own status writes trigger reconciles too: they must not skip the back-off.
+        return Ok(Action::requeue(wait));
+    }
+    // The cache can lag behind this process's last write (showing an attempt as Pending that
+    // was sent since): read the status afresh before sending anything.
+    let fresh = target.imports.get_status(&target.name).await?;
+    let current =
+        |status: &UserImportStatus| status::is_done(Some(status), key.0, &key.1) && wanted(status);
+    let Some(status) = fresh.status.filter(current) else {
+        return Ok(Action::requeue(ctx.settings.resync));
+    };
     let prepared = match ctx.kept_report(&target.uid, key) {
         Some(prepared) => prepared,
         None => match rebuild_report(target, ctx, tenant, bytes).await? {

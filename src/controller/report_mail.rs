@@ -119,6 +119,7 @@ pub async fn deliver(
                 report.sent_at = Some(status::rfc3339(Timestamp::now()));
                 report.last_error = None;
             }
+            ctx.delay_mail(subject.uid, None);
             record(
                 &mut status,
                 generation,
@@ -162,11 +163,9 @@ pub async fn deliver(
                 Note::warning("ReportFailed", error.to_string()),
             )
             .await;
-            Ok(if retry {
-                Action::requeue(backoff(ctx.settings.mail_backoff, tried))
-            } else {
-                Action::await_change()
-            })
+            let wait = retry.then(|| backoff(ctx.settings.mail_backoff, tried));
+            ctx.delay_mail(subject.uid, wait);
+            Ok(wait.map_or_else(Action::await_change, Action::requeue))
         }
     }
 }
