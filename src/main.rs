@@ -17,13 +17,15 @@ enum Command {
     Crd,
     /// Read a template and the tenant's users; print New, Update and Problem Data. Read-only.
     Plan(PlanArgs),
-    /// Plan, then apply: rewrite the records file and write the error report.
+    /// Plan, then apply: rewrite the records file, write the error report and mail it.
     Import(ImportArgs),
     /// Run the controller: in a pod, or locally with KUBECONFIG.
     Run(user_import_operator::ops::RunArgs),
 }
 
 fn main() -> ExitCode {
+    // Every command may open a TLS connection (the API server, an SMTP relay).
+    user_import_operator::ops::install_crypto_provider();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Crd => {

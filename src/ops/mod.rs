@@ -127,8 +127,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         .block_on(run_async(args))
 }
 
-/// rustls finds both of its crypto back-ends enabled in this dependency tree (kube asks for
-/// `ring`, lettre's build for `aws-lc-rs`) and then refuses to pick one: pick `ring`.
+/// Makes `ring` rustls's crypto back-end. kube and lettre ask for `ring`, but a test build also
+/// enables `aws-lc-rs` (through the SMTP test server), and rustls then refuses to pick one.
 pub fn install_crypto_provider() {
     // An error only means a provider is installed already.
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -164,6 +164,7 @@ impl Server {
 
     /// A client for this server.
     pub fn client(&self) -> kube::Client {
+        install_crypto_provider();
         kube::Client::try_from(self.kube_config()).expect("a client for a plain HTTP server")
     }
 
@@ -265,4 +266,11 @@ impl Drop for Server {
             task.abort();
         }
     }
+}
+
+/// Makes `ring` rustls's crypto back-end. A workspace build may enable both `ring` (kube) and
+/// `aws-lc-rs` (other crates' dev-dependencies), and rustls then refuses to pick one by itself.
+pub fn install_crypto_provider() {
+    // An error only means a provider is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
