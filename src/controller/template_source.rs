@@ -1,8 +1,8 @@
 //! Fetching the template's bytes from the ConfigMap or Secret key that `spec.template` names.
 
+use crate::core::template::digest;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::{Api, Client};
-use sha2::{Digest, Sha256};
 
 use super::error::Result;
 use crate::resources::{KeyRef, TemplateRef, TemplateSource};
@@ -107,13 +107,6 @@ fn key_missing(kind: &str, key: &KeyRef) -> SourceProblem {
         reason: "TemplateKeyNotFound",
         message: format!("{kind} {:?} has no key {:?}", key.name, key.key),
     }
-}
-
-/// `sha256:<lower-case hex>` of the bytes.
-pub fn digest(bytes: &[u8]) -> String {
-    let hash = Sha256::digest(bytes);
-    let hex: String = hash.iter().map(|byte| format!("{byte:02x}")).collect();
-    format!("sha256:{hex}")
 }
 
 #[cfg(test)]

@@ -167,6 +167,12 @@ pub const MAX_COLUMNS: usize = 1_024;
 /// The UTF-8 byte-order mark, which Excel writes at the start of "CSV UTF-8" files.
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
+/// `sha256:<lower-case hex>` of a template's bytes: what the status and the report call its
+/// digest, and what tells one template from another.
+pub fn digest(bytes: &[u8]) -> String {
+    format!("sha256:{:x}", Sha256::digest(bytes))
+}
+
 /// Reads a template. See the module docs and spec section 2 for every rule.
 pub fn read_template(bytes: &[u8], limits: &TemplateLimits) -> Result<Template, TemplateError> {
     // The size limit comes first: nothing else should spend work on an oversized file.
@@ -194,7 +200,7 @@ pub fn read_template(bytes: &[u8], limits: &TemplateLimits) -> Result<Template, 
         rows.push(read_row(records.record(), number, &headers, limits)?);
     }
     // Digested last: a rejected template needs no digest.
-    let digest = format!("sha256:{:x}", Sha256::digest(bytes));
+    let digest = digest(bytes);
     Ok(Template {
         headers,
         columns,
