@@ -18,7 +18,7 @@ use crate::resources::{TENANT_LABEL, TenantUser};
 pub const FIELD_MANAGER: &str = "user-import-operator";
 
 /// Page size of the list: large tenants are read in a few requests, never one GET per row.
-const PAGE_SIZE: u32 = 500;
+pub const PAGE_SIZE: u32 = 500;
 
 /// Every TenantUser labelled for `tenant` in `namespace`.
 pub async fn list(client: &Client, namespace: &str, tenant: &str) -> Result<Vec<ExistingUser>> {
