@@ -11,8 +11,9 @@
 //! 3. The examples imported (5 new, 5 updates, 1 unchanged, 10 problems, report mailed into the
 //!    outbox), then a template change re-imported; leader election on.
 //! 4. RBAC: the (apiGroup, resource, verb) set the controller used, from the stand-in's request
-//!    counters, against the installed ClusterRole and Role: everything used is granted, and
-//!    everything granted is used or justified in `JUSTIFIED`.
+//!    counters, against the installed ClusterRole (or, with `watchNamespace`, Role) and the
+//!    leader-election Role: everything used is granted, and everything granted is used or
+//!    justified in `JUSTIFIED`.
 //!
 //! Needs `python3` with helm-python-sdk and kubernetes-validate, and `kubectl`, on PATH
 //! (tests/chart/requirements.txt; `scripts/test` puts `.ci/.venv/bin` first). It fails, rather
@@ -215,23 +216,36 @@ impl Drop for Killed {
     }
 }
 
+/// All namespaces (the default values): a ClusterRole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn helm_install_runs_the_binary_and_rbac_matches_its_requests() {
+async fn helm_install_all_namespaces_runs_the_binary_and_rbac_matches_its_requests() {
+    install_run_and_compare("{}", "ClusterRole").await;
+}
+
+/// `watchNamespace: acme`: a Role in that namespace, `USER_IMPORT_NAMESPACE=acme`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helm_install_one_namespace_runs_the_binary_and_rbac_matches_its_requests() {
+    install_run_and_compare(&json!({"watchNamespace": TENANT_NS}).to_string(), "Role").await;
+}
+
+async fn install_run_and_compare(values: &str, watch_role_kind: &str) {
     user_import_operator::ops::install_crypto_provider();
     // No CRDs: Helm installs them from the chart's crds/.
     let server = Server::start(Options::default()).await.expect("stand-in");
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     server.write_kubeconfig(&kubeconfig).unwrap();
+    // The tenant's namespace exists before the release (a Role may go into it).
+    kubectl(&kubeconfig, &["create", "namespace", TENANT_NS]);
 
     // 1. helm install, read back, kubernetes-validate --strict.
     let script = repo().join("tests/chart/helm_install.py");
-    let (kc, script2) = (kubeconfig.clone(), script.clone());
+    let (kc, values) = (kubeconfig.clone(), values.to_string());
     let out = tokio::task::spawn_blocking(move || {
         run(Command::new("python3")
-            .arg(&script2)
+            .arg(&script)
             .arg(&kc)
-            .args([RELEASE, RELEASE_NS]))
+            .args([RELEASE, RELEASE_NS, &values]))
     })
     .await
     .unwrap();
@@ -259,14 +273,17 @@ async fn helm_install_runs_the_binary_and_rbac_matches_its_requests() {
             .clone()
     };
     let deployment = find("Deployment", FULLNAME);
-    let cluster_role = find("ClusterRole", FULLNAME);
+    let watch_role = find(watch_role_kind, FULLNAME);
+    if watch_role_kind == "Role" {
+        assert_eq!(watch_role["metadata"]["namespace"], TENANT_NS);
+        assert!(!installed.iter().any(|o| o["kind"] == "ClusterRole"));
+    }
     let lease_role = find("Role", &format!("{FULLNAME}-leader-election"));
 
     // 2. The tenant's data, before the operator starts (so the counters are the operator's).
     let template = dir.path().join("template.csv");
     std::fs::write(&template, example("template.csv")).unwrap();
     let from_file = format!("--from-file=template.csv={}", template.display());
-    kubectl(&kubeconfig, &["create", "namespace", TENANT_NS]);
     // A `kind: List`: kubectl validates it against /openapi/v2, which the stand-in does not
     // serve (a real API server does); the TenantUsers are still checked by the CRD schema.
     kubectl(
@@ -398,6 +415,16 @@ async fn helm_install_runs_the_binary_and_rbac_matches_its_requests() {
         "json logs (logging.format): {log}"
     );
 
+    let starting = log
+        .lines()
+        .find(|l| l.contains("controller starting"))
+        .expect("a start line");
+    assert_eq!(
+        starting.contains(&format!("\\\"{TENANT_NS}\\\"")),
+        watch_role_kind == "Role",
+        "the watched namespace (USER_IMPORT_NAMESPACE): {starting}"
+    );
+
     // 4. A template change re-imports (one counted request of the test's own: update).
     let digest = first["status"]["templateDigest"].clone();
     let configmaps: Api<ConfigMap> = Api::namespaced(server.client(), TENANT_NS);
@@ -491,7 +518,7 @@ async fn helm_install_runs_the_binary_and_rbac_matches_its_requests() {
     );
     assert!(!new_events.trim().is_empty() && core_events.trim().is_empty());
 
-    let granted: BTreeSet<_> = rule_rows(&cluster_role)
+    let granted: BTreeSet<_> = rule_rows(&watch_role)
         .union(&rule_rows(&lease_role))
         .cloned()
         .collect();
@@ -515,5 +542,4 @@ async fn helm_install_runs_the_binary_and_rbac_matches_its_requests() {
     let stale: Vec<_> = justified.difference(&granted).collect();
     assert!(stale.is_empty(), "justified but not granted: {stale:?}");
     eprintln!("controller used: {used:?}");
-    drop(script);
 }
