@@ -2,8 +2,9 @@
 //! the way the chart's Deployment runs it.
 //!
 //! 1. `helm install` through Helm's Go library (tests/chart/helm_install.py, helm-python-sdk):
-//!    the chart's CRDs, the release Secret and every object; read back with `kubectl get -o
-//!    yaml` and validated with `kubernetes-validate --strict`.
+//!    the chart's CRDs, the release Secret and every object, then `helm upgrade
+//!    --reuse-values`; read back with `kubectl get -o yaml` and validated with
+//!    `kubernetes-validate --strict`. At the end `helm uninstall`, which leaves the CRDs.
 //! 2. `user-import-operator run` started with exactly the installed Deployment's `args` and `env`
 //!    (the downward API resolved as the kubelet would, paths under the pod's volume mounts mapped
 //!    into a temporary folder; only the metrics address is moved to a free local port, because a
@@ -486,7 +487,7 @@ async fn install_run_and_compare(values: &str, watch_role_kind: &str) {
         std::thread::sleep(Duration::from_millis(50));
     }
 
-    // 5. RBAC: what it used against what the chart grants.
+    // 5. RBAC: what it used against what the chart grants (read before `helm uninstall`).
     let counters = server.counters();
     let entries = counters.entries();
     // The test's own requests since the reset: a GET and a PUT of the ConfigMap, a PATCH of
@@ -541,5 +542,34 @@ async fn install_run_and_compare(values: &str, watch_role_kind: &str) {
     );
     let stale: Vec<_> = justified.difference(&granted).collect();
     assert!(stale.is_empty(), "justified but not granted: {stale:?}");
+    assert!(
+        release["notes"]
+            .as_str()
+            .unwrap()
+            .contains("get userimports")
+    );
+
+    // 6. helm uninstall: the operator's objects go, the CRDs and the tenant's data stay.
+    let script = repo().join("tests/chart/helm_install.py");
+    let kc = kubeconfig.clone();
+    tokio::task::spawn_blocking(move || {
+        run(Command::new("python3").arg(&script).arg(&kc).args([
+            RELEASE,
+            RELEASE_NS,
+            "--uninstall",
+        ]))
+    })
+    .await
+    .unwrap();
+    assert!(
+        server
+            .object("apps", "deployments", RELEASE_NS, FULLNAME)
+            .is_none()
+    );
+    assert!(
+        server
+            .object("riskassess.io", "userimports", TENANT_NS, IMPORT)
+            .is_some()
+    );
     eprintln!("controller used: {used:?}");
 }
