@@ -70,35 +70,35 @@ defaulting to the chart's appVersion.
 {{- end }}
 
 {{/*
-The rules the controller needs in every watched namespace (ClusterRole when it watches all
-namespaces, one Role per namespace otherwise). Keep in step with the expected table in
-tests/chart/test_chart.py.
+The rules the controller needs in the watched namespace(s) (ClusterRole when it watches all
+namespaces, a Role otherwise): exactly the requests `user-import-operator run` makes, as
+tests/chart_install.rs observes them on the API server stand-in. Keep in step with the
+expected table in tests/chart/test_chart.py.
 */}}
 {{- define "user-import-operator.watchRules" -}}
-# UserImports: the work items; only the status is written (merge/SSA patch).
+# UserImports: watched (list + watch); only the status is read afresh (before a report is
+# mailed, the cache may lag) and written (patch).
 - apiGroups: ["riskassess.io"]
   resources: ["userimports"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["list", "watch"]
 - apiGroups: ["riskassess.io"]
   resources: ["userimports/status"]
-  verbs: ["patch"]
-# Tenants: display name, administrator, SSO setting, SMTP override.
+  verbs: ["get", "patch"]
+# Tenants: watched, and read at each reconcile (display name, administrator, SSO, SMTP).
 - apiGroups: ["riskassess.io"]
   resources: ["tenants"]
   verbs: ["get", "list", "watch"]
-# TenantUsers: created and updated by server-side apply (create + patch); never deleted.
+# TenantUsers: listed once per import, written by server-side apply (a PATCH). "create":
+# the API server also authorizes an apply that creates an object as "create".
 - apiGroups: ["riskassess.io"]
   resources: ["tenantusers"]
-  verbs: ["get", "list", "watch", "create", "patch"]
-# The template (configMapKeyRef / secretKeyRef) and SMTP Secrets referenced by
-# UserImports and Tenants.
+  verbs: ["list", "create", "patch"]
+# Template sources (configMapKeyRef / secretKeyRef) and Tenants' SMTP Secrets: watched to
+# re-trigger imports, read with a GET.
 - apiGroups: [""]
   resources: ["configmaps", "secrets"]
   verbs: ["get", "list", "watch"]
-# Events about UserImports, through both the core and the events.k8s.io API.
-- apiGroups: [""]
-  resources: ["events"]
-  verbs: ["create", "patch"]
+# Events about UserImports (kube's Recorder: events.k8s.io/v1 only).
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
