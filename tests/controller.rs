@@ -183,6 +183,38 @@ async fn examples_import_through_the_binary() {
         .await;
     }
     annotate_and_expect_no_write(&env, "touched-again").await;
+
+    // A changed template is a new import: its report is mailed once more, as a new message.
+    let first_digest = import.status.as_ref().unwrap().template_digest.clone();
+    let changed = format!(
+        "{}Zoe,,Young,zoe at acme.test,,zyoung,1099,,,,,,,Sales\r\n",
+        example("template.csv")
+    );
+    env.put_template("acme-user-import", &changed).await;
+    let reimported = env
+        .wait_import(
+            "acme-2026-11",
+            "the changed template's report mailed",
+            |i| {
+                finished(i)
+                    && i.status.as_ref().unwrap().template_digest != first_digest
+                    && report_state(i) == Some(ErrorReportState::Sent)
+            },
+        )
+        .await;
+    assert_eq!(reimported.status.unwrap().counts.unwrap().problem, 11);
+    let mails = env.mails();
+    assert_eq!(mails.len(), 2, "one more message for the changed template");
+    let message_id = |mail: &str| {
+        mail.lines()
+            .find(|line| line.to_ascii_lowercase().starts_with("message-id:"))
+            .map(str::to_string)
+    };
+    assert_ne!(
+        message_id(&mails[0]),
+        message_id(&mails[1]),
+        "a new Message-ID"
+    );
     assert!(restarted.terminate().await.success());
 }
 
