@@ -17,6 +17,9 @@ use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client, CustomResourceExt};
 use kube_standin::{Counters, Options, Server};
 use serde_json::json;
+mod support;
+
+use support::{HEADER, synthetic_user};
 use user_import_operator::controller::tenant_users::PAGE_SIZE;
 use user_import_operator::controller::{self, Metrics, Settings};
 use user_import_operator::core::matching::ExistingUser;
@@ -25,8 +28,7 @@ use user_import_operator::core::template::{TemplateLimits, read_template};
 use user_import_operator::mail::MailSettings;
 use user_import_operator::resources::{
     ErrorReportState, GROUP, ImportPhase, KeyRef, SiteAdministrator, SsoSync, TENANT_LABEL,
-    TemplateSource, Tenant, TenantRef, TenantSpec, TenantUser, TenantUserSpec, UserImport,
-    UserImportSpec, UserStatus,
+    TemplateSource, Tenant, TenantRef, TenantSpec, TenantUser, UserImport, UserImportSpec,
 };
 
 const TENANT: &str = "acme";
@@ -34,8 +36,6 @@ const NAMESPACE: &str = "bench";
 const CONFIG_MAP: &str = "users-template";
 /// Every wait of the bench is bounded by this.
 const WAIT: Duration = Duration::from_secs(600);
-const HEADER: &str =
-    "First Name,Last Name,Email,Coupa Username,Coupa User ID,Status,Title,City,Department\n";
 
 /// The existing users and the template of a run of `rows` rows.
 ///
@@ -46,22 +46,7 @@ const HEADER: &str =
 fn data(rows: usize) -> (Vec<ExistingUser>, String) {
     let existing = rows / 2;
     let users = (0..existing)
-        .map(|i| ExistingUser {
-            name: format!("{TENANT}-{i}"),
-            spec: TenantUserSpec {
-                username: Some(format!("user{i}")),
-                first_name: Some("Ann".into()),
-                last_name: Some(format!("Lee{i}")),
-                email: Some(format!("user{i}@acme.test")),
-                coupa_username: Some(format!("user{i}")),
-                coupa_user_id: Some(i.to_string()),
-                status: Some(UserStatus::Active),
-                title: Some("Analyst".into()),
-                city: Some("Boston".into()),
-                sso_synced: true,
-                ..TenantUserSpec::default()
-            },
-        })
+        .map(|i| synthetic_user(TENANT, i, true))
         .collect();
     let mut csv = String::with_capacity(rows * 80);
     csv.push_str(HEADER);

@@ -6,34 +6,18 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+mod support;
+
+use support::{HEADER, synthetic_user};
 use user_import_operator::core::matching::ExistingUser;
 use user_import_operator::core::planner::{PlanOptions, plan};
 use user_import_operator::core::report::build_report;
 use user_import_operator::core::template::{TemplateLimits, read_template};
-use user_import_operator::resources::{TenantUserSpec, UserStatus};
-
-const HEADER: &str =
-    "First Name,Last Name,Email,Coupa Username,Coupa User ID,Status,Title,City,Department\n";
 
 /// `rows` template rows against `rows` users: 40% unchanged, 30% updated, 20% new, 10% problems.
 fn data(rows: usize) -> (Vec<u8>, Vec<ExistingUser>) {
     let users = (0..rows)
-        .map(|i| ExistingUser {
-            name: format!("acme-{i}"),
-            spec: TenantUserSpec {
-                username: Some(format!("user{i}")),
-                first_name: Some("Ann".into()),
-                last_name: Some(format!("Lee{i}")),
-                email: Some(format!("user{i}@acme.test")),
-                coupa_username: Some(format!("user{i}")),
-                coupa_user_id: Some(i.to_string()),
-                status: Some(UserStatus::Active),
-                title: Some("Analyst".into()),
-                city: Some("Boston".into()),
-                sso_synced: i % 2 == 0,
-                ..TenantUserSpec::default()
-            },
-        })
+        .map(|i| synthetic_user("acme", i, i % 2 == 0))
         .collect();
     let mut csv = String::with_capacity(rows * 90);
     csv.push_str(HEADER);
