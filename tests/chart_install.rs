@@ -1,5 +1,9 @@
-//! The Helm chart installed for real into the kube-standin API server, and the real binary run
-//! the way the chart's Deployment runs it.
+//! The Helm chart installed for real into an API server, and the real binary run the way the
+//! chart's Deployment runs it. The API server is the kube-standin, or, when
+//! `USER_IMPORT_E2E_KUBECONFIG` is set (scripts/test's second pass), a real kube-apiserver of the
+//! test's own started with scripts/control-plane, where the operator runs as the chart's
+//! ServiceAccount (a token from the TokenRequest API) so that its RBAC is enforced, and its
+//! requests are read from the API server's audit log.
 //!
 //! 1. `helm install` through Helm's Go library (tests/chart/helm_install.py, helm-python-sdk):
 //!    the chart's CRDs, the release Secret and every object, then `helm upgrade
@@ -12,7 +16,7 @@
 //! 3. The examples imported (5 new, 5 updates, 1 unchanged, 10 problems, report mailed into the
 //!    outbox), then a template change re-imported; leader election on.
 //! 4. RBAC: the (apiGroup, resource, verb) set the controller used, from the stand-in's request
-//!    counters, against the installed ClusterRole (or, with `watchNamespace`, Role) and the
+//!    counters or the real server's audit log, against the installed ClusterRole (or, with `watchNamespace`, Role) and the
 //!    leader-election Role: everything used is granted, and everything granted is used or
 //!    justified in `JUSTIFIED`.
 //!
@@ -32,7 +36,8 @@ use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube_standin::{Options, Server};
 use serde_json::{Value, json};
-use support::{WAIT, example};
+use support::control_plane::ControlPlane;
+use support::{E2E_KUBECONFIG, WAIT, example};
 use user_import_operator::resources::Tenant;
 
 const RELEASE: &str = "uio";
@@ -174,11 +179,116 @@ fn operator_command(deployment: &Value, root: &Path, kubeconfig: &Path) -> Comma
     command
 }
 
-/// Polls the stored UserImport (uncounted) until `done`; panics with its status after `WAIT`.
-fn wait_import(server: &Server, name: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+/// The API server the chart goes into.
+enum Cluster {
+    /// The in-process stand-in: request counters, no RBAC.
+    Standin(Server),
+    /// A real kube-apiserver of this test's own, with its audit log; the admin client.
+    Real(ControlPlane, kube::Client),
+}
+
+impl Cluster {
+    async fn start(dir: &Path) -> Cluster {
+        if std::env::var_os(E2E_KUBECONFIG).is_some() {
+            let dir = dir.to_path_buf();
+            let plane = tokio::task::spawn_blocking(move || ControlPlane::start(&dir, true))
+                .await
+                .unwrap();
+            let config = kube::Config::from_custom_kubeconfig(
+                kube::config::Kubeconfig::read_from(&plane.kubeconfig).unwrap(),
+                &Default::default(),
+            )
+            .await
+            .unwrap();
+            let client = kube::Client::try_from(config).unwrap();
+            return Cluster::Real(plane, client);
+        }
+        // No CRDs: Helm installs them from the chart's crds/.
+        let server = Server::start(Options::default()).await.expect("stand-in");
+        server
+            .write_kubeconfig(&dir.join("control-plane.kubeconfig"))
+            .unwrap();
+        Cluster::Standin(server)
+    }
+
+    fn kubeconfig(&self, dir: &Path) -> std::path::PathBuf {
+        match self {
+            Cluster::Standin(_) => dir.join("control-plane.kubeconfig"),
+            Cluster::Real(plane, _) => plane.kubeconfig.clone(),
+        }
+    }
+
+    fn client(&self) -> kube::Client {
+        match self {
+            Cluster::Standin(server) => server.client(),
+            Cluster::Real(_, client) => client.clone(),
+        }
+    }
+
+    /// One stored object as JSON, read without counting (stand-in) or as the admin (real).
+    async fn object(&self, group: &str, resource: &str, ns: &str, name: &str) -> Option<Value> {
+        match self {
+            Cluster::Standin(server) => server.object(group, resource, ns, name),
+            Cluster::Real(_, client) => {
+                let version = match group {
+                    "riskassess.io" => "v1alpha1",
+                    _ => "v1",
+                };
+                let resource = kube::api::ApiResource {
+                    group: group.into(),
+                    version: version.into(),
+                    api_version: format!("{group}/{version}"),
+                    kind: String::new(), // a GET by name needs the plural only
+                    plural: resource.into(),
+                };
+                let api: Api<kube::api::DynamicObject> =
+                    Api::namespaced_with(client.clone(), ns, &resource);
+                let object = api.get_opt(name).await.expect("a GET as the admin")?;
+                Some(serde_json::to_value(object).unwrap())
+            }
+        }
+    }
+
+    /// The kubeconfig the operator runs with: on the real server, the chart's ServiceAccount
+    /// (so that only the chart's RBAC lets it do anything); on the stand-in, the admin's.
+    fn operator_kubeconfig(&self, dir: &Path) -> std::path::PathBuf {
+        let admin = self.kubeconfig(dir);
+        if let Cluster::Standin(_) = self {
+            return admin;
+        }
+        let token = kubectl(
+            &admin,
+            &[
+                "-n",
+                RELEASE_NS,
+                "create",
+                "token",
+                FULLNAME,
+                "--duration=2h",
+            ],
+        );
+        let mut config: Value =
+            serde_norway::from_str(&std::fs::read_to_string(&admin).unwrap()).unwrap();
+        config["users"] = json!([{"name": FULLNAME, "user": {"token": token.trim()}}]);
+        config["contexts"][0]["context"]["user"] = json!(FULLNAME);
+        let path = dir.join("operator.kubeconfig");
+        std::fs::write(&path, serde_norway::to_string(&config).unwrap()).unwrap();
+        path
+    }
+}
+
+/// Polls the stored UserImport until `done`; panics with its status after `WAIT`.
+async fn wait_import(
+    cluster: &Cluster,
+    name: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
     let start = Instant::now();
     loop {
-        let object = server.object("riskassess.io", "userimports", TENANT_NS, name);
+        let object = cluster
+            .object("riskassess.io", "userimports", TENANT_NS, name)
+            .await;
         if let Some(object) = object.as_ref().filter(|o| done(o)) {
             return object.clone();
         }
@@ -187,7 +297,7 @@ fn wait_import(server: &Server, name: &str, what: &str, done: impl Fn(&Value) ->
             "timed out waiting for {what}; last: {:#}",
             object.map(|o| o["status"].clone()).unwrap_or_default()
         );
-        std::thread::sleep(Duration::from_millis(100));
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -231,11 +341,9 @@ async fn helm_install_one_namespace_runs_the_binary_and_rbac_matches_its_request
 
 async fn install_run_and_compare(values: &str, watch_role_kind: &str) {
     user_import_operator::ops::install_crypto_provider();
-    // No CRDs: Helm installs them from the chart's crds/.
-    let server = Server::start(Options::default()).await.expect("stand-in");
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    server.write_kubeconfig(&kubeconfig).unwrap();
+    let cluster = Cluster::start(dir.path()).await;
+    let kubeconfig = cluster.kubeconfig(dir.path());
     // The tenant's namespace exists before the release (a Role may go into it).
     kubectl(&kubeconfig, &["create", "namespace", TENANT_NS]);
 
@@ -287,9 +395,13 @@ async fn install_run_and_compare(values: &str, watch_role_kind: &str) {
     let from_file = format!("--from-file=template.csv={}", template.display());
     // A `kind: List`: kubectl validates it against /openapi/v2, which the stand-in does not
     // serve (a real API server does); the TenantUsers are still checked by the CRD schema.
+    let validate = match cluster {
+        Cluster::Standin(_) => "--validate=false",
+        Cluster::Real(..) => "--validate=strict",
+    };
     kubectl(
         &kubeconfig,
-        &["apply", "--validate=false", "-f", "examples/records.yaml"],
+        &["apply", validate, "-f", "examples/records.yaml"],
     );
     kubectl(
         &kubeconfig,
@@ -351,21 +463,25 @@ async fn install_run_and_compare(values: &str, watch_role_kind: &str) {
     kubectl(&kubeconfig, &["apply", "-f", beta_yaml.to_str().unwrap()]);
 
     // 3. The binary as the Deployment runs it.
-    server.reset_counters();
+    if let Cluster::Standin(server) = &cluster {
+        server.reset_counters();
+    }
     let root = dir.path().join("pod");
     let log_path = dir.path().join("operator.log");
-    let mut command = operator_command(&deployment, &root, &kubeconfig);
+    let operator_kubeconfig = cluster.operator_kubeconfig(dir.path());
+    let mut command = operator_command(&deployment, &root, &operator_kubeconfig);
     command
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log_path).unwrap());
     let operator = Killed(command.spawn().expect("start the operator"));
 
     let first = wait_import(
-        &server,
+        &cluster,
         IMPORT,
         "the examples' import",
         finished_with_report_sent,
-    );
+    )
+    .await;
     let counts = &first["status"]["counts"];
     assert_eq!(
         [
@@ -395,8 +511,9 @@ async fn install_run_and_compare(values: &str, watch_role_kind: &str) {
         lease_role["rules"][1]["resourceNames"][0].as_str(),
         Some(lease_name.as_str())
     );
-    let lease = server
+    let lease = cluster
         .object("coordination.k8s.io", "leases", RELEASE_NS, &lease_name)
+        .await
         .expect("the chart's Lease, in the release namespace");
     assert!(
         lease["spec"]["holderIdentity"]
@@ -428,7 +545,7 @@ async fn install_run_and_compare(values: &str, watch_role_kind: &str) {
 
     // 4. A template change re-imports (one counted request of the test's own: update).
     let digest = first["status"]["templateDigest"].clone();
-    let configmaps: Api<ConfigMap> = Api::namespaced(server.client(), TENANT_NS);
+    let configmaps: Api<ConfigMap> = Api::namespaced(cluster.client(), TENANT_NS);
     let mut config_map = configmaps.get("acme-user-import").await.unwrap();
     let csv = example("template.csv")
         + "Zoe,,Quinn,zquinn@acme.test,,zquinn,1099,,Buyer,,,Denver,United States,Procurement\n";
@@ -437,9 +554,10 @@ async fn install_run_and_compare(values: &str, watch_role_kind: &str) {
         .replace("acme-user-import", &PostParams::default(), &config_map)
         .await
         .unwrap();
-    let second = wait_import(&server, IMPORT, "the re-import", |i| {
+    let second = wait_import(&cluster, IMPORT, "the re-import", |i| {
         finished_with_report_sent(i) && i["status"]["templateDigest"] != digest
-    });
+    })
+    .await;
     // The first import's new users exist now: only the added row is new.
     assert_eq!(
         second["status"]["counts"]["new"], 1,
@@ -450,23 +568,25 @@ async fn install_run_and_compare(values: &str, watch_role_kind: &str) {
 
     // The second tenant's report: held for want of a recipient, sent once there is one.
     wait_import(
-        &server,
+        &cluster,
         BETA,
         "the beta import, its report waiting for a recipient",
         |i| {
             i["status"]["phase"] == "SucceededWithProblems"
                 && i["status"]["errorReport"]["state"] == "Failed"
         },
-    );
-    let tenants: Api<Tenant> = Api::namespaced(server.client(), TENANT_NS);
+    )
+    .await;
+    let tenants: Api<Tenant> = Api::namespaced(cluster.client(), TENANT_NS);
     let admin = json!({"spec": {"defaultSiteAdministrator": {"name": "Bo Admin", "email": "bo@beta.test"}}});
     tenants
         .patch("beta", &PatchParams::default(), &Patch::Merge(&admin))
         .await
         .unwrap();
-    wait_import(&server, BETA, "the beta report sent", |i| {
+    wait_import(&cluster, BETA, "the beta report sent", |i| {
         i["status"]["errorReport"]["state"] == "Sent"
-    });
+    })
+    .await;
     assert_eq!(emls(&outbox), 3);
 
     // A graceful stop releases the Lease.
@@ -488,36 +608,10 @@ async fn install_run_and_compare(values: &str, watch_role_kind: &str) {
     }
 
     // 5. RBAC: what it used against what the chart grants (read before `helm uninstall`).
-    let counters = server.counters();
-    let entries = counters.entries();
-    // The test's own requests since the reset: a GET and a PUT of the ConfigMap, a PATCH of
-    // the Tenant (the controller itself never updates ConfigMaps nor patches Tenants).
-    assert_eq!(counters.count("update", "configmaps"), 1, "{entries:?}");
-    assert_eq!(counters.count("patch", "tenants"), 1, "{entries:?}");
-    let mut used = BTreeSet::new();
-    for (verb, resource, n) in &entries {
-        let own = match (verb.as_str(), resource.as_str()) {
-            ("update", "configmaps") | ("get", "configmaps") | ("patch", "tenants") => 1,
-            _ => 0,
-        };
-        if *n > own {
-            used.insert((
-                group_of(resource).to_string(),
-                resource.clone(),
-                verb.clone(),
-            ));
-        }
-    }
-    // The Events are events.k8s.io ones (the stand-in keeps core events apart).
-    let new_events = kubectl(
-        &kubeconfig,
-        &["-n", TENANT_NS, "get", "events.events.k8s.io", "-o", "name"],
-    );
-    let core_events = kubectl(
-        &kubeconfig,
-        &["-n", TENANT_NS, "get", "events", "-o", "name"],
-    );
-    assert!(!new_events.trim().is_empty() && core_events.trim().is_empty());
+    let used = match &cluster {
+        Cluster::Standin(server) => used_on_the_standin(server, &kubeconfig),
+        Cluster::Real(plane, _) => used_on_the_real_server(plane),
+    };
 
     let granted: BTreeSet<_> = rule_rows(&watch_role)
         .union(&rule_rows(&lease_role))
@@ -526,7 +620,7 @@ async fn install_run_and_compare(values: &str, watch_role_kind: &str) {
     let not_granted: Vec<_> = used.difference(&granted).collect();
     assert!(
         not_granted.is_empty(),
-        "the controller used what the chart does not grant: {not_granted:?}\n(counters: {entries:?})"
+        "the controller used what the chart does not grant: {not_granted:?}"
     );
     let justified: BTreeSet<_> = JUSTIFIED
         .iter()
@@ -562,14 +656,84 @@ async fn install_run_and_compare(values: &str, watch_role_kind: &str) {
     .await
     .unwrap();
     assert!(
-        server
+        cluster
             .object("apps", "deployments", RELEASE_NS, FULLNAME)
+            .await
             .is_none()
     );
     assert!(
-        server
+        cluster
             .object("riskassess.io", "userimports", TENANT_NS, IMPORT)
+            .await
             .is_some()
     );
     eprintln!("controller used: {used:?}");
+}
+
+/// What the controller used, from the stand-in's counters less the test's own requests.
+fn used_on_the_standin(server: &Server, kubeconfig: &Path) -> BTreeSet<(String, String, String)> {
+    let counters = server.counters();
+    let entries = counters.entries();
+    // The test's own requests since the reset: a GET and a PUT of the ConfigMap, a PATCH of
+    // the Tenant (the controller itself never updates ConfigMaps nor patches Tenants).
+    assert_eq!(counters.count("update", "configmaps"), 1, "{entries:?}");
+    assert_eq!(counters.count("patch", "tenants"), 1, "{entries:?}");
+    let mut used = BTreeSet::new();
+    for (verb, resource, n) in &entries {
+        let own = match (verb.as_str(), resource.as_str()) {
+            ("update", "configmaps") | ("get", "configmaps") | ("patch", "tenants") => 1,
+            _ => 0,
+        };
+        if *n > own {
+            used.insert((
+                group_of(resource).to_string(),
+                resource.clone(),
+                verb.clone(),
+            ));
+        }
+    }
+    // The Events are events.k8s.io ones (the stand-in keeps core events apart).
+    let new_events = kubectl(
+        kubeconfig,
+        &["-n", TENANT_NS, "get", "events.events.k8s.io", "-o", "name"],
+    );
+    let core_events = kubectl(
+        kubeconfig,
+        &["-n", TENANT_NS, "get", "events", "-o", "name"],
+    );
+    assert!(!new_events.trim().is_empty() && core_events.trim().is_empty());
+    used
+}
+
+/// What the chart's ServiceAccount did, from the real API server's audit log; none of it was
+/// refused (RBAC is enforced there: a missing grant shows as a 403).
+fn used_on_the_real_server(plane: &ControlPlane) -> BTreeSet<(String, String, String)> {
+    let account = format!("system:serviceaccount:{RELEASE_NS}:{FULLNAME}");
+    let mut used = BTreeSet::new();
+    let mut refused = Vec::new();
+    for event in plane.audit_events() {
+        if event["user"]["username"] != account.as_str() || event["stage"] != "ResponseComplete" {
+            continue;
+        }
+        let object = &event["objectRef"];
+        if object["resource"].is_null() {
+            continue; // /version, discovery: not resources, not in any Role.
+        }
+        let mut resource = object["resource"].as_str().unwrap_or_default().to_string();
+        if let Some(sub) = object["subresource"].as_str() {
+            resource = format!("{resource}/{sub}");
+        }
+        let row = (
+            object["apiGroup"].as_str().unwrap_or_default().to_string(),
+            resource,
+            event["verb"].as_str().unwrap_or_default().to_string(),
+        );
+        if event["responseStatus"]["code"] == 403 {
+            refused.push(row.clone());
+        }
+        used.insert(row);
+    }
+    assert!(refused.is_empty(), "refused by RBAC: {refused:?}");
+    assert!(!used.is_empty(), "no request of {account} in the audit log");
+    used
 }

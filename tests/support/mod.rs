@@ -21,6 +21,8 @@ use kube_standin::{Options, Server};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+pub mod control_plane;
+
 use user_import_operator::controller::{self, Metrics, Settings};
 use user_import_operator::mail::MailSettings;
 use user_import_operator::resources::{
@@ -395,8 +397,35 @@ async fn real_cluster(kubeconfig: PathBuf) -> (Option<Server>, Client, PathBuf) 
         .await
         .expect("apply a CRD");
     }
-    tokio::time::sleep(Duration::from_secs(2)).await; // CRDs become served shortly after.
+    wait_crds_established(&client).await;
     (None, client, kubeconfig)
+}
+
+/// Waits until the API server serves the three CRDs (condition `Established`).
+pub async fn wait_crds_established(client: &Client) {
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(client.clone());
+    eventually("the CRDs established", || async {
+        let mut established = 0;
+        for crd in [Tenant::crd(), TenantUser::crd(), UserImport::crd()] {
+            let name = crd.metadata.name.unwrap();
+            let Ok(Some(current)) = crds.get_opt(&name).await else {
+                return false;
+            };
+            let conditions = current
+                .status
+                .and_then(|status| status.conditions)
+                .unwrap_or_default();
+            if conditions
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True")
+            {
+                established += 1;
+            }
+        }
+        established == 3
+    })
+    .await;
 }
 
 /// The controller running in-process for one namespace; stopped on drop of the handle.

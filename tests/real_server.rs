@@ -1,0 +1,154 @@
+//! What only a real kube-apiserver checks: its version, and the CRDs' validation rules (CEL,
+//! patterns) refusing a bad object at `kubectl apply` time, with the rule's message.
+//!
+//! Runs against the cluster named by `USER_IMPORT_E2E_KUBECONFIG` (scripts/test starts one with
+//! scripts/control-plane); without it each test says in one line that it was skipped, because
+//! the kube-standin does not evaluate CEL.
+
+mod support;
+
+use kube::Api;
+use kube::api::{Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+use support::{E2E_KUBECONFIG, Env};
+use user_import_operator::resources::UserImport;
+
+/// The real cluster's Env, or None after saying why the test is skipped.
+async fn real_env(test: &str) -> Option<Env> {
+    if std::env::var_os(E2E_KUBECONFIG).is_none() {
+        eprintln!("skipped: {test} needs a real kube-apiserver ({E2E_KUBECONFIG} is not set)");
+        return None;
+    }
+    Some(Env::start(test).await)
+}
+
+fn import(name: &str, spec: Value) -> UserImport {
+    serde_json::from_value(json!({
+        "apiVersion": "riskassess.io/v1alpha1",
+        "kind": "UserImport",
+        "metadata": {"name": name},
+        "spec": spec,
+    }))
+    .expect("a UserImport")
+}
+
+/// Creates the object and returns the server's refusal message, or None when it was accepted.
+async fn refusal(api: &Api<UserImport>, object: &UserImport) -> Option<String> {
+    match api.create(&PostParams::default(), object).await {
+        Ok(_) => None,
+        Err(kube::Error::Api(status)) => {
+            assert_eq!(status.code, 422, "{status:?}");
+            Some(status.message)
+        }
+        Err(other) => panic!("unexpected error: {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_is_kubernetes_1_37() {
+    let Some(env) = real_env("version").await else {
+        return;
+    };
+    let version = env.client.apiserver_version().await.expect("/version");
+    assert_eq!(version.git_version, "v1.37.2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_needs_exactly_one_source() {
+    let Some(env) = real_env("cel-sources").await else {
+        return;
+    };
+    let api: Api<UserImport> = env.api();
+    let both = import(
+        "both",
+        json!({
+            "tenantRef": {"name": "acme"},
+            "template": {
+                "configMapKeyRef": {"name": "a", "key": "t.csv"},
+                "secretKeyRef": {"name": "b", "key": "t.csv"},
+            },
+        }),
+    );
+    let message = refusal(&api, &both).await.expect("two sources are refused");
+    assert!(message.contains("exactly one"), "{message}");
+
+    let none = import(
+        "none",
+        json!({"tenantRef": {"name": "acme"}, "template": {}}),
+    );
+    let message = refusal(&api, &none).await.expect("no source is refused");
+    assert!(message.contains("exactly one"), "{message}");
+
+    let one = import(
+        "one",
+        json!({
+            "tenantRef": {"name": "acme"},
+            "template": {"configMapKeyRef": {"name": "a", "key": "t.csv"}},
+        }),
+    );
+    assert_eq!(refusal(&api, &one).await, None, "one source is accepted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn referenced_names_must_be_object_names() {
+    let Some(env) = real_env("names").await else {
+        return;
+    };
+    let api: Api<UserImport> = env.api();
+    let escaping = import(
+        "escaping",
+        json!({
+            "tenantRef": {"name": "../../team-b/tenants/acme"},
+            "template": {"configMapKeyRef": {"name": "a", "key": "t.csv"}},
+        }),
+    );
+    let message = refusal(&api, &escaping)
+        .await
+        .expect("a path in tenantRef.name is refused");
+    assert!(message.contains("spec.tenantRef.name"), "{message}");
+
+    let bad_config_map = import(
+        "bad-cm",
+        json!({
+            "tenantRef": {"name": "acme"},
+            "template": {"configMapKeyRef": {"name": "Not_A_Name", "key": "t.csv"}},
+        }),
+    );
+    let message = refusal(&api, &bad_config_map)
+        .await
+        .expect("an invalid ConfigMap name is refused");
+    assert!(message.contains("configMapKeyRef.name"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tenant_of_an_import_cannot_change() {
+    let Some(env) = real_env("immutable").await else {
+        return;
+    };
+    let api: Api<UserImport> = env.api();
+    let object = import(
+        "imp",
+        json!({
+            "tenantRef": {"name": "acme"},
+            "template": {"configMapKeyRef": {"name": "a", "key": "t.csv"}},
+        }),
+    );
+    api.create(&PostParams::default(), &object)
+        .await
+        .expect("created");
+    let moved = json!({"spec": {"tenantRef": {"name": "beta"}}});
+    let error = api
+        .patch("imp", &PatchParams::default(), &Patch::Merge(&moved))
+        .await
+        .expect_err("tenantRef is immutable");
+    let kube::Error::Api(status) = error else {
+        panic!("unexpected error: {error}");
+    };
+    assert_eq!(status.code, 422, "{status:?}");
+    assert!(status.message.contains("immutable"), "{}", status.message);
+    // Other fields still change.
+    let mode = json!({"spec": {"mode": "DryRun"}});
+    api.patch("imp", &PatchParams::default(), &Patch::Merge(&mode))
+        .await
+        .expect("mode can change");
+}

@@ -1,0 +1,78 @@
+//! A control plane of a test's own: `scripts/control-plane` started as a child process, for a
+//! test that needs a real kube-apiserver to itself (cluster-scoped objects such as a Helm
+//! release's ClusterRole, or the audit log of its requests).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running etcd + kube-apiserver; stopped (SIGTERM, then waited for) on drop.
+pub struct ControlPlane {
+    child: Child,
+    /// The admin kubeconfig (group system:masters).
+    pub kubeconfig: PathBuf,
+    /// The API server's audit log (JSON lines), when asked for.
+    pub audit_log: Option<PathBuf>,
+}
+
+impl ControlPlane {
+    /// Starts one in `dir` and waits for its `control plane ready` line. The binaries are
+    /// built (or taken from the cache) by the script itself.
+    pub fn start(dir: &Path, audit: bool) -> ControlPlane {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/control-plane");
+        let kubeconfig = dir.join("control-plane.kubeconfig");
+        let audit_log = audit.then(|| dir.join("audit.log"));
+        let mut command = Command::new(script);
+        command
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some(path) = &audit_log {
+            command.env("USER_IMPORT_CONTROL_PLANE_AUDIT_LOG", path);
+        }
+        let mut child = command.spawn().expect("start scripts/control-plane");
+        let stdout = child.stdout.take().unwrap();
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = sender.send(line);
+            }
+        });
+        // A cold build of the binaries happens before this, when the cache is empty.
+        let deadline = Instant::now() + Duration::from_secs(1200);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match receiver.recv_timeout(left) {
+                Ok(line) if line == "control plane ready" => break,
+                Ok(_) => {}
+                Err(error) => panic!("scripts/control-plane did not get ready: {error}"),
+            }
+        }
+        ControlPlane {
+            child,
+            kubeconfig,
+            audit_log,
+        }
+    }
+
+    /// The audit log's events, parsed.
+    pub fn audit_events(&self) -> Vec<serde_json::Value> {
+        let path = self.audit_log.as_ref().expect("started with an audit log");
+        std::fs::read_to_string(path)
+            .expect("the audit log")
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("an audit event"))
+            .collect()
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
