@@ -489,3 +489,79 @@ fn a_report_without_recipient_or_an_unreachable_relay_writes_nothing() {
         "no report, no temp file"
     );
 }
+
+/// Counts the objects of a records file by name, to see that no two share one.
+fn record_names(records: &str) -> Vec<String> {
+    let mut names: Vec<String> = records
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("name: "))
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn two_long_coupa_user_ids_never_share_one_record() {
+    let dir = scratch();
+    let header = "First Name,Last Name,Email,Coupa Username,Coupa User ID";
+    let (id1, id2) = (
+        format!("{}1", "7".repeat(299)),
+        format!("{}2", "7".repeat(299)),
+    );
+    let text = format!("{header}\nAnn,Lee,a@acme.test,alee,{id1}\nBo,Ko,b@acme.test,bko,{id2}\n");
+    std::fs::write(dir.path().join("long.csv"), text).unwrap();
+    let out = run(
+        dir.path(),
+        &words("import --template long.csv --records new.yaml --output json"),
+    );
+    let report = json(&out);
+    assert_eq!(report["counts"]["new"], 0, "{report:#}");
+    assert_eq!(report["counts"]["problem"], 2);
+    for problem in report["problem"].as_array().unwrap() {
+        assert_eq!(problem["reason"], "InvalidCoupaUserId");
+        assert!(
+            problem["message"].as_str().unwrap().contains("300 digits"),
+            "{problem:#}"
+        );
+    }
+    let written = std::fs::read_to_string(dir.path().join("new.yaml")).unwrap();
+    assert!(record_names(&written).is_empty(), "{written}");
+
+    // Ids of a normal length, under a tenant name long enough that the record names are cut:
+    // the second row would land in the first row's record, so it is a problem naming row 2.
+    let tenant = "t".repeat(250);
+    let text =
+        format!("{header}\nAnn,Lee,a@acme.test,alee,1234567\nBo,Ko,b@acme.test,bko,1234568\n");
+    std::fs::write(dir.path().join("cut.csv"), text).unwrap();
+    let out = run(
+        dir.path(),
+        &[
+            "import",
+            "--template",
+            "cut.csv",
+            "--records",
+            "cut.yaml",
+            "--tenant",
+            &tenant,
+            "--error-report",
+            "cut-report.csv",
+            "--output",
+            "json",
+        ],
+    );
+    let report = json(&out);
+    assert_eq!(report["counts"]["new"], 1, "{report:#}");
+    assert_eq!(report["problem"][0]["row"], 3);
+    assert_eq!(report["problem"][0]["reason"], "InvalidCoupaUserId");
+    assert!(
+        report["problem"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("row 2"),
+        "{report:#}"
+    );
+    let written = std::fs::read_to_string(dir.path().join("cut.yaml")).unwrap();
+    let names = record_names(&written);
+    assert_eq!(names, [format!("{tenant}-12")], "{written}");
+}

@@ -33,6 +33,15 @@ impl RowProblems {
     }
 }
 
+/// The most digits a Coupa User ID may have.
+///
+/// Coupa's user ids are integers that its API hands out as 64-bit numbers; the largest
+/// unsigned 64-bit integer, 18446744073709551615, has 20 digits. So 20 digits (leading zeros
+/// included) hold every id Coupa can give, and anything longer is a typing or export error.
+/// The bound also keeps a record name, `<tenant>-<coupaUserId>`, far below the 253 characters
+/// of an object name for any ordinary tenant name.
+pub const MAX_COUPA_USER_ID_DIGITS: usize = 20;
+
 /// Validates every row of the template; the result has one entry per template row.
 pub fn validate_rows(template: &Template) -> Vec<RowProblems> {
     let mut problems: Vec<RowProblems> = template
@@ -64,6 +73,19 @@ pub fn validate_cells<'a>(cell: &dyn Fn(Field) -> &'a str) -> RowProblems {
     let id = cell(Field::CoupaUserId);
     if !id.is_empty() && !id.bytes().all(|byte| byte.is_ascii_digit()) {
         let message = format!("Coupa User ID \"{id}\" is not all digits");
+        problems.add(
+            ProblemReason::InvalidCoupaUserId,
+            &[Field::CoupaUserId],
+            message,
+        );
+    } else if id.len() > MAX_COUPA_USER_ID_DIGITS {
+        // All digits here, so bytes are characters. The value is cut in the message: a
+        // status lists up to a hundred messages.
+        let message = format!(
+            "Coupa User ID \"{}…\" has {} digits, more than the {MAX_COUPA_USER_ID_DIGITS} a Coupa user id can have",
+            &id[..MAX_COUPA_USER_ID_DIGITS],
+            id.len(),
+        );
         problems.add(
             ProblemReason::InvalidCoupaUserId,
             &[Field::CoupaUserId],

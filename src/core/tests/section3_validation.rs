@@ -164,6 +164,30 @@ fn a_coupa_user_id_must_be_all_digits() {
 }
 
 #[test]
+fn a_coupa_user_id_of_more_than_20_digits_is_invalid() {
+    let longest = "1".repeat(20);
+    let plan = plan_rows(&[row(&longest, "alee", "a@acme.test")], &[]);
+    assert_eq!(plan.counts.new, 1, "{:#?}", plan.problem);
+    for too_long in [
+        "1".repeat(21),
+        "9".repeat(300),
+        format!("0{}", "1".repeat(20)),
+    ] {
+        let plan = plan_rows(&[row(&too_long, "alee", "a@acme.test")], &[]);
+        assert_eq!(
+            only_problem(&plan),
+            (InvalidCoupaUserId, vec!["coupaUserId".into()])
+        );
+        let message = &plan.problem[0].message;
+        assert!(
+            message.contains(&format!("{} digits", too_long.len())) && message.contains("20"),
+            "{message}"
+        );
+        assert!(message.len() < 200, "the message stays short: {message}");
+    }
+}
+
+#[test]
 fn a_status_is_blank_or_active_inactive_deleted_in_any_case() {
     for good in ["", "active", "INACTIVE", "Deleted"] {
         let plan = plan_rows(&[["Ann", "Lee", "a@acme.test", "alee", "7", "", good]], &[]);
