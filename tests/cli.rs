@@ -565,3 +565,86 @@ fn two_long_coupa_user_ids_never_share_one_record() {
     let names = record_names(&written);
     assert_eq!(names, [format!("{tenant}-12")], "{written}");
 }
+
+/// The files of the outbox folder (none when it does not exist).
+fn outbox(dir: &Path) -> Vec<String> {
+    match std::fs::read_dir(dir.join("outbox")) {
+        Ok(_) => files(&dir.join("outbox")),
+        Err(_) => Vec::new(),
+    }
+}
+
+#[test]
+fn a_300_character_tenant_name_gives_a_report_file_name_of_at_most_255_bytes() {
+    let dir = scratch();
+    let tenant: String = "Ünïcödé Tenant/".repeat(20);
+    assert_eq!(tenant.chars().count(), 300);
+    let out = run(
+        dir.path(),
+        &[
+            "import",
+            "--template",
+            "template.csv",
+            "--records",
+            "records.yaml",
+            "--tenant",
+            &tenant,
+            "--date",
+            "2026-11-24",
+            "--output",
+            "json",
+        ],
+    );
+    let report = json(&out);
+    let file_name = report["errorReport"]["fileName"].as_str().unwrap();
+    assert!(file_name.len() <= 255, "{} bytes", file_name.len());
+    assert!(file_name.ends_with(" - 2026-11-24.csv"), "{file_name}");
+    assert!(file_name.starts_with("User Sync Error Report - Ünïcödé Tenant_Ü"));
+    assert!(
+        dir.path().join(file_name).is_file(),
+        "{:?}",
+        files(dir.path())
+    );
+    assert_eq!(outbox(dir.path()).len(), 1, "the report was mailed once");
+}
+
+#[test]
+fn when_preparing_a_file_fails_nothing_is_written_and_nothing_mailed() {
+    let long_name = format!("{}.csv", "r".repeat(300));
+    for error_report in ["missing/", "missing/report.csv", long_name.as_str()] {
+        let dir = scratch();
+        let before = std::fs::read(dir.path().join("records.yaml")).unwrap();
+        let out = run(
+            dir.path(),
+            &[
+                "import",
+                "--template",
+                "template.csv",
+                "--records",
+                "records.yaml",
+                "--error-report",
+                error_report,
+            ],
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{error_report}: {}",
+            stderr(&out)
+        );
+        assert!(out.stdout.is_empty(), "{error_report}");
+        assert!(
+            std::fs::read(dir.path().join("records.yaml")).unwrap() == before,
+            "{error_report}: records untouched"
+        );
+        assert!(
+            outbox(dir.path()).is_empty(),
+            "{error_report}: nothing mailed"
+        );
+        assert_eq!(
+            files(dir.path()),
+            ["records.yaml", "template.csv"],
+            "{error_report}: no report, no temp file, no outbox"
+        );
+    }
+}

@@ -17,7 +17,7 @@ use crate::core::naming::dns_name;
 use crate::core::planner::{Plan, PlanOptions, plan};
 use crate::core::report::{ImportReport, build_report};
 use crate::core::template::{Template, TemplateLimits, read_template};
-use crate::mail::{MailArgs, ReportMail, build_message, send};
+use crate::mail::{MailArgs, MailSettings, ReportMail, build_message, send};
 use records_file::{RecordsFile, prepare_atomic_write};
 
 /// Options shared by `plan` and `import`.
@@ -183,8 +183,16 @@ fn exit_without_freeing(planned: Planned) {
 }
 
 /// `import`: plans, then rewrites the records file and writes the error report.
+///
+/// Nothing is written when the command fails: everything that can fail (the recipient and
+/// mail settings, the report's file name and folder, both temporary files) is checked or
+/// prepared first, then the mail is sent, and only then are the files renamed into place.
 pub fn run_import(args: &ImportArgs) -> Result<(), CliError> {
     let mut planned = prepare(&args.plan)?;
+    let mail = match &planned.error_report {
+        Some(error_report) => Some(mail_settings(args, error_report)?),
+        None => None,
+    };
     let abort = args.on_problem == OnProblemArg::Abort && planned.plan.counts.problem > 0;
     let writes = if abort {
         &[][..]
@@ -206,8 +214,8 @@ pub fn run_import(args: &ImportArgs) -> Result<(), CliError> {
     };
     // The mail goes before the renames: a failed send leaves nothing written, and a retried
     // import then sends the same message (same Message-ID) again.
-    if let Some(error_report) = &planned.error_report {
-        mail_report(args, &planned.report, error_report)?;
+    if let (Some((to, settings)), Some(error_report)) = (mail, &planned.error_report) {
+        mail_report(args, to, &settings, &planned.report, error_report)?;
     }
     records.persist()?;
     if let Some(report) = report {
@@ -224,12 +232,12 @@ pub fn run_import(args: &ImportArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Sends the error report to `--to` by SMTP, or writes it into the outbox.
-fn mail_report(
+/// The recipient and the mail settings of a report to send. A missing `--to` is a usage
+/// error.
+fn mail_settings(
     args: &ImportArgs,
-    report: &ImportReport,
     error_report: &ErrorReport,
-) -> Result<(), CliError> {
+) -> Result<(String, MailSettings), CliError> {
     let Some(to) = args.to.clone() else {
         let rows = error_report.rows;
         return Err(CliError::Usage(format!(
@@ -237,6 +245,17 @@ fn mail_report(
         )));
     };
     let settings = args.mail.settings().map_err(anyhow::Error::from)?;
+    Ok((to, settings))
+}
+
+/// Sends the error report to `to` by SMTP, or writes it into the outbox.
+fn mail_report(
+    args: &ImportArgs,
+    to: String,
+    settings: &MailSettings,
+    report: &ImportReport,
+    error_report: &ErrorReport,
+) -> Result<(), CliError> {
     let source = args.plan.template.display().to_string();
     let identity = std::fs::canonicalize(&args.plan.template)
         .map(|path| format!("file://{}", path.display()))
@@ -256,7 +275,7 @@ fn mail_report(
         .build()
         .map_err(anyhow::Error::from)?;
     let delivery = runtime
-        .block_on(send(&settings, message))
+        .block_on(send(settings, message))
         .map_err(anyhow::Error::from)?;
     eprintln!(
         "error report for {to}: {} ({} attempt(s), {})",

@@ -10,6 +10,7 @@ use kube::api::ObjectMeta;
 use serde::{Deserialize, Serialize};
 
 use crate::core::matching::ExistingUser;
+use crate::core::naming::MAX_FILE_NAME_BYTES;
 use crate::core::planner::UserWrite;
 use crate::resources::{TENANT_LABEL, TenantUser};
 
@@ -263,7 +264,12 @@ impl PreparedWrite {
 }
 
 /// Writes `bytes` to a temporary file in `path`'s folder, to be renamed into place later.
+///
+/// Whatever would make the rename fail is found here, before anything is renamed or mailed:
+/// a folder that does not exist or cannot be written (the temporary file is made in it), a
+/// file name or path too long for the file system, a destination that is a folder.
 pub fn prepare_atomic_write(path: &Path, bytes: &[u8]) -> Result<PreparedWrite> {
+    check_destination(path)?;
     let folder = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
@@ -276,4 +282,33 @@ pub fn prepare_atomic_write(path: &Path, bytes: &[u8]) -> Result<PreparedWrite> 
         file,
         path: path.to_path_buf(),
     })
+}
+
+/// The longest path the usual systems take (Linux's PATH_MAX, with its terminating NUL).
+const MAX_PATH_BYTES: usize = 4095;
+
+/// Refuses a destination that a rename could not create: no file name, a name longer than
+/// [`MAX_FILE_NAME_BYTES`], a path longer than the system takes, or an existing folder.
+fn check_destination(path: &Path) -> Result<()> {
+    let Some(name) = path.file_name() else {
+        bail!("cannot write {}: it names no file", path.display());
+    };
+    if name.len() > MAX_FILE_NAME_BYTES {
+        bail!(
+            "cannot write {}: the file name is {} bytes, over the {MAX_FILE_NAME_BYTES} a file system takes",
+            path.display(),
+            name.len()
+        );
+    }
+    if path.as_os_str().len() > MAX_PATH_BYTES {
+        bail!(
+            "cannot write {}: the path is {} bytes, over the {MAX_PATH_BYTES} the system takes",
+            path.display(),
+            path.as_os_str().len()
+        );
+    }
+    if path.is_dir() {
+        bail!("cannot write {}: it is a folder", path.display());
+    }
+    Ok(())
 }
