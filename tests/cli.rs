@@ -648,3 +648,39 @@ fn when_preparing_a_file_fails_nothing_is_written_and_nothing_mailed() {
         );
     }
 }
+
+#[test]
+fn an_invalid_to_address_is_a_usage_error() {
+    for to in [
+        "not-an-address",
+        "admin@",
+        "a b@acme.test",
+        "admin@acme.test\r\nBcc: x@evil.test",
+    ] {
+        let dir = scratch();
+        let before = std::fs::read(dir.path().join("records.yaml")).unwrap();
+        let out = run(
+            dir.path(),
+            &[
+                "import",
+                "--template",
+                "template.csv",
+                "--records",
+                "records.yaml",
+                "--to",
+                to,
+            ],
+        );
+        assert_eq!(out.status.code(), Some(2), "{to:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("--to"), "{to:?}: {}", stderr(&out));
+        assert!(
+            std::fs::read(dir.path().join("records.yaml")).unwrap() == before,
+            "{to:?}: records untouched"
+        );
+        assert_eq!(
+            files(dir.path()),
+            ["records.yaml", "template.csv"],
+            "{to:?}"
+        );
+    }
+}

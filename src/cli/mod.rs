@@ -17,7 +17,7 @@ use crate::core::naming::dns_name;
 use crate::core::planner::{Plan, PlanOptions, plan};
 use crate::core::report::{ImportReport, build_report};
 use crate::core::template::{Template, TemplateLimits, read_template};
-use crate::mail::{MailArgs, MailSettings, ReportMail, build_message, send};
+use crate::mail::{MailArgs, MailError, MailSettings, ReportMail, build_message, send};
 use records_file::{RecordsFile, prepare_atomic_write};
 
 /// Options shared by `plan` and `import`.
@@ -66,7 +66,7 @@ pub struct ImportArgs {
     pub on_problem: OnProblemArg,
     /// The tenant's default site administrator, who receives the error report. Required when
     /// there is a report to send.
-    #[arg(long, value_name = "EMAIL")]
+    #[arg(long, value_name = "EMAIL", value_parser = recipient_address)]
     pub to: Option<String>,
     #[command(flatten)]
     pub mail: MailArgs,
@@ -232,8 +232,18 @@ pub fn run_import(args: &ImportArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// The recipient and the mail settings of a report to send. A missing `--to` is a usage
-/// error.
+/// `--to` must be an address a message can be sent to: a bad one is a usage error, found
+/// before anything is read or written.
+fn recipient_address(text: &str) -> Result<String, String> {
+    let address = text.trim();
+    address
+        .parse::<lettre::Address>()
+        .map(|_| address.to_string())
+        .map_err(|error| format!("not a valid e-mail address: {error}"))
+}
+
+/// The recipient and the mail settings of a report to send. A missing `--to`, or a mail
+/// option that is not valid, is a usage error.
 fn mail_settings(
     args: &ImportArgs,
     error_report: &ErrorReport,
@@ -244,7 +254,12 @@ fn mail_settings(
             "{rows} problem row(s) make an error report to send: name its recipient with --to EMAIL"
         )));
     };
-    let settings = args.mail.settings().map_err(anyhow::Error::from)?;
+    let settings = args.mail.settings().map_err(|error| match error {
+        MailError::InvalidAddress { .. } | MailError::InvalidSettings(_) => {
+            CliError::Usage(error.to_string())
+        }
+        error => CliError::Failed(error.into()),
+    })?;
     Ok((to, settings))
 }
 
