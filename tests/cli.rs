@@ -684,3 +684,44 @@ fn an_invalid_to_address_is_a_usage_error() {
         );
     }
 }
+
+/// Runs `plan` on an endless template (`/dev/zero`), killing it if it has not stopped by
+/// itself within `seconds`: it must stop at the size limit, not read on.
+fn plan_endless(extra: &[&str], seconds: u64) -> Output {
+    let dir = scratch();
+    let mut child = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(words("plan --template /dev/zero --records records.yaml"))
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("still reading /dev/zero after {seconds} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn an_endless_template_stops_at_the_size_limit_and_names_it() {
+    for (extra, limit) in [
+        (&["--max-template-bytes", "1000"][..], "1000"),
+        (&[][..], "52428800"),
+    ] {
+        let out = plan_endless(extra, 60);
+        assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+        let message = stderr(&out);
+        assert!(
+            message.contains(&format!("limit of {limit} bytes")),
+            "{message}"
+        );
+        assert_eq!(message.lines().count(), 1, "{message}");
+    }
+}

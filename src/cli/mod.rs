@@ -16,7 +16,7 @@ use crate::core::error_report::{ErrorReport, write_error_report};
 use crate::core::naming::dns_name;
 use crate::core::planner::{Plan, PlanOptions, plan};
 use crate::core::report::{ImportReport, build_report};
-use crate::core::template::{Template, TemplateLimits, read_template};
+use crate::core::template::{Template, TemplateLimits, read_capped, read_template};
 use crate::mail::{MailArgs, MailError, MailSettings, ReportMail, build_message, send};
 use records_file::{RecordsFile, prepare_atomic_write};
 
@@ -134,14 +134,16 @@ pub struct Planned {
 /// Reads the template and the records, and plans. Writes nothing.
 pub fn prepare(args: &PlanArgs) -> Result<Planned, CliError> {
     let path = args.template.display();
-    let bytes = std::fs::read(&args.template)
-        .map_err(|error| CliError::Rejected(format!("cannot read {path}: {error}")))?;
     let limits = TemplateLimits {
         max_bytes: args.max_template_bytes,
         max_rows: args.max_rows,
         max_cell_chars: args.max_cell_chars,
     };
-    let template = read_template(&bytes, &limits)
+    let file = std::fs::File::open(&args.template)
+        .map_err(|error| CliError::Rejected(format!("cannot read {path}: {error}")))?;
+    // Read within the size limit: an endless input (a pipe, /dev/zero) stops there.
+    let template = read_capped(file, &limits)
+        .and_then(|bytes| read_template(&bytes, &limits))
         .map_err(|error| CliError::Rejected(format!("{path}: {error}")))?;
     let records = RecordsFile::read(&args.records)?;
     let tenant = records
