@@ -725,3 +725,124 @@ fn an_endless_template_stops_at_the_size_limit_and_names_it() {
         assert_eq!(message.lines().count(), 1, "{message}");
     }
 }
+
+/// A TenantUser document of a records file, named `name` (no name when `None`).
+fn user_doc(name: Option<&str>, id: &str) -> String {
+    let name = name.map(|n| format!("\n  name: {n}")).unwrap_or_default();
+    format!(
+        "apiVersion: riskassess.io/v1alpha1\nkind: TenantUser\nmetadata:\n  labels:\n    riskassess.io/tenant: acme{name}\nspec:\n  username: u{id}\n  email: u{id}@acme.test\n  coupaUsername: u{id}\n  coupaUserId: '{id}'\n"
+    )
+}
+
+/// A YAML List of the documents, as `kubectl get -o yaml` prints it.
+fn yaml_list(docs: &[String]) -> String {
+    let items: String = docs
+        .iter()
+        .map(|doc| {
+            let mut lines = doc.lines();
+            let first = format!("- {}\n", lines.next().unwrap());
+            first + &lines.map(|line| format!("  {line}\n")).collect::<String>()
+        })
+        .collect();
+    format!("apiVersion: v1\nkind: List\nitems:\n{items}")
+}
+
+/// Runs `import` on a records file and expects exit 1 with nothing written; the message.
+fn bad_records(records: &str) -> String {
+    let dir = scratch();
+    std::fs::write(dir.path().join("users.yaml"), records).unwrap();
+    let out = run(
+        dir.path(),
+        &words("import --template template.csv --records users.yaml"),
+    );
+    assert_eq!(out.status.code(), Some(1), "{records}\n{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("users.yaml")).unwrap(),
+        records,
+        "records untouched"
+    );
+    assert_eq!(
+        files(dir.path()),
+        ["records.yaml", "template.csv", "users.yaml"],
+        "no report, no mail, no temp file"
+    );
+    let message = stderr(&out);
+    assert_eq!(message.lines().count(), 1, "{message}");
+    message
+}
+
+#[test]
+fn a_records_file_with_two_objects_of_one_name_is_refused() {
+    let docs = [
+        user_doc(Some("acme-1"), "1"),
+        user_doc(Some("acme-2"), "2"),
+        user_doc(Some("acme-1"), "3"),
+    ];
+    let message = bad_records(&yaml_list(&docs));
+    assert!(
+        message.contains("\"acme-1\"") && message.contains("item 1") && message.contains("item 3"),
+        "{message}"
+    );
+    let documents: String = docs.iter().map(|doc| format!("---\n{doc}")).collect();
+    let message = bad_records(&documents);
+    assert!(
+        message.contains("\"acme-1\"")
+            && message.contains("document 1")
+            && message.contains("document 3"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_records_file_with_an_object_without_a_name_is_refused() {
+    let docs = [user_doc(Some("acme-1"), "1"), user_doc(None, "2")];
+    let message = bad_records(&yaml_list(&docs));
+    assert!(
+        message.contains("item 2") && message.contains("name"),
+        "{message}"
+    );
+    let docs = [user_doc(Some("acme-1"), "1"), user_doc(Some("''"), "2")];
+    let message = bad_records(&yaml_list(&docs));
+    assert!(
+        message.contains("item 2") && message.contains("name"),
+        "{message}"
+    );
+}
+
+#[test]
+fn errors_in_a_multi_document_records_file_name_the_right_document() {
+    let good = |id: &str| user_doc(Some(&format!("acme-{id}")), id);
+    let config_map = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n".to_string();
+    let no_spec =
+        "apiVersion: riskassess.io/v1alpha1\nkind: TenantUser\nmetadata:\n  name: x\n".to_string();
+    let cases = [
+        (
+            vec![good("1"), good("2"), config_map.clone()],
+            "document 3",
+            "ConfigMap",
+        ),
+        (vec![good("1"), no_spec, good("3")], "document 2", "spec"),
+        (
+            vec![good("1"), yaml_list(&[good("2"), config_map.clone()])],
+            "document 2, item 2",
+            "ConfigMap",
+        ),
+        (
+            vec![good("1"), good("2"), "spec: [unclosed\n".to_string()],
+            "document 3",
+            "",
+        ),
+    ];
+    for (docs, place, what) in cases {
+        let text: String = docs.iter().map(|doc| format!("---\n{doc}")).collect();
+        let message = bad_records(&text);
+        assert!(
+            message.contains(place) && message.contains(what),
+            "{place}: {message}"
+        );
+        assert!(
+            place.contains("document 1") || !message.contains("item 1"),
+            "{place}: {message}"
+        );
+    }
+}
