@@ -683,6 +683,31 @@ fn an_invalid_to_address_is_a_usage_error() {
             "{to:?}"
         );
     }
+    // The other mail options too: a value that is not valid is a usage error.
+    for (option, value) in [
+        ("--smtp-url", "ftp://relay"),
+        ("--mail-from", "not-an-address"),
+    ] {
+        let dir = scratch();
+        let out = run(
+            dir.path(),
+            &[
+                "import",
+                "--template",
+                "template.csv",
+                "--records",
+                "records.yaml",
+                option,
+                value,
+            ],
+        );
+        assert_eq!(out.status.code(), Some(2), "{option}: {}", stderr(&out));
+        assert_eq!(
+            files(dir.path()),
+            ["records.yaml", "template.csv"],
+            "{option}"
+        );
+    }
 }
 
 /// Runs `plan` on an endless template (`/dev/zero`), killing it if it has not stopped by
