@@ -489,3 +489,385 @@ fn a_report_without_recipient_or_an_unreachable_relay_writes_nothing() {
         "no report, no temp file"
     );
 }
+
+/// Counts the objects of a records file by name, to see that no two share one.
+fn record_names(records: &str) -> Vec<String> {
+    let mut names: Vec<String> = records
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("name: "))
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn two_long_coupa_user_ids_never_share_one_record() {
+    let dir = scratch();
+    let header = "First Name,Last Name,Email,Coupa Username,Coupa User ID";
+    let (id1, id2) = (
+        format!("{}1", "7".repeat(299)),
+        format!("{}2", "7".repeat(299)),
+    );
+    let text = format!("{header}\nAnn,Lee,a@acme.test,alee,{id1}\nBo,Ko,b@acme.test,bko,{id2}\n");
+    std::fs::write(dir.path().join("long.csv"), text).unwrap();
+    let out = run(
+        dir.path(),
+        &words("import --template long.csv --records new.yaml --output json"),
+    );
+    let report = json(&out);
+    assert_eq!(report["counts"]["new"], 0, "{report:#}");
+    assert_eq!(report["counts"]["problem"], 2);
+    for problem in report["problem"].as_array().unwrap() {
+        assert_eq!(problem["reason"], "InvalidCoupaUserId");
+        assert!(
+            problem["message"].as_str().unwrap().contains("300 digits"),
+            "{problem:#}"
+        );
+    }
+    let written = std::fs::read_to_string(dir.path().join("new.yaml")).unwrap();
+    assert!(record_names(&written).is_empty(), "{written}");
+
+    // Ids of a normal length, under a tenant name long enough that the record names are cut:
+    // the second row would land in the first row's record, so it is a problem naming row 2.
+    let tenant = "t".repeat(250);
+    let text =
+        format!("{header}\nAnn,Lee,a@acme.test,alee,1234567\nBo,Ko,b@acme.test,bko,1234568\n");
+    std::fs::write(dir.path().join("cut.csv"), text).unwrap();
+    let out = run(
+        dir.path(),
+        &[
+            "import",
+            "--template",
+            "cut.csv",
+            "--records",
+            "cut.yaml",
+            "--tenant",
+            &tenant,
+            "--error-report",
+            "cut-report.csv",
+            "--output",
+            "json",
+        ],
+    );
+    let report = json(&out);
+    assert_eq!(report["counts"]["new"], 1, "{report:#}");
+    assert_eq!(report["problem"][0]["row"], 3);
+    assert_eq!(report["problem"][0]["reason"], "InvalidCoupaUserId");
+    assert!(
+        report["problem"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("row 2"),
+        "{report:#}"
+    );
+    let written = std::fs::read_to_string(dir.path().join("cut.yaml")).unwrap();
+    let names = record_names(&written);
+    assert_eq!(names, [format!("{tenant}-12")], "{written}");
+}
+
+/// The files of the outbox folder (none when it does not exist).
+fn outbox(dir: &Path) -> Vec<String> {
+    match std::fs::read_dir(dir.join("outbox")) {
+        Ok(_) => files(&dir.join("outbox")),
+        Err(_) => Vec::new(),
+    }
+}
+
+#[test]
+fn a_300_character_tenant_name_gives_a_report_file_name_of_at_most_255_bytes() {
+    let dir = scratch();
+    let tenant: String = "Ünïcödé Tenant/".repeat(20);
+    assert_eq!(tenant.chars().count(), 300);
+    let out = run(
+        dir.path(),
+        &[
+            "import",
+            "--template",
+            "template.csv",
+            "--records",
+            "records.yaml",
+            "--tenant",
+            &tenant,
+            "--date",
+            "2026-11-24",
+            "--output",
+            "json",
+        ],
+    );
+    let report = json(&out);
+    let file_name = report["errorReport"]["fileName"].as_str().unwrap();
+    assert!(file_name.len() <= 255, "{} bytes", file_name.len());
+    assert!(file_name.ends_with(" - 2026-11-24.csv"), "{file_name}");
+    assert!(file_name.starts_with("User Sync Error Report - Ünïcödé Tenant_Ü"));
+    assert!(
+        dir.path().join(file_name).is_file(),
+        "{:?}",
+        files(dir.path())
+    );
+    assert_eq!(outbox(dir.path()).len(), 1, "the report was mailed once");
+}
+
+#[test]
+fn when_preparing_a_file_fails_nothing_is_written_and_nothing_mailed() {
+    let long_name = format!("{}.csv", "r".repeat(300));
+    for error_report in ["missing/", "missing/report.csv", long_name.as_str()] {
+        let dir = scratch();
+        let before = std::fs::read(dir.path().join("records.yaml")).unwrap();
+        let out = run(
+            dir.path(),
+            &[
+                "import",
+                "--template",
+                "template.csv",
+                "--records",
+                "records.yaml",
+                "--error-report",
+                error_report,
+            ],
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{error_report}: {}",
+            stderr(&out)
+        );
+        assert!(out.stdout.is_empty(), "{error_report}");
+        assert!(
+            std::fs::read(dir.path().join("records.yaml")).unwrap() == before,
+            "{error_report}: records untouched"
+        );
+        assert!(
+            outbox(dir.path()).is_empty(),
+            "{error_report}: nothing mailed"
+        );
+        assert_eq!(
+            files(dir.path()),
+            ["records.yaml", "template.csv"],
+            "{error_report}: no report, no temp file, no outbox"
+        );
+    }
+}
+
+#[test]
+fn an_invalid_to_address_is_a_usage_error() {
+    for to in [
+        "not-an-address",
+        "admin@",
+        "a b@acme.test",
+        "admin@acme.test\r\nBcc: x@evil.test",
+    ] {
+        let dir = scratch();
+        let before = std::fs::read(dir.path().join("records.yaml")).unwrap();
+        let out = run(
+            dir.path(),
+            &[
+                "import",
+                "--template",
+                "template.csv",
+                "--records",
+                "records.yaml",
+                "--to",
+                to,
+            ],
+        );
+        assert_eq!(out.status.code(), Some(2), "{to:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("--to"), "{to:?}: {}", stderr(&out));
+        assert!(
+            std::fs::read(dir.path().join("records.yaml")).unwrap() == before,
+            "{to:?}: records untouched"
+        );
+        assert_eq!(
+            files(dir.path()),
+            ["records.yaml", "template.csv"],
+            "{to:?}"
+        );
+    }
+    // The other mail options too: a value that is not valid is a usage error.
+    for (option, value) in [
+        ("--smtp-url", "ftp://relay"),
+        ("--mail-from", "not-an-address"),
+    ] {
+        let dir = scratch();
+        let out = run(
+            dir.path(),
+            &[
+                "import",
+                "--template",
+                "template.csv",
+                "--records",
+                "records.yaml",
+                option,
+                value,
+            ],
+        );
+        assert_eq!(out.status.code(), Some(2), "{option}: {}", stderr(&out));
+        assert_eq!(
+            files(dir.path()),
+            ["records.yaml", "template.csv"],
+            "{option}"
+        );
+    }
+}
+
+/// Runs `plan` on an endless template (`/dev/zero`), killing it if it has not stopped by
+/// itself within `seconds`: it must stop at the size limit, not read on.
+fn plan_endless(extra: &[&str], seconds: u64) -> Output {
+    let dir = scratch();
+    let mut child = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(words("plan --template /dev/zero --records records.yaml"))
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("still reading /dev/zero after {seconds} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn an_endless_template_stops_at_the_size_limit_and_names_it() {
+    for (extra, limit) in [
+        (&["--max-template-bytes", "1000"][..], "1000"),
+        (&[][..], "52428800"),
+    ] {
+        let out = plan_endless(extra, 60);
+        assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+        let message = stderr(&out);
+        assert!(
+            message.contains(&format!("limit of {limit} bytes")),
+            "{message}"
+        );
+        assert_eq!(message.lines().count(), 1, "{message}");
+    }
+}
+
+/// A TenantUser document of a records file, named `name` (no name when `None`).
+fn user_doc(name: Option<&str>, id: &str) -> String {
+    let name = name.map(|n| format!("\n  name: {n}")).unwrap_or_default();
+    format!(
+        "apiVersion: riskassess.io/v1alpha1\nkind: TenantUser\nmetadata:\n  labels:\n    riskassess.io/tenant: acme{name}\nspec:\n  username: u{id}\n  email: u{id}@acme.test\n  coupaUsername: u{id}\n  coupaUserId: '{id}'\n"
+    )
+}
+
+/// A YAML List of the documents, as `kubectl get -o yaml` prints it.
+fn yaml_list(docs: &[String]) -> String {
+    let items: String = docs
+        .iter()
+        .map(|doc| {
+            let mut lines = doc.lines();
+            let first = format!("- {}\n", lines.next().unwrap());
+            first + &lines.map(|line| format!("  {line}\n")).collect::<String>()
+        })
+        .collect();
+    format!("apiVersion: v1\nkind: List\nitems:\n{items}")
+}
+
+/// Runs `import` on a records file and expects exit 1 with nothing written; the message.
+fn bad_records(records: &str) -> String {
+    let dir = scratch();
+    std::fs::write(dir.path().join("users.yaml"), records).unwrap();
+    let out = run(
+        dir.path(),
+        &words("import --template template.csv --records users.yaml"),
+    );
+    assert_eq!(out.status.code(), Some(1), "{records}\n{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("users.yaml")).unwrap(),
+        records,
+        "records untouched"
+    );
+    assert_eq!(
+        files(dir.path()),
+        ["records.yaml", "template.csv", "users.yaml"],
+        "no report, no mail, no temp file"
+    );
+    let message = stderr(&out);
+    assert_eq!(message.lines().count(), 1, "{message}");
+    message
+}
+
+#[test]
+fn a_records_file_with_two_objects_of_one_name_is_refused() {
+    let docs = [
+        user_doc(Some("acme-1"), "1"),
+        user_doc(Some("acme-2"), "2"),
+        user_doc(Some("acme-1"), "3"),
+    ];
+    let message = bad_records(&yaml_list(&docs));
+    assert!(
+        message.contains("\"acme-1\"") && message.contains("item 1") && message.contains("item 3"),
+        "{message}"
+    );
+    let documents: String = docs.iter().map(|doc| format!("---\n{doc}")).collect();
+    let message = bad_records(&documents);
+    assert!(
+        message.contains("\"acme-1\"")
+            && message.contains("document 1")
+            && message.contains("document 3"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_records_file_with_an_object_without_a_name_is_refused() {
+    let docs = [user_doc(Some("acme-1"), "1"), user_doc(None, "2")];
+    let message = bad_records(&yaml_list(&docs));
+    assert!(
+        message.contains("item 2") && message.contains("name"),
+        "{message}"
+    );
+    let docs = [user_doc(Some("acme-1"), "1"), user_doc(Some("''"), "2")];
+    let message = bad_records(&yaml_list(&docs));
+    assert!(
+        message.contains("item 2") && message.contains("name"),
+        "{message}"
+    );
+}
+
+#[test]
+fn errors_in_a_multi_document_records_file_name_the_right_document() {
+    let good = |id: &str| user_doc(Some(&format!("acme-{id}")), id);
+    let config_map = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n".to_string();
+    let no_spec =
+        "apiVersion: riskassess.io/v1alpha1\nkind: TenantUser\nmetadata:\n  name: x\n".to_string();
+    let cases = [
+        (
+            vec![good("1"), good("2"), config_map.clone()],
+            "document 3",
+            "ConfigMap",
+        ),
+        (vec![good("1"), no_spec, good("3")], "document 2", "spec"),
+        (
+            vec![good("1"), yaml_list(&[good("2"), config_map.clone()])],
+            "document 2, item 2",
+            "ConfigMap",
+        ),
+        (
+            vec![good("1"), good("2"), "spec: [unclosed\n".to_string()],
+            "document 3",
+            "",
+        ),
+    ];
+    for (docs, place, what) in cases {
+        let text: String = docs.iter().map(|doc| format!("---\n{doc}")).collect();
+        let message = bad_records(&text);
+        assert!(
+            message.contains(place) && message.contains(what),
+            "{place}: {message}"
+        );
+        assert!(
+            place.contains("document 1") || !message.contains("item 1"),
+            "{place}: {message}"
+        );
+    }
+}

@@ -16,8 +16,8 @@ use crate::core::error_report::{ErrorReport, write_error_report};
 use crate::core::naming::dns_name;
 use crate::core::planner::{Plan, PlanOptions, plan};
 use crate::core::report::{ImportReport, build_report};
-use crate::core::template::{Template, TemplateLimits, read_template};
-use crate::mail::{MailArgs, ReportMail, build_message, send};
+use crate::core::template::{Template, TemplateLimits, read_capped, read_template};
+use crate::mail::{MailArgs, MailError, MailSettings, ReportMail, build_message, send};
 use records_file::{RecordsFile, prepare_atomic_write};
 
 /// Options shared by `plan` and `import`.
@@ -66,7 +66,7 @@ pub struct ImportArgs {
     pub on_problem: OnProblemArg,
     /// The tenant's default site administrator, who receives the error report. Required when
     /// there is a report to send.
-    #[arg(long, value_name = "EMAIL")]
+    #[arg(long, value_name = "EMAIL", value_parser = recipient_address)]
     pub to: Option<String>,
     #[command(flatten)]
     pub mail: MailArgs,
@@ -134,14 +134,16 @@ pub struct Planned {
 /// Reads the template and the records, and plans. Writes nothing.
 pub fn prepare(args: &PlanArgs) -> Result<Planned, CliError> {
     let path = args.template.display();
-    let bytes = std::fs::read(&args.template)
-        .map_err(|error| CliError::Rejected(format!("cannot read {path}: {error}")))?;
     let limits = TemplateLimits {
         max_bytes: args.max_template_bytes,
         max_rows: args.max_rows,
         max_cell_chars: args.max_cell_chars,
     };
-    let template = read_template(&bytes, &limits)
+    let file = std::fs::File::open(&args.template)
+        .map_err(|error| CliError::Rejected(format!("cannot read {path}: {error}")))?;
+    // Read within the size limit: an endless input (a pipe, /dev/zero) stops there.
+    let template = read_capped(file, &limits)
+        .and_then(|bytes| read_template(&bytes, &limits))
         .map_err(|error| CliError::Rejected(format!("{path}: {error}")))?;
     let records = RecordsFile::read(&args.records)?;
     let tenant = records
@@ -183,8 +185,16 @@ fn exit_without_freeing(planned: Planned) {
 }
 
 /// `import`: plans, then rewrites the records file and writes the error report.
+///
+/// Nothing is written when the command fails: everything that can fail (the recipient and
+/// mail settings, the report's file name and folder, both temporary files) is checked or
+/// prepared first, then the mail is sent, and only then are the files renamed into place.
 pub fn run_import(args: &ImportArgs) -> Result<(), CliError> {
     let mut planned = prepare(&args.plan)?;
+    let mail = match &planned.error_report {
+        Some(error_report) => Some(mail_settings(args, error_report)?),
+        None => None,
+    };
     let abort = args.on_problem == OnProblemArg::Abort && planned.plan.counts.problem > 0;
     let writes = if abort {
         &[][..]
@@ -206,8 +216,8 @@ pub fn run_import(args: &ImportArgs) -> Result<(), CliError> {
     };
     // The mail goes before the renames: a failed send leaves nothing written, and a retried
     // import then sends the same message (same Message-ID) again.
-    if let Some(error_report) = &planned.error_report {
-        mail_report(args, &planned.report, error_report)?;
+    if let (Some((to, settings)), Some(error_report)) = (mail, &planned.error_report) {
+        mail_report(args, to, &settings, &planned.report, error_report)?;
     }
     records.persist()?;
     if let Some(report) = report {
@@ -224,19 +234,45 @@ pub fn run_import(args: &ImportArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Sends the error report to `--to` by SMTP, or writes it into the outbox.
-fn mail_report(
+/// `--to` must be an address a message can be sent to: a bad one is a usage error, found
+/// before anything is read or written.
+fn recipient_address(text: &str) -> Result<String, String> {
+    let address = text.trim();
+    address
+        .parse::<lettre::Address>()
+        .map(|_| address.to_string())
+        .map_err(|error| format!("not a valid e-mail address: {error}"))
+}
+
+/// The recipient and the mail settings of a report to send. A missing `--to`, or a mail
+/// option that is not valid, is a usage error.
+fn mail_settings(
     args: &ImportArgs,
-    report: &ImportReport,
     error_report: &ErrorReport,
-) -> Result<(), CliError> {
+) -> Result<(String, MailSettings), CliError> {
     let Some(to) = args.to.clone() else {
         let rows = error_report.rows;
         return Err(CliError::Usage(format!(
             "{rows} problem row(s) make an error report to send: name its recipient with --to EMAIL"
         )));
     };
-    let settings = args.mail.settings().map_err(anyhow::Error::from)?;
+    let settings = args.mail.settings().map_err(|error| match error {
+        MailError::InvalidAddress { .. } | MailError::InvalidSettings(_) => {
+            CliError::Usage(error.to_string())
+        }
+        error => CliError::Failed(error.into()),
+    })?;
+    Ok((to, settings))
+}
+
+/// Sends the error report to `to` by SMTP, or writes it into the outbox.
+fn mail_report(
+    args: &ImportArgs,
+    to: String,
+    settings: &MailSettings,
+    report: &ImportReport,
+    error_report: &ErrorReport,
+) -> Result<(), CliError> {
     let source = args.plan.template.display().to_string();
     let identity = std::fs::canonicalize(&args.plan.template)
         .map(|path| format!("file://{}", path.display()))
@@ -256,7 +292,7 @@ fn mail_report(
         .build()
         .map_err(anyhow::Error::from)?;
     let delivery = runtime
-        .block_on(send(&settings, message))
+        .block_on(send(settings, message))
         .map_err(anyhow::Error::from)?;
     eprintln!(
         "error report for {to}: {} ({} attempt(s), {})",

@@ -10,6 +10,7 @@ use kube::api::ObjectMeta;
 use serde::{Deserialize, Serialize};
 
 use crate::core::matching::ExistingUser;
+use crate::core::naming::MAX_FILE_NAME_BYTES;
 use crate::core::planner::UserWrite;
 use crate::resources::{TENANT_LABEL, TenantUser};
 
@@ -189,56 +190,100 @@ struct Item {
 }
 
 /// JSON when the text starts with `{`, else YAML (one List, or documents of users).
+///
+/// The file must be a valid list of TenantUsers: every object is a TenantUser with a spec and
+/// a name, and no two share a name (they would be one record). An error names the document
+/// and the item it is about, as a person counts them in the file.
 fn parse(bytes: &[u8]) -> Result<RecordsFile> {
     let text = std::str::from_utf8(bytes).context("the records file is not UTF-8")?;
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
     if trimmed.starts_with('{') {
         let document: Document = serde_json::from_str(trimmed)?;
-        let users = users_of(document)?;
-        return Ok(RecordsFile::from_users(RecordsFormat::JsonList, users));
+        let users = users_of(document, None)?;
+        check_names(&users)?;
+        return Ok(RecordsFile::from_users(
+            RecordsFormat::JsonList,
+            users.into_iter().map(|(_, user)| user).collect(),
+        ));
     }
     let mut users = Vec::new();
     let (mut documents, mut saw_list) = (0, false);
-    for document in serde_norway::Deserializer::from_str(trimmed) {
-        let Some(document) = Option::<Document>::deserialize(document)? else {
-            continue; // an empty document, e.g. a leading `---`
+    for (position, document) in serde_norway::Deserializer::from_str(trimmed).enumerate() {
+        let number = position + 1;
+        let document = match Option::<Document>::deserialize(document) {
+            Ok(Some(document)) => document,
+            Ok(None) => continue, // an empty document, e.g. a leading `---`
+            Err(error) if number > 1 => bail!("document {number}: {error}"),
+            Err(error) => return Err(error.into()),
         };
         documents += 1;
         saw_list |= document.items.is_some();
-        users.extend(users_of(document)?);
+        users.extend(users_of(document, Some(number))?);
     }
+    check_names(&users)?;
     let format = if documents == 0 || (documents == 1 && saw_list) {
         RecordsFormat::YamlList
     } else {
         RecordsFormat::YamlDocuments
     };
-    Ok(RecordsFile::from_users(format, users))
+    Ok(RecordsFile::from_users(
+        format,
+        users.into_iter().map(|(_, user)| user).collect(),
+    ))
 }
 
-/// The TenantUsers of one document: the items of a `List`, or the object itself.
-fn users_of(document: Document) -> Result<Vec<TenantUser>> {
-    let items = match document.items {
-        Some(items) => items,
-        None => vec![document.object],
+/// The TenantUsers of one document: the items of a `List`, or the object itself, each with
+/// the words that place it in the file: "item 3" (of a JSON list, or of a YAML list in the
+/// first document), "document 2" (a YAML document that is one object), "document 2, item 3".
+/// `number` is the YAML document's number, counted from 1; None for JSON.
+fn users_of(document: Document, number: Option<usize>) -> Result<Vec<(String, TenantUser)>> {
+    let Some(items) = document.items else {
+        let place = match number {
+            Some(number) => format!("document {number}"),
+            None => "the object".to_string(),
+        };
+        return Ok(vec![(place.clone(), to_user(&place, document.object)?)]);
     };
     items
         .into_iter()
         .enumerate()
-        .map(|(position, item)| to_user(position + 1, item))
+        .map(|(position, item)| {
+            let place = match number {
+                Some(number) if number > 1 => format!("document {number}, item {}", position + 1),
+                _ => format!("item {}", position + 1),
+            };
+            Ok((place.clone(), to_user(&place, item)?))
+        })
         .collect()
 }
 
-fn to_user(number: usize, item: Item) -> Result<TenantUser> {
+fn to_user(place: &str, item: Item) -> Result<TenantUser> {
     let kind = item.kind.as_deref().unwrap_or("TenantUser");
     if kind != "TenantUser" {
-        bail!("item {number} is a {kind}, not a TenantUser");
+        bail!("{place} is a {kind}, not a TenantUser");
     }
     let Some(spec) = item.spec else {
-        bail!("item {number} is not a valid TenantUser: it has no spec");
+        bail!("{place} is not a valid TenantUser: it has no spec");
     };
+    if item.metadata.name.as_deref().unwrap_or("").is_empty() {
+        bail!("{place} is not a valid TenantUser: it has no metadata.name");
+    }
     let mut user = TenantUser::new("", spec);
     user.metadata = item.metadata;
     Ok(user)
+}
+
+/// No two objects may share a name: they would be one record, and an import would write one
+/// of them over the other.
+fn check_names(users: &[(String, TenantUser)]) -> Result<()> {
+    let mut seen: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+    for (place, user) in users {
+        let name = user.metadata.name.as_deref().unwrap_or("");
+        if let Some(first) = seen.insert(name, place) {
+            bail!("{first} and {place} are both named \"{name}\": one name, one record");
+        }
+    }
+    Ok(())
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file beside it, then a rename.
@@ -263,7 +308,12 @@ impl PreparedWrite {
 }
 
 /// Writes `bytes` to a temporary file in `path`'s folder, to be renamed into place later.
+///
+/// Whatever would make the rename fail is found here, before anything is renamed or mailed:
+/// a folder that does not exist or cannot be written (the temporary file is made in it), a
+/// file name or path too long for the file system, a destination that is a folder.
 pub fn prepare_atomic_write(path: &Path, bytes: &[u8]) -> Result<PreparedWrite> {
+    check_destination(path)?;
     let folder = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
@@ -276,4 +326,33 @@ pub fn prepare_atomic_write(path: &Path, bytes: &[u8]) -> Result<PreparedWrite> 
         file,
         path: path.to_path_buf(),
     })
+}
+
+/// The longest path the usual systems take (Linux's PATH_MAX, with its terminating NUL).
+const MAX_PATH_BYTES: usize = 4095;
+
+/// Refuses a destination that a rename could not create: no file name, a name longer than
+/// [`MAX_FILE_NAME_BYTES`], a path longer than the system takes, or an existing folder.
+fn check_destination(path: &Path) -> Result<()> {
+    let Some(name) = path.file_name() else {
+        bail!("cannot write {}: it names no file", path.display());
+    };
+    if name.len() > MAX_FILE_NAME_BYTES {
+        bail!(
+            "cannot write {}: the file name is {} bytes, over the {MAX_FILE_NAME_BYTES} a file system takes",
+            path.display(),
+            name.len()
+        );
+    }
+    if path.as_os_str().len() > MAX_PATH_BYTES {
+        bail!(
+            "cannot write {}: the path is {} bytes, over the {MAX_PATH_BYTES} the system takes",
+            path.display(),
+            path.as_os_str().len()
+        );
+    }
+    if path.is_dir() {
+        bail!("cannot write {}: it is a folder", path.display());
+    }
+    Ok(())
 }

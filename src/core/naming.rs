@@ -31,18 +31,35 @@ pub fn dns_name(text: &str) -> String {
     }
 }
 
+/// The longest file name most file systems take (ext4, XFS, APFS, NTFS), in bytes.
+pub const MAX_FILE_NAME_BYTES: usize = 255;
+
 /// `User Sync Error Report - <Tenant> - <YYYY-MM-DD>.csv`, with the characters that cannot
 /// stand in a file name (on Windows, macOS or Linux) replaced by `_`.
+///
+/// A display name too long for a file name of [`MAX_FILE_NAME_BYTES`] bytes is shortened at a
+/// character boundary, so that the date and `.csv` stay: the report can always be written,
+/// and still tells its tenant and date.
 pub fn error_report_file_name(tenant_display_name: &str, date: chrono::NaiveDate) -> String {
-    let name = format!(
-        "User Sync Error Report - {tenant_display_name} - {}.csv",
-        date.format("%Y-%m-%d")
-    );
-    name.chars()
-        .map(|c| match c {
-            '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|' => '_',
-            c if c.is_control() => '_',
-            c => c,
-        })
-        .collect()
+    const PREFIX: &str = "User Sync Error Report - ";
+    let suffix = format!(" - {}.csv", date.format("%Y-%m-%d"));
+    let room = MAX_FILE_NAME_BYTES.saturating_sub(PREFIX.len() + suffix.len());
+    let mut name = String::from(PREFIX);
+    for c in tenant_display_name.chars().map(file_name_char) {
+        if name.len() + c.len_utf8() > PREFIX.len() + room {
+            break;
+        }
+        name.push(c);
+    }
+    name.push_str(&suffix);
+    name
+}
+
+/// `c`, or `_` when it cannot stand in a file name on one of the usual systems.
+fn file_name_char(c: char) -> char {
+    match c {
+        '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|' => '_',
+        c if c.is_control() => '_',
+        c => c,
+    }
 }

@@ -71,18 +71,70 @@ pub fn plan(template: &Template, users: &[ExistingUser], options: &PlanOptions) 
         .filter(|field| template.column_of(*field).is_some())
         .collect();
     let index = UserIndex::new(users);
-    let problems = validate_rows(template);
+    let mut problems = validate_rows(template);
+    let names = mark_record_name_collisions(template, &options.tenant, &mut problems);
     let mut outcomes: Vec<Outcome> = template
         .rows
         .iter()
         .zip(problems)
-        .map(|(row, problems)| decide(template, row, &fields, &index, options, problems))
+        .zip(names)
+        .map(|((row, problems), name)| {
+            decide(template, row, &fields, &index, options, problems, name)
+        })
         .collect();
     mark_new_username_duplicates(template, &mut outcomes);
     assemble(template, &index, outcomes)
 }
 
+/// Two template rows never land in one record. A record name is `<tenant>-<coupaUserId>` cut
+/// to 253 characters, so with a long tenant name two different ids can give one name: the
+/// first row (in template order) keeps it, and every later row with another id that gives the
+/// same name is an `InvalidCoupaUserId` problem, whatever the first row turned out to be.
+/// Rows with the same id are left to `DuplicateInTemplate`.
+///
+/// Returns each row's record name (None where its id is blank or invalid), for `decide`.
+fn mark_record_name_collisions(
+    template: &Template,
+    tenant: &str,
+    problems: &mut [RowProblems],
+) -> Vec<Option<String>> {
+    // The first row to give each name: its id and its row number.
+    let mut first: HashMap<String, (&str, usize)> = HashMap::default();
+    let mut names = Vec::with_capacity(template.rows.len());
+    for (row, problems) in template.rows.iter().zip(problems.iter_mut()) {
+        let id = template.cell(row, Field::CoupaUserId);
+        if id.is_empty()
+            || problems
+                .reasons
+                .contains(&ProblemReason::InvalidCoupaUserId)
+        {
+            names.push(None);
+            continue;
+        }
+        let name = record_name(tenant, id);
+        match first.get(name.as_str()) {
+            Some(&(first_id, number)) if first_id != id => {
+                let message = format!(
+                    "Coupa User ID \"{id}\" gives the same record name as Coupa User ID \"{first_id}\" of row {number} (a record name is cut to 253 characters): two users cannot share one record"
+                );
+                problems.add(
+                    ProblemReason::InvalidCoupaUserId,
+                    &[Field::CoupaUserId],
+                    message,
+                );
+            }
+            Some(_) => {}
+            None => {
+                first.insert(name.clone(), (id, row.number));
+            }
+        }
+        names.push(Some(name));
+    }
+    names
+}
+
 /// Sorts one row: validation problems first, then matching, then what an update changes.
+/// `name` is the row's record name, should it make a new user.
 fn decide(
     template: &Template,
     row: &TemplateRow,
@@ -90,6 +142,7 @@ fn decide(
     index: &UserIndex,
     options: &PlanOptions,
     mut problems: RowProblems,
+    name: Option<String>,
 ) -> Outcome {
     let cell = |field: Field| template.cell(row, field);
     let keys = RowKeys {
@@ -124,7 +177,7 @@ fn decide(
         }
         Match::New => {
             let spec = new_user(fields, &cell, options.sso_sync);
-            let name = record_name(&options.tenant, keys.id);
+            let name = name.unwrap_or_else(|| record_name(&options.tenant, keys.id));
             let username = spec.username.as_deref().unwrap_or("");
             if let Some(holder) = index.by_username(username) {
                 add_mismatch(&mut problems, index, holder, &[Field::Username], &cell);

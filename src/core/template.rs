@@ -1,9 +1,11 @@
 //! Reading the User Import Template (spec section 2): bytes in, header map and rows out.
 //!
-//! Pure: no I/O. The caller reads the bytes (a file, a ConfigMap key) and passes them here.
+//! Pure: no I/O. The caller reads the bytes (a file, a ConfigMap key) and passes them here;
+//! [`read_capped`] reads them from any reader within the size limit.
 
 use std::borrow::Cow;
 use std::fmt;
+use std::io::Read;
 
 use csv::StringRecord;
 use sha2::{Digest, Sha256};
@@ -83,6 +85,10 @@ pub enum TemplateError {
     },
     /// The file is larger than `max_bytes`.
     TooLarge { bytes: usize, limit: usize },
+    /// The input went on past `max_bytes`, and was not read any further (see [`read_capped`]).
+    TooLargeInput { limit: usize },
+    /// The input could not be read (an I/O error while reading it).
+    Unreadable(String),
     /// The file has more user rows than `max_rows`.
     TooManyRows { limit: usize },
     /// A cell is longer than `max_cell_chars`.
@@ -118,6 +124,11 @@ impl fmt::Display for TemplateError {
                 f,
                 "the template is {bytes} bytes, over the limit of {limit} bytes"
             ),
+            TemplateError::TooLargeInput { limit } => write!(
+                f,
+                "the template is larger than the limit of {limit} bytes (reading stopped there)"
+            ),
+            TemplateError::Unreadable(reason) => write!(f, "cannot read the template: {reason}"),
             TemplateError::TooManyRows { limit } => {
                 write!(f, "the template has more than the limit of {limit} rows")
             }
@@ -171,6 +182,25 @@ const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 /// digest, and what tells one template from another.
 pub fn digest(bytes: &[u8]) -> String {
     format!("sha256:{:x}", Sha256::digest(bytes))
+}
+
+/// Reads the bytes of a template from `reader`, never more than one byte past
+/// `limits.max_bytes`: an endless or oversized input (a pipe, `/dev/zero`, a huge file) stops
+/// there and is [`TemplateError::TooLargeInput`], without ever holding more than the limit in
+/// memory. An I/O error is [`TemplateError::Unreadable`].
+pub fn read_capped(reader: impl Read, limits: &TemplateLimits) -> Result<Vec<u8>, TemplateError> {
+    let limit = limits.max_bytes;
+    let mut bytes = Vec::new();
+    // One byte more than the limit tells "exactly at the limit" from "over it".
+    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    reader
+        .take(cap)
+        .read_to_end(&mut bytes)
+        .map_err(|error| TemplateError::Unreadable(error.to_string()))?;
+    if bytes.len() > limit {
+        return Err(TemplateError::TooLargeInput { limit });
+    }
+    Ok(bytes)
 }
 
 /// Reads a template. See the module docs and spec section 2 for every rule.
@@ -908,6 +938,47 @@ mod tests {
                 bytes: 10,
                 limit: 9
             })
+        );
+    }
+
+    #[test]
+    fn an_endless_input_stops_one_byte_past_the_limit() {
+        let limits = TemplateLimits {
+            max_bytes: 1000,
+            ..TemplateLimits::default()
+        };
+        // `repeat` never ends: only the limit stops the reading.
+        assert_eq!(
+            read_capped(std::io::repeat(b'a'), &limits),
+            Err(TemplateError::TooLargeInput { limit: 1000 })
+        );
+        let message = TemplateError::TooLargeInput { limit: 1000 }.to_string();
+        assert!(message.contains("limit of 1000 bytes"), "{message}");
+        let exact = vec![b'x'; 1000];
+        assert_eq!(read_capped(&exact[..], &limits), Ok(exact.clone()));
+        let over = vec![b'x'; 1001];
+        assert_eq!(
+            read_capped(&over[..], &limits),
+            Err(TemplateError::TooLargeInput { limit: 1000 })
+        );
+        let huge = TemplateLimits {
+            max_bytes: usize::MAX,
+            ..limits
+        };
+        assert_eq!(read_capped(&exact[..], &huge), Ok(exact));
+    }
+
+    #[test]
+    fn a_read_error_is_unreadable() {
+        struct Failing;
+        impl std::io::Read for Failing {
+            fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::other("disk on fire"))
+            }
+        }
+        assert_eq!(
+            read_capped(Failing, &TemplateLimits::default()),
+            Err(TemplateError::Unreadable("disk on fire".into()))
         );
     }
 

@@ -33,6 +33,15 @@ impl RowProblems {
     }
 }
 
+/// The most digits a Coupa User ID may have.
+///
+/// Coupa's user ids are integers that its API hands out as 64-bit numbers; the largest
+/// unsigned 64-bit integer, 18446744073709551615, has 20 digits. So 20 digits (leading zeros
+/// included) hold every id Coupa can give, and anything longer is a typing or export error.
+/// The bound also keeps a record name, `<tenant>-<coupaUserId>`, far below the 253 characters
+/// of an object name for any ordinary tenant name.
+pub const MAX_COUPA_USER_ID_DIGITS: usize = 20;
+
 /// Validates every row of the template; the result has one entry per template row.
 pub fn validate_rows(template: &Template) -> Vec<RowProblems> {
     let mut problems: Vec<RowProblems> = template
@@ -69,6 +78,19 @@ pub fn validate_cells<'a>(cell: &dyn Fn(Field) -> &'a str) -> RowProblems {
             &[Field::CoupaUserId],
             message,
         );
+    } else if id.len() > MAX_COUPA_USER_ID_DIGITS {
+        // All digits here, so bytes are characters. The value is cut in the message: a
+        // status lists up to a hundred messages.
+        let message = format!(
+            "Coupa User ID \"{}…\" has {} digits, more than the {MAX_COUPA_USER_ID_DIGITS} a Coupa user id can have",
+            &id[..MAX_COUPA_USER_ID_DIGITS],
+            id.len(),
+        );
+        problems.add(
+            ProblemReason::InvalidCoupaUserId,
+            &[Field::CoupaUserId],
+            message,
+        );
     }
     let status = cell(Field::Status);
     if !status.is_empty() && UserStatus::parse(status).is_none() {
@@ -78,22 +100,25 @@ pub fn validate_cells<'a>(cell: &dyn Fn(Field) -> &'a str) -> RowProblems {
     problems
 }
 
-/// `local@domain` with a dot inside the domain and no white space.
+/// `local@domain`: exactly one `@`, a non-empty local part, and a domain of two or more
+/// dot-separated labels, none of them empty (so no leading, trailing or doubled dot). No space
+/// (of any kind) and no control character may stand anywhere in it.
+///
+/// Deliberately simpler than RFC 5321: it catches the typing and export errors a template has
+/// (a missing `@`, a stray space, `acme..test`) without refusing any address a mail relay
+/// would deliver to.
 pub fn is_valid_email(email: &str) -> bool {
-    if email.chars().any(char::is_whitespace) {
+    if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return false;
     }
-    match email.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && !domain.contains('@')
-                && domain
-                    .split_once('.')
-                    .is_some_and(|(name, rest)| !name.is_empty() && !rest.is_empty())
-                && !domain.ends_with('.')
-        }
-        None => false,
-    }
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    let mut labels = domain.split('.');
+    !local.is_empty()
+        && !domain.contains('@')
+        && labels.clone().count() >= 2
+        && labels.all(|label| !label.is_empty())
 }
 
 /// `DuplicateInTemplate`: rows sharing a Coupa User ID, or sharing an email or Coupa Username

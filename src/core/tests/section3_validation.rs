@@ -1,5 +1,7 @@
 //! Section 3: row validation and its precedence.
 
+use proptest::prelude::*;
+
 use super::*;
 use crate::core::report::ProblemReason::{self, *};
 use crate::core::validation::is_valid_email;
@@ -40,6 +42,116 @@ fn emails_need_local_at_domain_with_a_dot_and_no_spaces() {
     assert_eq!(only_problem(&plan), (InvalidEmail, vec!["email".into()]));
 }
 
+/// The e-mail rule: exactly one `@`, a non-empty local part, a domain of two or more
+/// non-empty dot-separated labels, no spaces or control characters anywhere.
+#[test]
+fn the_email_rule_table() {
+    let cases: &[(&str, bool)] = &[
+        ("a@b.c", true),
+        ("ann.lee+x@mail.acme.test", true),
+        ("A@B.CO", true),
+        ("o'hara@acme.test", true),
+        ("ann@acme-corp.test", true),
+        ("jos\u{e9}@b\u{fc}ro.test", true),
+        ("a.@b.c", true),
+        // The three of the defect: a doubled, a trailing and a leading dot in the domain.
+        ("c@acme..test", false),
+        ("a@acme.test.", false),
+        ("b@.acme.test", false),
+        ("a@b", false),
+        ("a@", false),
+        ("@c.d", false),
+        ("@", false),
+        ("", false),
+        ("a@@c.d", false),
+        ("a@b@c.d", false),
+        ("ann.acme.test", false),
+        ("a b@c.d", false),
+        ("a@c .d", false),
+        (" a@c.d", false),
+        ("a@c.d ", false),
+        ("a\u{a0}b@c.d", false),
+        ("a\tb@c.d", false),
+        ("a@c.d\n", false),
+        ("a\u{0}@c.d", false),
+        ("a@c\u{7f}.d", false),
+        ("a\u{85}@c.d", false),
+        ("a@.", false),
+        ("a@..", false),
+        ("a@c..", false),
+        ("a@.c.d.", false),
+        ("a@c...d", false),
+    ];
+    let wrong: Vec<String> = cases
+        .iter()
+        .filter(|(email, valid)| is_valid_email(email) != *valid)
+        .map(|(email, valid)| {
+            format!(
+                "{email:?} should be {}",
+                if *valid { "valid" } else { "invalid" }
+            )
+        })
+        .collect();
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    for email in ["c@acme..test", "a@acme.test.", "b@.acme.test"] {
+        let plan = plan_rows(&[row("7", "alee", email)], &[]);
+        assert_eq!(
+            only_problem(&plan),
+            (InvalidEmail, vec!["email".into()]),
+            "{email}"
+        );
+    }
+}
+
+/// A label: what may stand between the dots of a domain, or as a local part.
+fn label() -> impl Strategy<Value = String> {
+    "[a-zA-Z0-9_+'\\-\u{e9}\u{4e2d}]{1,8}"
+}
+
+fn valid_email() -> impl Strategy<Value = (String, Vec<String>)> {
+    (
+        prop::collection::vec(label(), 1..3).prop_map(|parts| parts.join(".")),
+        prop::collection::vec(label(), 2..5),
+    )
+}
+
+proptest! {
+    #[test]
+    fn emails_built_by_the_rule_are_valid((local, labels) in valid_email()) {
+        let email = format!("{local}@{}", labels.join("."));
+        prop_assert!(is_valid_email(&email), "{}", email);
+    }
+
+    #[test]
+    fn breaking_any_part_of_the_rule_makes_an_email_invalid(
+        (local, labels) in valid_email(),
+        break_at in 0..6usize,
+        position in any::<prop::sample::Index>(),
+        bad in prop::sample::select(vec![' ', '\t', '\n', '\r', '\u{0}', '\u{7f}', '\u{a0}', '\u{2028}', '@']),
+    ) {
+        let domain = labels.join(".");
+        let email = match break_at {
+            0 => format!("@{domain}"),
+            1 => format!("{local}@{labels}", labels = labels[0]),
+            2 => format!("{local}@.{domain}"),
+            3 => format!("{local}@{domain}."),
+            4 => {
+                let cut = position.index(labels.len() - 1) + 1;
+                format!("{local}@{}..{}", labels[..cut].join("."), labels[cut..].join("."))
+            }
+            _ => {
+                let whole: Vec<char> = format!("{local}@{domain}").chars().collect();
+                let at = position.index(whole.len() + 1);
+                let mut broken: String = whole[..at].iter().collect();
+                broken.push(bad);
+                broken.extend(&whole[at..]);
+                broken
+            }
+        };
+        prop_assert!(!is_valid_email(&email), "{:?} (break {})", email, break_at);
+    }
+}
+
 #[test]
 fn a_coupa_user_id_must_be_all_digits() {
     for bad in ["10A7", "-5", "1.0", "٣"] {
@@ -48,6 +160,30 @@ fn a_coupa_user_id_must_be_all_digits() {
             only_problem(&plan),
             (InvalidCoupaUserId, vec!["coupaUserId".into()])
         );
+    }
+}
+
+#[test]
+fn a_coupa_user_id_of_more_than_20_digits_is_invalid() {
+    let longest = "1".repeat(20);
+    let plan = plan_rows(&[row(&longest, "alee", "a@acme.test")], &[]);
+    assert_eq!(plan.counts.new, 1, "{:#?}", plan.problem);
+    for too_long in [
+        "1".repeat(21),
+        "9".repeat(300),
+        format!("0{}", "1".repeat(20)),
+    ] {
+        let plan = plan_rows(&[row(&too_long, "alee", "a@acme.test")], &[]);
+        assert_eq!(
+            only_problem(&plan),
+            (InvalidCoupaUserId, vec!["coupaUserId".into()])
+        );
+        let message = &plan.problem[0].message;
+        assert!(
+            message.contains(&format!("{} digits", too_long.len())) && message.contains("20"),
+            "{message}"
+        );
+        assert!(message.len() < 200, "the message stays short: {message}");
     }
 }
 

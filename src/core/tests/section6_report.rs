@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::core::error_report::write_error_report;
-use crate::core::report::build_report;
+use crate::core::report::{ProblemReason, build_report};
 
 fn date() -> chrono::NaiveDate {
     chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap()
@@ -111,4 +111,62 @@ fn lists_are_in_row_order_and_counts_add_up() {
         counts.new + counts.update + counts.unchanged + counts.problem,
         rows.len()
     );
+}
+
+/// Record names are `<tenant>-<coupaUserId>` cut to 253 characters: with a long tenant name,
+/// different ids give one name. The first row keeps it; the later ones are problems.
+#[test]
+fn two_ids_that_give_one_record_name_make_the_later_rows_problems() {
+    let options = PlanOptions {
+        tenant: "t".repeat(250),
+        sso_sync: true,
+    };
+    let rows: [&[&str]; 4] = [
+        &row("1234567", "alee", "a@acme.test"),
+        &row("1234568", "bob", "b@acme.test"),
+        &row("99", "cy", "c@acme.test"),
+        &row("1234569", "dee", "d@acme.test"),
+    ];
+    let tmpl = template(&HEADERS, &rows);
+    let plan = plan(&tmpl, &[], &options);
+    // 250 + "-99" is 253 characters: that name is not cut, and row 4 is new.
+    assert_eq!(plan.counts.new, 2, "{plan:#?}");
+    assert_eq!(plan.counts.problem, 2);
+    let name = format!("{}-12", "t".repeat(250));
+    assert_eq!(plan.writes[0].name, name);
+    let problems: Vec<(usize, ProblemReason)> =
+        plan.problem.iter().map(|p| (p.row, p.reason)).collect();
+    assert_eq!(
+        problems,
+        [
+            (3, ProblemReason::InvalidCoupaUserId),
+            (5, ProblemReason::InvalidCoupaUserId),
+        ]
+    );
+    for problem in &plan.problem {
+        assert_eq!(problem.fields, ["coupaUserId"]);
+        assert!(
+            problem.message.contains("row 2") && problem.message.contains("253"),
+            "{}",
+            problem.message
+        );
+    }
+}
+
+#[test]
+fn ids_that_give_one_record_name_collide_whatever_the_first_row_became() {
+    // The first row is a problem of its own (a bad email); the second would be new under the
+    // same record name. The rule looks at the ids alone, so it is refused all the same.
+    let options = PlanOptions {
+        tenant: "t".repeat(250),
+        sso_sync: true,
+    };
+    let rows: [&[&str]; 2] = [
+        &["Ann", "Lee", "bad email", "alee", "1234567", "", ""],
+        &row("1234568", "bob", "b@acme.test"),
+    ];
+    let plan = plan(&template(&HEADERS, &rows), &[], &options);
+    assert_eq!(plan.counts.problem, 2, "{plan:#?}");
+    assert_eq!(plan.problem[1].reason, ProblemReason::InvalidCoupaUserId);
+    assert!(plan.writes.is_empty());
 }

@@ -21,6 +21,41 @@ fn the_file_name_has_tenant_and_date_and_no_unsafe_characters() {
 }
 
 #[test]
+fn a_display_name_too_long_for_a_file_name_is_shortened_keeping_the_date() {
+    let suffix = " - 2026-11-24.csv";
+    for (name, kept_chars) in [
+        ("a".repeat(300), 213),
+        ("é".repeat(300), 106),
+        ("€".repeat(300), 71),
+        ("😀".repeat(300), 53),
+        (format!("{}/x", "b".repeat(211)), 213),
+    ] {
+        let file_name = error_report_file_name(&name, date());
+        assert!(file_name.len() <= 255, "{} bytes", file_name.len());
+        assert!(file_name.len() > 250, "shortened no more than needed");
+        assert!(file_name.starts_with("User Sync Error Report - "));
+        assert!(file_name.ends_with(suffix), "{file_name}");
+        let kept = &file_name["User Sync Error Report - ".len()..file_name.len() - suffix.len()];
+        assert_eq!(kept.chars().count(), kept_chars, "{name}");
+        assert!(name.replace('/', "_").starts_with(kept));
+    }
+    // Exactly at the limit: nothing is cut.
+    let name = "c".repeat(213);
+    assert_eq!(
+        error_report_file_name(&name, date()),
+        format!("User Sync Error Report - {name}{suffix}")
+    );
+}
+
+#[test]
+fn control_characters_and_line_breaks_are_replaced_in_the_file_name() {
+    assert_eq!(
+        error_report_file_name("Acme\r\nBcc\t\u{0}\u{7f}", date()),
+        "User Sync Error Report - Acme__Bcc___ - 2026-11-24.csv"
+    );
+}
+
+#[test]
 fn no_problem_rows_no_report() {
     let tmpl = template(&HEADERS, &[&row("7", "alee", "a@acme.test")]);
     let plan = plan(&tmpl, &[], &options());
