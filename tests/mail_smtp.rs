@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mail_parser::{MessageParser, MimeHeaders};
-use mailin_embedded::response::{AUTH_OK, INVALID_CREDENTIALS, NO_MAILBOX, OK};
+use mailin_embedded::response::{AUTH_OK, Action, INVALID_CREDENTIALS, NO_MAILBOX, OK};
 use mailin_embedded::{AuthMechanism, Handler, Response, Server, SslConfig};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use user_import_operator::core::report::{HIGHLIGHT_MESSAGE, ImportReport};
@@ -43,12 +43,20 @@ struct Shared {
     logins: AtomicU32,
 }
 
-/// mailin clones the handler per connection: `to`/`data` are per connection.
+/// The longest line RFC 5322 allows, without its CRLF. Every test server refuses a message
+/// with a longer line, as real relays do (Postfix, Exim: `500 Line too long`).
+const MAX_LINE_OCTETS: usize = 998;
+
+/// mailin clones the handler per connection: `to`/`data` and the line counts are per
+/// connection.
 #[derive(Clone)]
 struct TestHandler {
     shared: Arc<Shared>,
     to: Vec<String>,
     data: Vec<u8>,
+    /// Octets of the current DATA line so far, and of the longest one (CRLF not counted).
+    line: usize,
+    longest_line: usize,
 }
 
 impl Handler for TestHandler {
@@ -70,15 +78,36 @@ impl Handler for TestHandler {
     fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String]) -> Response {
         self.to = to.to_vec();
         self.data.clear();
+        self.line = 0;
+        self.longest_line = 0;
         OK
     }
 
     fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
         self.data.extend_from_slice(buf);
+        // mailin passes one line per call today; count across calls so that does not matter.
+        for &byte in buf {
+            match byte {
+                b'\n' => self.line = 0,
+                b'\r' => {}
+                _ => {
+                    self.line += 1;
+                    self.longest_line = self.longest_line.max(self.line);
+                }
+            }
+        }
         Ok(())
     }
 
     fn data_end(&mut self) -> Response {
+        if self.longest_line > MAX_LINE_OCTETS {
+            self.data.clear();
+            // After an error reply to DATA, mailin stays in its DATA state and would take the
+            // client's next command for message text; closing, as some relays do, avoids that.
+            let mut refusal = Response::custom(500, "Line too long".into());
+            refusal.action = Action::Close;
+            return refusal;
+        }
         let mail = Received {
             to: std::mem::take(&mut self.to),
             data: std::mem::take(&mut self.data),
@@ -156,6 +185,8 @@ fn serve(listener: TcpListener, shared: Arc<Shared>, options: ServerOptions) {
         shared,
         to: vec![],
         data: vec![],
+        line: 0,
+        longest_line: 0,
     };
     let mut server = Server::new(handler);
     server.with_name("localhost").with_tcp_listener(listener);
@@ -734,6 +765,40 @@ async fn a_silent_server_times_out_and_is_retried() {
             started.elapsed()
         );
         drop(silent);
+    })
+    .await
+}
+
+#[tokio::test]
+async fn the_test_relay_refuses_a_line_over_998_octets() {
+    use lettre::message::header::{HeaderName, HeaderValue};
+    bounded(async {
+        let (port, shared) = start(Shared::default(), ServerOptions::default());
+        let settings = settings(&format!("smtp://127.0.0.1:{port}"));
+        let with_line = |octets: usize| {
+            let name = HeaderName::new_from_ascii("X-Long".into()).unwrap();
+            let value = "x".repeat(octets - "X-Long: ".len());
+            lettre::Message::builder()
+                .from(from())
+                .to("admin@acme.test".parse().unwrap())
+                .raw_header(HeaderValue::dangerous_new_pre_encoded(
+                    name,
+                    value.clone(),
+                    value,
+                ))
+                .body(String::from("hello"))
+                .unwrap()
+        };
+        send(&settings, with_line(MAX_LINE_OCTETS)).await.unwrap();
+        let err = send(&settings, with_line(MAX_LINE_OCTETS + 1))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, MailError::Rejected { attempts: 1, .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().ends_with("500 Line too long"), "{err}");
+        assert_eq!(received(&shared).len(), 1);
     })
     .await
 }
