@@ -802,3 +802,88 @@ async fn the_test_relay_refuses_a_line_over_998_octets() {
     })
     .await
 }
+
+/// Sends one report with these header values through the line-limiting relay and returns
+/// the message as received, parsed.
+async fn deliver_with(to_name: &str, file_name: &str) -> Vec<u8> {
+    let (port, shared) = start(Shared::default(), ServerOptions::default());
+    let report = report();
+    let mut mail = report_mail(&report);
+    mail.to_name = Some(to_name.to_owned());
+    mail.file_name = file_name.to_owned();
+    let message = build_message(&mail, &from()).unwrap();
+    let delivery = send(&settings(&format!("smtp://127.0.0.1:{port}")), message)
+        .await
+        .unwrap_or_else(|e| panic!("{} chars of name: {e}", to_name.chars().count()));
+    assert_eq!(delivery.attempts, 1);
+    let mails = received(&shared);
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].to, vec!["admin@acme.test".to_owned()]);
+    mails[0].data.clone()
+}
+
+/// Every line of `raw` (headers of the message and of its parts, and the encoded bodies) is
+/// at most 78 characters, the length RFC 5322 recommends.
+fn assert_short_lines(raw: &[u8]) {
+    for line in std::str::from_utf8(raw).unwrap().split("\r\n") {
+        assert!(line.len() <= 78, "a line of {}: {line}", line.len());
+    }
+}
+
+#[tokio::test]
+async fn long_header_values_are_folded_and_delivered_through_a_relay_that_limits_lines() {
+    bounded(async {
+        let names = [
+            "B".repeat(2000),
+            "Ada Lovelace ".repeat(154).trim_end().to_owned(),
+            "Ådå".repeat(700),
+            "\"Ada\" \\ (Admin)".repeat(130),
+        ];
+        let displays = [
+            "A".repeat(1000),
+            "Müller".repeat(170),
+            "Acme Corp ".repeat(100).trim_end().to_owned(),
+            "=?utf-8?b?".repeat(100),
+        ];
+        for (name, display) in names.iter().zip(&displays) {
+            let subject = format!("User Sync Error Report - {display} - 2026-11-24");
+            let file_name = format!("{subject}.csv");
+            let raw = deliver_with(name, &file_name).await;
+            assert_short_lines(&raw);
+            let msg = MessageParser::default().parse(&raw).unwrap();
+            assert_eq!(msg.subject(), Some(subject.as_str()));
+            let to = msg.to().and_then(|a| a.first()).expect("a To header");
+            assert_eq!(to.address(), Some("admin@acme.test"));
+            assert_eq!(to.name(), Some(name.as_str()));
+            let part = msg.attachments().next().expect("the CSV part");
+            assert_eq!(part.attachment_name(), Some(file_name.as_str()));
+            assert_eq!(part.contents(), csv().as_slice());
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_255_byte_file_name_of_multi_byte_characters_is_delivered_intact() {
+    bounded(async {
+        // 25 + 213 + 17 bytes: "Söhne😀" is 10 bytes, with 1-, 2- and 4-byte characters.
+        let display = format!("{}ABC", "Söhne😀".repeat(21));
+        let file_name = format!("User Sync Error Report - {display} - 2026-11-24.csv");
+        assert_eq!(file_name.len(), 255);
+        let raw = deliver_with("Zoë Ådmin", &file_name).await;
+        assert_short_lines(&raw);
+        let msg = MessageParser::default().parse(&raw).unwrap();
+        assert_eq!(msg.subject(), file_name.strip_suffix(".csv"));
+        let expected_id = message_id("0b6c4f0e-uid/3", &report().template.digest);
+        assert_eq!(
+            msg.message_id().map(|id| format!("<{id}>")),
+            Some(expected_id)
+        );
+        let to = msg.to().and_then(|a| a.first()).expect("a To header");
+        assert_eq!(to.name(), Some("Zoë Ådmin"));
+        let part = msg.attachments().next().expect("the CSV part");
+        assert_eq!(part.attachment_name(), Some(file_name.as_str()));
+        assert_eq!(part.contents(), csv().as_slice());
+    })
+    .await
+}
