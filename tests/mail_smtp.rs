@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mail_parser::{MessageParser, MimeHeaders};
-use mailin_embedded::response::{AUTH_OK, INVALID_CREDENTIALS, NO_MAILBOX, OK};
+use mailin_embedded::response::{AUTH_OK, Action, INVALID_CREDENTIALS, NO_MAILBOX, OK};
 use mailin_embedded::{AuthMechanism, Handler, Response, Server, SslConfig};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use user_import_operator::core::report::{HIGHLIGHT_MESSAGE, ImportReport};
@@ -43,12 +43,20 @@ struct Shared {
     logins: AtomicU32,
 }
 
-/// mailin clones the handler per connection: `to`/`data` are per connection.
+/// The longest line RFC 5322 allows, without its CRLF. Every test server refuses a message
+/// with a longer line, as real relays do (Postfix, Exim: `500 Line too long`).
+const MAX_LINE_OCTETS: usize = 998;
+
+/// mailin clones the handler per connection: `to`/`data` and the line counts are per
+/// connection.
 #[derive(Clone)]
 struct TestHandler {
     shared: Arc<Shared>,
     to: Vec<String>,
     data: Vec<u8>,
+    /// Octets of the current DATA line so far, and of the longest one (CRLF not counted).
+    line: usize,
+    longest_line: usize,
 }
 
 impl Handler for TestHandler {
@@ -70,15 +78,36 @@ impl Handler for TestHandler {
     fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String]) -> Response {
         self.to = to.to_vec();
         self.data.clear();
+        self.line = 0;
+        self.longest_line = 0;
         OK
     }
 
     fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
         self.data.extend_from_slice(buf);
+        // mailin passes one line per call today; count across calls so that does not matter.
+        for &byte in buf {
+            match byte {
+                b'\n' => self.line = 0,
+                b'\r' => {}
+                _ => {
+                    self.line += 1;
+                    self.longest_line = self.longest_line.max(self.line);
+                }
+            }
+        }
         Ok(())
     }
 
     fn data_end(&mut self) -> Response {
+        if self.longest_line > MAX_LINE_OCTETS {
+            self.data.clear();
+            // After an error reply to DATA, mailin stays in its DATA state and would take the
+            // client's next command for message text; closing, as some relays do, avoids that.
+            let mut refusal = Response::custom(500, "Line too long".into());
+            refusal.action = Action::Close;
+            return refusal;
+        }
         let mail = Received {
             to: std::mem::take(&mut self.to),
             data: std::mem::take(&mut self.data),
@@ -156,6 +185,8 @@ fn serve(listener: TcpListener, shared: Arc<Shared>, options: ServerOptions) {
         shared,
         to: vec![],
         data: vec![],
+        line: 0,
+        longest_line: 0,
     };
     let mut server = Server::new(handler);
     server.with_name("localhost").with_tcp_listener(listener);
@@ -734,6 +765,125 @@ async fn a_silent_server_times_out_and_is_retried() {
             started.elapsed()
         );
         drop(silent);
+    })
+    .await
+}
+
+#[tokio::test]
+async fn the_test_relay_refuses_a_line_over_998_octets() {
+    use lettre::message::header::{HeaderName, HeaderValue};
+    bounded(async {
+        let (port, shared) = start(Shared::default(), ServerOptions::default());
+        let settings = settings(&format!("smtp://127.0.0.1:{port}"));
+        let with_line = |octets: usize| {
+            let name = HeaderName::new_from_ascii("X-Long".into()).unwrap();
+            let value = "x".repeat(octets - "X-Long: ".len());
+            lettre::Message::builder()
+                .from(from())
+                .to("admin@acme.test".parse().unwrap())
+                .raw_header(HeaderValue::dangerous_new_pre_encoded(
+                    name,
+                    value.clone(),
+                    value,
+                ))
+                .body(String::from("hello"))
+                .unwrap()
+        };
+        send(&settings, with_line(MAX_LINE_OCTETS)).await.unwrap();
+        let err = send(&settings, with_line(MAX_LINE_OCTETS + 1))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, MailError::Rejected { attempts: 1, .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().ends_with("500 Line too long"), "{err}");
+        assert_eq!(received(&shared).len(), 1);
+    })
+    .await
+}
+
+/// Sends one report with these header values through the line-limiting relay and returns
+/// the message as received, parsed.
+async fn deliver_with(to_name: &str, file_name: &str) -> Vec<u8> {
+    let (port, shared) = start(Shared::default(), ServerOptions::default());
+    let report = report();
+    let mut mail = report_mail(&report);
+    mail.to_name = Some(to_name.to_owned());
+    mail.file_name = file_name.to_owned();
+    let message = build_message(&mail, &from()).unwrap();
+    let delivery = send(&settings(&format!("smtp://127.0.0.1:{port}")), message)
+        .await
+        .unwrap_or_else(|e| panic!("{} chars of name: {e}", to_name.chars().count()));
+    assert_eq!(delivery.attempts, 1);
+    let mails = received(&shared);
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].to, vec!["admin@acme.test".to_owned()]);
+    mails[0].data.clone()
+}
+
+/// Every line of `raw` (headers of the message and of its parts, and the encoded bodies) is
+/// at most 78 characters, the length RFC 5322 recommends.
+fn assert_short_lines(raw: &[u8]) {
+    for line in std::str::from_utf8(raw).unwrap().split("\r\n") {
+        assert!(line.len() <= 78, "a line of {}: {line}", line.len());
+    }
+}
+
+#[tokio::test]
+async fn long_header_values_are_folded_and_delivered_through_a_relay_that_limits_lines() {
+    bounded(async {
+        let names = [
+            "B".repeat(2000),
+            "Ada Lovelace ".repeat(154).trim_end().to_owned(),
+            "Ådå".repeat(700),
+            "\"Ada\" \\ (Admin)".repeat(130),
+        ];
+        let displays = [
+            "A".repeat(1000),
+            "Müller".repeat(170),
+            "Acme Corp ".repeat(100).trim_end().to_owned(),
+            "=?utf-8?b?".repeat(100),
+        ];
+        for (name, display) in names.iter().zip(&displays) {
+            let subject = format!("User Sync Error Report - {display} - 2026-11-24");
+            let file_name = format!("{subject}.csv");
+            let raw = deliver_with(name, &file_name).await;
+            assert_short_lines(&raw);
+            let msg = MessageParser::default().parse(&raw).unwrap();
+            assert_eq!(msg.subject(), Some(subject.as_str()));
+            let to = msg.to().and_then(|a| a.first()).expect("a To header");
+            assert_eq!(to.address(), Some("admin@acme.test"));
+            assert_eq!(to.name(), Some(name.as_str()));
+            let part = msg.attachments().next().expect("the CSV part");
+            assert_eq!(part.attachment_name(), Some(file_name.as_str()));
+            assert_eq!(part.contents(), csv().as_slice());
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_255_byte_file_name_of_multi_byte_characters_is_delivered_intact() {
+    bounded(async {
+        // 25 + 213 + 17 bytes: "Söhne😀" is 10 bytes, with 1-, 2- and 4-byte characters.
+        let display = format!("{}ABC", "Söhne😀".repeat(21));
+        let file_name = format!("User Sync Error Report - {display} - 2026-11-24.csv");
+        assert_eq!(file_name.len(), 255);
+        let raw = deliver_with("Zoë Ådmin", &file_name).await;
+        assert_short_lines(&raw);
+        let msg = MessageParser::default().parse(&raw).unwrap();
+        assert_eq!(msg.subject(), file_name.strip_suffix(".csv"));
+        let expected_id = message_id("0b6c4f0e-uid/3", &report().template.digest);
+        assert_eq!(
+            msg.message_id().map(|id| format!("<{id}>")),
+            Some(expected_id)
+        );
+        let to = msg.to().and_then(|a| a.first()).expect("a To header");
+        assert_eq!(to.name(), Some("Zoë Ådmin"));
+        let part = msg.attachments().next().expect("the CSV part");
+        assert_eq!(part.attachment_name(), Some(file_name.as_str()));
+        assert_eq!(part.contents(), csv().as_slice());
     })
     .await
 }

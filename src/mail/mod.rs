@@ -4,7 +4,10 @@
 //! 1. [`build_message`] turns a [`ReportMail`] (plain data: recipient, source, the
 //!    [`ImportReport`](crate::core::report::ImportReport), the CSV bytes) into a
 //!    [`lettre::Message`] with a text body, the CSV attached unchanged and a deterministic
-//!    `Message-ID`.
+//!    `Message-ID`. Header values that may come from a Tenant (names, the file name that is
+//!    also the Subject) are cleaned of line breaks and control characters, RFC 2047-encoded
+//!    and folded here, so that no value can add a header, make a line a relay refuses, or
+//!    panic; [`header_fixes`] says what was replaced.
 //! 2. [`MailSettings`] says where messages go: an SMTP relay given by URL
 //!    (`smtp://`, `smtp://…?tls=required|opportunistic`, `smtps://`) or an outbox folder of
 //!    `.eml` files. [`MailArgs`] is the clap fragment that produces it for the CLI and the
@@ -18,6 +21,7 @@
 
 mod args;
 mod error;
+mod header;
 mod message;
 mod retry;
 mod settings;
@@ -25,6 +29,7 @@ mod transport;
 
 pub use args::MailArgs;
 pub use error::MailError;
+pub use header::{HeaderFix, header_fixes};
 pub use message::{ReportMail, body_text, build_message, message_id};
 pub use retry::RetryPolicy;
 pub use settings::{DEFAULT_FROM, MailSettings, Secret, SmtpSettings, Target, TlsMode};
