@@ -1,7 +1,7 @@
 //! What every reconcile shares: the client, the event recorder, metrics and settings.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use kube::Client;
@@ -63,6 +63,14 @@ pub struct Context {
     pub reports: Mutex<HashMap<String, (ImportKey, Arc<Prepared>)>>,
     /// By UserImport uid: when the next report delivery is due after a failed one.
     pub mail_due: Mutex<HashMap<String, Instant>>,
+    /// By UserImport uid: the generation whose reconcile panicked, and when to try it again.
+    pub panicked: Mutex<HashMap<String, (Option<i64>, Instant)>>,
+}
+
+/// Locks `mutex` even when a panic poisoned it: every map here stays consistent between
+/// statements, and a reconcile that panicked must not make every later one panic too.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Context {
@@ -76,23 +84,21 @@ impl Context {
             failures: Mutex::default(),
             reports: Mutex::default(),
             mail_due: Mutex::default(),
+            panicked: Mutex::default(),
         }
     }
 
     pub fn remember_finished(&self, uid: &str, key: ImportKey) {
-        self.finished
-            .lock()
-            .expect("no panics while held")
-            .insert(uid.to_string(), key);
+        lock(&self.finished).insert(uid.to_string(), key);
     }
 
     pub fn has_finished(&self, uid: &str, key: &ImportKey) -> bool {
-        self.finished.lock().expect("no panics while held").get(uid) == Some(key)
+        lock(&self.finished).get(uid) == Some(key)
     }
 
     /// Records a failure and returns the delay before the next try: doubling, at most 5 minutes.
     pub fn next_backoff(&self, uid: &str) -> Duration {
-        let mut failures = self.failures.lock().expect("no panics while held");
+        let mut failures = lock(&self.failures);
         let count = failures.entry(uid.to_string()).or_insert(0);
         *count = count.saturating_add(1);
         let factor = 2u32.saturating_pow((*count - 1).min(8));
@@ -100,14 +106,11 @@ impl Context {
     }
 
     pub fn keep_report(&self, uid: &str, key: ImportKey, prepared: Arc<Prepared>) {
-        self.reports
-            .lock()
-            .expect("no panics while held")
-            .insert(uid.to_string(), (key, prepared));
+        lock(&self.reports).insert(uid.to_string(), (key, prepared));
     }
 
     pub fn kept_report(&self, uid: &str, key: &ImportKey) -> Option<Arc<Prepared>> {
-        let reports = self.reports.lock().expect("no panics while held");
+        let reports = lock(&self.reports);
         reports
             .get(uid)
             .filter(|(kept, _)| kept == key)
@@ -116,7 +119,7 @@ impl Context {
 
     /// Delays the next delivery of this import's report by `wait` (None: no delay).
     pub fn delay_mail(&self, uid: &str, wait: Option<Duration>) {
-        let mut due = self.mail_due.lock().expect("no panics while held");
+        let mut due = lock(&self.mail_due);
         match wait {
             Some(wait) => due.insert(uid.to_string(), Instant::now() + wait),
             None => due.remove(uid),
@@ -125,15 +128,36 @@ impl Context {
 
     /// How long until this import's report may be sent again, if it must wait.
     pub fn mail_wait(&self, uid: &str) -> Option<Duration> {
-        let due = self.mail_due.lock().expect("no panics while held");
+        let due = lock(&self.mail_due);
         let left = due.get(uid)?.checked_duration_since(Instant::now())?;
         (!left.is_zero()).then_some(left)
     }
 
+    /// After a panic in a reconcile of `generation`: no new try before `wait` has passed. A panic
+    /// usually comes back with the same input, and the status write that reports it triggers
+    /// a reconcile at once; this keeps that from becoming a loop.
+    pub fn delay_after_panic(&self, uid: &str, generation: Option<i64>, wait: Duration) {
+        lock(&self.panicked).insert(uid.to_string(), (generation, Instant::now() + wait));
+    }
+
+    /// How long until an import whose reconcile panicked may be tried again. None when it did
+    /// not panic, the wait is over, or its spec changed since (a new generation).
+    pub fn panic_wait(&self, uid: &str, generation: Option<i64>) -> Option<Duration> {
+        let panicked = lock(&self.panicked);
+        let (panicked_generation, due) = panicked.get(uid)?;
+        if *panicked_generation != generation {
+            return None;
+        }
+        let left = due.checked_duration_since(Instant::now())?;
+        (!left.is_zero()).then_some(left)
+    }
+
+    /// A reconcile of this import ended without a panic.
+    pub fn forget_panic(&self, uid: &str) {
+        lock(&self.panicked).remove(uid);
+    }
+
     pub fn reset_backoff(&self, uid: &str) {
-        self.failures
-            .lock()
-            .expect("no panics while held")
-            .remove(uid);
+        lock(&self.failures).remove(uid);
     }
 }

@@ -8,6 +8,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube::runtime::controller::Action;
 
+use super::conditions::RECONCILE_PANICKED;
 use super::context::{Context, ImportKey};
 use super::error::{Error, Result};
 use super::events::{self, Note};
@@ -365,6 +366,31 @@ async fn stall(target: &Target<'_>, ctx: &Context, problem: SourceProblem) -> Re
         events::publish(&ctx.recorder, target.import, note).await;
     }
     Ok(Action::requeue(ctx.settings.stalled_requeue))
+}
+
+/// A reconcile that panicked: shown in the status (best effort) and as an event. The metric and
+/// the log line are the guard's.
+pub(super) async fn record_panic(import: &UserImport, ctx: &Context, panic: &str) {
+    let Ok(target) = Target::of(import, ctx) else {
+        return;
+    };
+    // The reconcile may have written statuses the cache does not show yet (a Running status,
+    // a result): build on the stored one, not on the one the reconcile started from.
+    let stored = target.imports.get_status(&target.name).await.ok();
+    let previous = stored.as_ref().and_then(|stored| stored.status.as_ref());
+    let basis = Basis {
+        previous: previous.or(import.status.as_ref()),
+        ..target.basis()
+    };
+    let panicked = status::panicked(&basis, panic);
+    if let Err(error) = status::write(&target.imports, &target.name, &panicked).await {
+        tracing::warn!(import = %target.name, %error, "could not write the ReconcilePanicked status");
+    }
+    let note = Note::warning(
+        RECONCILE_PANICKED,
+        format!("the reconcile panicked: {panic}"),
+    );
+    events::publish(&ctx.recorder, import, note).await;
 }
 
 /// A controller error: counted, logged, shown in the status (best effort) and as an event.

@@ -9,7 +9,9 @@ use kube::Api;
 use kube::api::{Patch, PatchParams};
 use serde_json::{Map, Value, json};
 
-use super::conditions::{self, READY, RECONCILING, STALLED, TEMPLATE_VALID, Wanted};
+use super::conditions::{
+    self, READY, RECONCILE_PANICKED, RECONCILING, STALLED, TEMPLATE_VALID, Wanted,
+};
 use super::error::Result;
 use crate::core::report::ImportReport;
 use crate::resources::{
@@ -126,6 +128,22 @@ pub fn failed(basis: &Basis, message: &str) -> UserImportStatus {
         // Still being worked on: the controller retries by itself.
         Wanted::new(RECONCILING, true, REASON, message),
         Wanted::new(STALLED, false, REASON, ""),
+    ]);
+    status
+}
+
+/// The reconcile panicked. A failure of this import, which cannot progress by itself: the
+/// controller retries it after a back-off, and at once when the spec changes. What the previous
+/// status said of this generation (counts, a planned result, the report) is kept.
+pub fn panicked(basis: &Basis, panic: &str) -> UserImportStatus {
+    let message = format!("the reconcile panicked: {panic}");
+    let mut status = basis.previous.cloned().unwrap_or_default();
+    status.phase = Some(ImportPhase::Failed);
+    status.observed_generation = basis.generation;
+    status.conditions = basis.conditions(&[
+        Wanted::new(READY, false, RECONCILE_PANICKED, &message),
+        Wanted::new(RECONCILING, false, RECONCILE_PANICKED, ""),
+        Wanted::new(STALLED, true, RECONCILE_PANICKED, &message),
     ]);
     status
 }
@@ -285,6 +303,27 @@ mod tests {
         assert!(is_done(Some(&rejected), Some(3), "sha256:a"));
         let failed = failed(&basis(Some(&status)), "api down");
         assert!(!is_done(Some(&failed), Some(3), "sha256:a"));
+    }
+
+    #[test]
+    fn a_panic_is_a_stalled_failure_that_keeps_the_result() {
+        let mut previous = running(&basis(None));
+        previous.template_digest = Some("sha256:a".into());
+        let status = panicked(&basis(Some(&previous)), "boom");
+        assert_eq!(status.phase, Some(ImportPhase::Failed));
+        assert_eq!(status.template_digest.as_deref(), Some("sha256:a"));
+        let stalled = conditions::find(&status.conditions, STALLED).unwrap();
+        assert_eq!(
+            (stalled.status.as_str(), stalled.reason.as_str()),
+            ("True", RECONCILE_PANICKED)
+        );
+        assert!(stalled.message.contains("boom"), "{}", stalled.message);
+        let reconciling = conditions::find(&status.conditions, RECONCILING).unwrap();
+        assert_eq!(reconciling.status, "False");
+        assert!(
+            !is_done(Some(&status), Some(3), "sha256:a"),
+            "retried later"
+        );
     }
 
     #[test]
