@@ -1,4 +1,5 @@
-//! The controller under faults and hostile input (issue 13): a panicking reconcile.
+//! The controller under faults and hostile input (issue 13): a panicking reconcile, and names
+//! that are not object names.
 //! Against the kube-standin, or a real cluster when `USER_IMPORT_E2E_KUBECONFIG` names one
 //! (checks that need the stand-in's faults or counters say so and are skipped there).
 
@@ -8,14 +9,18 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kube::api::{Patch, PatchParams};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use prometheus_client::registry::Registry;
-use serde_json::json;
-use support::{Env, InProcess, condition, spec};
+use serde_json::{Value, json};
+use support::{Env, InProcess, condition, eventually, spec};
 use user_import_operator::controller::{self, Context, Metrics, Settings, reconcile};
 use user_import_operator::mail::MailSettings;
-use user_import_operator::resources::{ImportPhase, Tenant, UserImport};
+use user_import_operator::resources::{
+    ImportPhase, KeyRef, SecretName, TemplateSource, Tenant, TenantRef, UserImport, UserImportSpec,
+};
 
 const HEADER: &str = "First Name,Last Name,Email,Coupa Username,Coupa User ID\n";
 
@@ -185,4 +190,194 @@ async fn a_line_break_in_an_administrator_name_does_not_stop_the_controller() {
     let other = env.wait_finished("other").await;
     assert_eq!(other.status.unwrap().counts.unwrap().new, 2);
     controller.stop().await;
+}
+
+/// The CRDs of before the name rule: the same, without `pattern`/`maxLength` on names.
+fn without_name_rules(crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    fn strip(value: &mut Value) {
+        match value {
+            Value::Object(object) => {
+                let is_name_rule = object
+                    .get("pattern")
+                    .and_then(Value::as_str)
+                    .is_some_and(|pattern| pattern.starts_with("^[a-z0-9]"));
+                if is_name_rule {
+                    object.remove("pattern");
+                    object.remove("maxLength");
+                }
+                object.values_mut().for_each(strip);
+            }
+            Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut value = serde_json::to_value(crd).unwrap();
+    strip(&mut value);
+    serde_json::from_value(value).unwrap()
+}
+
+/// Replaces a CRD of the stand-in by `crd` (the stand-in takes a schema on creation only).
+async fn replace_crd(env: &Env, crd: CustomResourceDefinition) {
+    let crds: Api<CustomResourceDefinition> = Api::all(env.client.clone());
+    let name = crd.metadata.name.clone().unwrap();
+    crds.delete(&name, &DeleteParams::default()).await.unwrap();
+    eventually("the CRD gone", || async {
+        crds.get_opt(&name).await.unwrap().is_none()
+    })
+    .await;
+    crds.create(&PostParams::default(), &crd).await.unwrap();
+}
+
+fn secret_source(name: &str) -> TemplateSource {
+    TemplateSource {
+        config_map_key_ref: None,
+        secret_key_ref: Some(KeyRef {
+            name: name.into(),
+            key: "template.csv".into(),
+        }),
+    }
+}
+
+/// UserImports and a Tenant stored before the CRDs had the name rule: every name that is not
+/// an object name stalls the import with `InvalidReference` and the field, before any request
+/// uses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_that_are_not_object_names_stall_the_import() {
+    let env = Env::start("names").await;
+    let Some(server) = env.standin_for("objects stored before the CRDs' name rules") else {
+        return;
+    };
+    replace_crd(&env, without_name_rules(Tenant::crd())).await;
+    replace_crd(&env, without_name_rules(UserImport::crd())).await;
+    env.create_tenant("acme", true).await;
+    let bad_smtp = Tenant::new(
+        "smtp-bad",
+        user_import_operator::resources::TenantSpec {
+            display_name: "Bad SMTP".into(),
+            smtp_secret_ref: Some(SecretName {
+                name: "../kube-system/smtp".into(),
+            }),
+            ..Default::default()
+        },
+    );
+    env.api::<Tenant>()
+        .create(&PostParams::default(), &bad_smtp)
+        .await
+        .unwrap();
+    env.put_template("tpl", &template(2000, 2, false)).await;
+    env.put_secret_template("tpl", template(2000, 2, false).as_bytes())
+        .await;
+    let controller = InProcess::start_with(&env, settings(&env));
+    server.reset_counters();
+
+    let cases = [
+        (
+            "tenant",
+            spec("../../team-b/tenants/acme", "tpl"),
+            "spec.tenantRef.name",
+        ),
+        (
+            "config-map",
+            spec("acme", "../tpl"),
+            "spec.template.configMapKeyRef.name",
+        ),
+        (
+            "secret",
+            UserImportSpec {
+                template: secret_source("Tpl"),
+                ..spec("acme", "tpl")
+            },
+            "spec.template.secretKeyRef.name",
+        ),
+        ("smtp", spec("smtp-bad", "tpl"), "spec.smtpSecretRef.name"),
+    ];
+    for (name, spec, _) in &cases {
+        env.create_import(name, spec.clone()).await;
+    }
+    for (name, _, field) in &cases {
+        let import = env
+            .wait_import(name, "InvalidReference", stalled_on("InvalidReference"))
+            .await;
+        assert_eq!(
+            import.status.as_ref().unwrap().phase,
+            Some(ImportPhase::Pending)
+        );
+        assert_eq!(condition(&import, "Reconciling").unwrap().0, "False");
+        let said = message(&import, "Stalled");
+        assert!(said.contains(field), "{name}: {said}");
+    }
+    // No template source was read: each import stopped at its bad name.
+    let counters = server.counters();
+    assert_eq!(
+        counters.count("get", "configmaps"),
+        0,
+        "{:?}",
+        counters.entries()
+    );
+    assert_eq!(
+        counters.count("get", "secrets"),
+        0,
+        "{:?}",
+        counters.entries()
+    );
+    assert_eq!(env.user_writes(), Some(0));
+    controller.stop().await;
+}
+
+/// The CRDs refuse a name that is not an object name when it is applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_crds_refuse_names_that_are_not_object_names() {
+    let env = Env::start("crd-names").await;
+    let refused = |result: Result<UserImport, kube::Error>, field: &str| match result {
+        Err(kube::Error::Api(status)) => {
+            assert_eq!(status.code, 422, "{status:?}");
+            assert!(status.message.contains(field), "{}", status.message);
+        }
+        other => panic!("{field}: accepted: {other:?}"),
+    };
+    let imports = env.api::<UserImport>();
+    let create = |name: &str, spec: UserImportSpec| {
+        let import = UserImport::new(name, spec);
+        let imports = imports.clone();
+        async move { imports.create(&PostParams::default(), &import).await }
+    };
+    let mut bad_tenant = spec("acme", "tpl");
+    bad_tenant.tenant_ref = TenantRef {
+        name: "../../team-b/tenants/acme".into(),
+    };
+    refused(create("a", bad_tenant).await, "spec.tenantRef.name");
+    refused(
+        create("b", spec("acme", &"a".repeat(254))).await,
+        "spec.template.configMapKeyRef.name",
+    );
+    let secret = UserImportSpec {
+        template: secret_source("Tpl"),
+        ..spec("acme", "tpl")
+    };
+    refused(create("c", secret).await, "spec.template.secretKeyRef.name");
+    let tenant = Tenant::new(
+        "acme",
+        user_import_operator::resources::TenantSpec {
+            display_name: "Acme".into(),
+            smtp_secret_ref: Some(SecretName {
+                name: "smtp/../x".into(),
+            }),
+            ..Default::default()
+        },
+    );
+    match env
+        .api::<Tenant>()
+        .create(&PostParams::default(), &tenant)
+        .await
+    {
+        Err(kube::Error::Api(status)) => {
+            assert_eq!(status.code, 422, "{status:?}");
+            assert!(
+                status.message.contains("spec.smtpSecretRef.name"),
+                "{}",
+                status.message
+            );
+        }
+        other => panic!("a Tenant with a bad smtpSecretRef was accepted: {other:?}"),
+    }
 }

@@ -1,6 +1,7 @@
 //! The `UserImport` controller: kube-runtime's `Controller` around the pure core.
 //!
 //! - [`reconcile`]: one reconcile (resolve, read, plan, apply, report).
+//! - [`references`]: the names a spec refers to, checked before any request uses them.
 //! - [`template_source`]: the template's bytes from a ConfigMap or Secret.
 //! - [`tenant_users`]: the tenant's users (one list) and the applies.
 //! - [`status`], [`conditions`]: the status and its kstatus conditions.
@@ -14,6 +15,7 @@ pub mod events;
 pub mod guard;
 pub mod metrics;
 pub mod reconcile;
+pub mod references;
 pub mod report_mail;
 pub mod status;
 pub mod template_source;

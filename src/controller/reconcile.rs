@@ -13,6 +13,7 @@ use super::context::{Context, ImportKey};
 use super::error::{Error, Result};
 use super::events::{self, Note};
 use super::metrics::ErrorLabel;
+use super::references;
 use super::report_mail::{self, Prepared, Subject};
 use super::status::{self, Basis};
 use super::template_source::{self, SourceProblem, TemplateBytes};
@@ -95,6 +96,9 @@ impl<'a> Target<'a> {
 
 async fn reconcile_import(import: &UserImport, ctx: &Context) -> Result<Action> {
     let target = Target::of(import, ctx)?;
+    if let Err(problem) = references::of_import(&import.spec) {
+        return stall(&target, ctx, problem).await;
+    }
     let tenant_name = &import.spec.tenant_ref.name;
     let tenants: Api<Tenant> = Api::namespaced(ctx.client.clone(), &target.namespace);
     let Some(tenant) = tenants.get_opt(tenant_name).await? else {
@@ -104,6 +108,9 @@ async fn reconcile_import(import: &UserImport, ctx: &Context) -> Result<Action> 
         };
         return stall(&target, ctx, problem).await;
     };
+    if let Err(problem) = references::of_tenant(&tenant) {
+        return stall(&target, ctx, problem).await;
+    }
     let source = template_source::fetch(&ctx.client, &target.namespace, &import.spec.template);
     let bytes = match source.await? {
         Ok(bytes) => bytes,

@@ -17,6 +17,7 @@ use super::conditions::{self, REPORT_DELIVERED, Wanted};
 use super::context::Context;
 use super::error::Result;
 use super::events::{self, Note};
+use super::references;
 use super::status;
 use crate::core::error_report::ErrorReport;
 use crate::core::report::ImportReport;
@@ -220,6 +221,10 @@ async fn settings_for(
             )
         }));
     };
+    // The reconcile stalls on a bad name before it gets here; checked again at the request.
+    if let Err(problem) = references::check("spec.smtpSecretRef.name", &reference.name) {
+        return Ok(Err(MailError::InvalidSettings(problem.message)));
+    }
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
     let Some(secret) = secrets.get_opt(&reference.name).await? else {
         let message = format!("the Tenant's SMTP Secret {:?} is not found", reference.name);

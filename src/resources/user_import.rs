@@ -3,6 +3,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::names::{OBJECT_NAME_MAX_LENGTH, OBJECT_NAME_PATTERN};
 use crate::core::report::{Counts, NewEntry, ProblemEntry, UpdateEntry};
 
 /// One import of a User Import Template into a tenant.
@@ -35,8 +36,11 @@ pub struct UserImportSpec {
     pub on_problem: OnProblem,
 }
 
+/// The Tenant an import writes into.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 pub struct TenantRef {
+    /// The Tenant's name: a Kubernetes object name.
+    #[schemars(length(max = OBJECT_NAME_MAX_LENGTH), pattern(OBJECT_NAME_PATTERN))]
     pub name: String,
 }
 
@@ -53,6 +57,8 @@ pub struct TemplateSource {
 /// A key of a ConfigMap or Secret in the UserImport's namespace.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
 pub struct KeyRef {
+    /// The ConfigMap's or Secret's name: a Kubernetes object name.
+    #[schemars(length(max = OBJECT_NAME_MAX_LENGTH), pattern(OBJECT_NAME_PATTERN))]
     pub name: String,
     pub key: String,
 }
