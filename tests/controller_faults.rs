@@ -1,5 +1,5 @@
-//! The controller under faults and hostile input (issue 13): a panicking reconcile, and names
-//! that are not object names.
+//! The controller under faults and hostile input (issue 13): a panicking reconcile, names that
+//! are not object names, and a retried or restarted import.
 //! Against the kube-standin, or a real cluster when `USER_IMPORT_E2E_KUBECONFIG` names one
 //! (checks that need the stand-in's faults or counters say so and are skipped there).
 
@@ -13,6 +13,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::CustomResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
+use kube_standin::{Fault, Matcher};
 use prometheus_client::registry::Registry;
 use serde_json::{Value, json};
 use support::{Env, InProcess, condition, eventually, spec};
@@ -380,4 +381,91 @@ async fn the_crds_refuse_names_that_are_not_object_names() {
         }
         other => panic!("a Tenant with a bad smtpSecretRef was accepted: {other:?}"),
     }
+}
+
+/// 500s on the status writes after the users were written: the retry reports the import as
+/// first planned (all new), not as it finds the users its own first pass wrote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_import_reports_its_first_plan() {
+    let env = Env::start("retried").await;
+    let Some(server) = env.standin_for("injected 500s on status writes") else {
+        return;
+    };
+    env.create_tenant("acme", true).await;
+    env.put_template("tpl", &template(5000, 40, true)).await;
+    server.set_delay_for(
+        Matcher::any().verb("patch").resource("tenantusers"),
+        Duration::from_millis(50),
+    );
+    let settings = Settings {
+        error_backoff: Duration::from_millis(200),
+        ..settings(&env)
+    };
+    let controller = InProcess::start_with(&env, settings);
+    env.create_import("imp", spec("acme", "tpl")).await;
+    eventually("the first users written", || async {
+        !env.users("acme").await.is_empty()
+    })
+    .await;
+    // The final status write, the Failed status after it and the first retry's first write.
+    let status_writes = || Matcher::any().verb("patch").resource("userimports/status");
+    server.fail_next(3, status_writes(), Fault::InternalError);
+    let import = env.wait_finished("imp").await;
+    let status = import.status.unwrap();
+    let counts = status.counts.unwrap();
+    assert_eq!(
+        (counts.new, counts.update, counts.unchanged, counts.problem),
+        (40, 0, 0, 1),
+        "the counts of the first plan"
+    );
+    assert_eq!(status.new.len(), 40);
+    assert_eq!(status.new[0].coupa_user_id, "5000");
+    assert_eq!(status.problem.len(), 1);
+    assert_eq!(env.users("acme").await.len(), 40);
+    assert!(
+        server.counters().count("patch", "userimports/status") >= 5,
+        "the faults were hit: {:?}",
+        server.counters().entries()
+    );
+    // The report mailed says the same.
+    eventually("the report mailed", || async { env.mails().len() == 1 }).await;
+    let mail = &env.mails()[0];
+    assert!(mail.contains("New:       40"), "{mail}");
+    controller.stop().await;
+}
+
+/// A controller stopped in the middle of an import, and a new one (nothing in memory): the
+/// final status still describes the import as first planned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_import_reports_its_first_plan() {
+    let env = Env::start("restarted").await;
+    let Some(server) = env.standin_for("slow writes so that the stop lands mid-import") else {
+        return;
+    };
+    env.create_tenant("acme", true).await;
+    env.put_template("tpl", &template(6000, 60, false)).await;
+    server.set_delay_for(
+        Matcher::any().verb("patch").resource("tenantusers"),
+        Duration::from_millis(100),
+    );
+    let first = InProcess::start_with(&env, settings(&env));
+    env.create_import("imp", spec("acme", "tpl")).await;
+    eventually("some users written", || async {
+        env.users("acme").await.len() >= 8
+    })
+    .await;
+    drop(first); // aborted, like a killed process: no graceful end
+    let written = env.users("acme").await.len();
+    assert!(written < 60, "the stop landed after the import finished");
+    server.clear_faults();
+    let second = InProcess::start_with(&env, settings(&env));
+    let import = env.wait_finished("imp").await;
+    let counts = import.status.unwrap().counts.unwrap();
+    assert_eq!(
+        (counts.new, counts.unchanged),
+        (60, 0),
+        "the counts of the first plan ({written} users were written before the stop)"
+    );
+    assert_eq!(env.users("acme").await.len(), 60);
+    second.stop().await;
 }

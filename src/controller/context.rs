@@ -11,6 +11,7 @@ use super::metrics::Metrics;
 use super::report_mail::Prepared;
 use crate::core::template::TemplateLimits;
 use crate::mail::MailSettings;
+use crate::resources::UserImportStatus;
 
 /// Settings from the command line.
 #[derive(Clone, Debug)]
@@ -61,6 +62,10 @@ pub struct Context {
     /// By UserImport uid: the error report of the last import, kept for delivery retries
     /// (after a restart it is rebuilt from the template).
     pub reports: Mutex<HashMap<String, (ImportKey, Arc<Prepared>)>>,
+    /// By UserImport uid: the planned result of the last import started (see
+    /// `status::planned`). The status holds it too, for a restart; this copy serves a retry
+    /// while the cache may not show that status yet.
+    pub plans: Mutex<HashMap<String, (ImportKey, Arc<UserImportStatus>)>>,
     /// By UserImport uid: when the next report delivery is due after a failed one.
     pub mail_due: Mutex<HashMap<String, Instant>>,
     /// By UserImport uid: the generation whose reconcile panicked, and when to try it again.
@@ -83,6 +88,7 @@ impl Context {
             finished: Mutex::default(),
             failures: Mutex::default(),
             reports: Mutex::default(),
+            plans: Mutex::default(),
             mail_due: Mutex::default(),
             panicked: Mutex::default(),
         }
@@ -115,6 +121,19 @@ impl Context {
             .get(uid)
             .filter(|(kept, _)| kept == key)
             .map(|(_, prepared)| prepared.clone())
+    }
+
+    pub fn keep_plan(&self, uid: &str, key: ImportKey, planned: Arc<UserImportStatus>) {
+        lock(&self.plans).insert(uid.to_string(), (key, planned));
+    }
+
+    /// The planned result of this import's `key`, when this process planned it.
+    pub fn kept_plan(&self, uid: &str, key: &ImportKey) -> Option<Arc<UserImportStatus>> {
+        let plans = lock(&self.plans);
+        plans
+            .get(uid)
+            .filter(|(kept, _)| kept == key)
+            .map(|(_, planned)| planned.clone())
     }
 
     /// Delays the next delivery of this import's report by `wait` (None: no delay).

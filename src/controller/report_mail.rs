@@ -64,7 +64,8 @@ fn recipient(tenant: &Tenant) -> Option<(String, String)> {
 /// Who the import is, for the status writes and events of a delivery.
 pub struct Subject<'a> {
     pub import: &'a UserImport,
-    pub imports: &'a Api<UserImport>,
+    /// Writes the import's status (and remembers the last one written).
+    pub status: &'a status::Writer,
     pub name: &'a str,
     pub namespace: &'a str,
     pub uid: &'a str,
@@ -88,7 +89,7 @@ pub async fn deliver(
             NO_RECIPIENT,
             message,
         );
-        status::write(subject.imports, subject.name, &status).await?;
+        subject.status.write(&status).await?;
         events::publish(
             &ctx.recorder,
             subject.import,
@@ -111,7 +112,7 @@ pub async fn deliver(
         "Sending",
         "sending the error report",
     );
-    status::write(subject.imports, subject.name, &status).await?;
+    subject.status.write(&status).await?;
     let outcome = send(subject, ctx, tenant, prepared, &to, to_name).await?;
     match outcome {
         Ok(delivered_attempts) => {
@@ -128,7 +129,7 @@ pub async fn deliver(
                 "Sent",
                 "the error report was sent",
             );
-            status::write(subject.imports, subject.name, &status).await?;
+            subject.status.write(&status).await?;
             tracing::info!(import = %subject.name, "error report sent");
             let note = Note::normal(
                 "ReportSent",
@@ -156,7 +157,7 @@ pub async fn deliver(
                 reason,
                 &error.to_string(),
             );
-            status::write(subject.imports, subject.name, &status).await?;
+            subject.status.write(&status).await?;
             tracing::info!(import = %subject.name, attempts = tried, retry, "error report not sent");
             events::publish(
                 &ctx.recorder,
