@@ -1,5 +1,5 @@
 //! The controller under faults and hostile input (issue 13): a panicking reconcile, names that
-//! are not object names, and a retried or restarted import.
+//! are not object names, a retried or restarted import, and a UserImport deleted mid-import.
 //! Against the kube-standin, or a real cluster when `USER_IMPORT_E2E_KUBECONFIG` names one
 //! (checks that need the stand-in's faults or counters say so and are skipped there).
 
@@ -468,4 +468,43 @@ async fn a_restarted_import_reports_its_first_plan() {
     );
     assert_eq!(env.users("acme").await.len(), 60);
     second.stop().await;
+}
+
+/// A UserImport deleted in the middle of its import: no TenantUser write starts once the
+/// controller has seen the deletion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_an_import_stops_its_writes() {
+    let env = Env::start("deleted").await;
+    let Some(server) = env.standin_for("slow writes so that the deletion lands mid-import") else {
+        return;
+    };
+    const ROWS: usize = 200;
+    env.create_tenant("acme", true).await;
+    env.put_template("tpl", &template(7000, ROWS, false)).await;
+    let writes = || server.counters().count("patch", "tenantusers");
+    server.set_delay_for(
+        Matcher::any().verb("patch").resource("tenantusers"),
+        Duration::from_millis(100),
+    );
+    let controller = InProcess::start_with(&env, settings(&env));
+    env.create_import("imp", spec("acme", "tpl")).await;
+    eventually("some users written", || async { writes() >= 8 }).await;
+    env.delete_import("imp").await;
+    let at_delete = writes();
+    // The watch event arrives within milliseconds; the writes in flight (4) then end.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let settled = writes();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let last = writes();
+    eprintln!(
+        "TenantUser writes: {at_delete} at the deletion, {settled} 2 s later, {last} 4 s later, of {ROWS}"
+    );
+    assert_eq!(last, settled, "writes went on after the deletion was seen");
+    assert!(
+        settled - at_delete <= 8,
+        "{} writes after the deletion ({at_delete} before it)",
+        settled - at_delete
+    );
+    assert!(last < ROWS as u64 / 2, "{last} of {ROWS} written");
+    controller.stop().await;
 }

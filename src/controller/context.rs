@@ -6,12 +6,13 @@ use std::time::{Duration, Instant};
 
 use kube::Client;
 use kube::runtime::events::Recorder;
+use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::metrics::Metrics;
 use super::report_mail::Prepared;
 use crate::core::template::TemplateLimits;
 use crate::mail::MailSettings;
-use crate::resources::UserImportStatus;
+use crate::resources::{UserImport, UserImportStatus};
 
 /// Settings from the command line.
 #[derive(Clone, Debug)]
@@ -50,6 +51,8 @@ pub type ImportKey = (Option<i64>, String);
 
 pub struct Context {
     pub client: Client,
+    /// The controller's cache of UserImports: where a deletion is seen first.
+    pub imports: Store<UserImport>,
     pub recorder: Recorder,
     pub metrics: Metrics,
     pub settings: Settings,
@@ -72,6 +75,28 @@ pub struct Context {
     pub panicked: Mutex<HashMap<String, (Option<i64>, Instant)>>,
 }
 
+/// One UserImport's presence in the controller's cache, checked before each write of its
+/// import: once the watch has seen it deleted, no write starts.
+#[derive(Clone)]
+pub struct Presence {
+    imports: Store<UserImport>,
+    reference: ObjectRef<UserImport>,
+    uid: Option<String>,
+}
+
+impl Presence {
+    /// True once the UserImport is gone from the cache, replaced by another object of the same
+    /// name, or marked for deletion (a finalizer of someone else's may keep it a while).
+    pub fn deleted(&self) -> bool {
+        match self.imports.get(&self.reference) {
+            None => true,
+            Some(current) => {
+                current.metadata.uid != self.uid || current.metadata.deletion_timestamp.is_some()
+            }
+        }
+    }
+}
+
 /// Locks `mutex` even when a panic poisoned it: every map here stays consistent between
 /// statements, and a reconcile that panicked must not make every later one panic too.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -79,9 +104,16 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Context {
-    pub fn new(client: Client, recorder: Recorder, metrics: Metrics, settings: Settings) -> Self {
+    pub fn new(
+        client: Client,
+        imports: Store<UserImport>,
+        recorder: Recorder,
+        metrics: Metrics,
+        settings: Settings,
+    ) -> Self {
         Context {
             client,
+            imports,
             recorder,
             metrics,
             settings,
@@ -91,6 +123,15 @@ impl Context {
             plans: Mutex::default(),
             mail_due: Mutex::default(),
             panicked: Mutex::default(),
+        }
+    }
+
+    /// Whether `import` is still there, as the controller's cache sees it.
+    pub fn presence(&self, import: &UserImport) -> Presence {
+        Presence {
+            imports: self.imports.clone(),
+            reference: ObjectRef::from_obj(import),
+            uid: import.metadata.uid.clone(),
         }
     }
 

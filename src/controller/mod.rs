@@ -157,12 +157,13 @@ async fn run_once<R, F>(
         instance: std::env::var("POD_NAME").ok(),
     };
     let recorder = Recorder::new(client.clone(), reporter);
-    let context = Arc::new(Context::new(client.clone(), recorder, metrics, settings));
     let controller = Controller::new(
         api::<UserImport>(&client, namespace),
         watcher::Config::default(),
     );
     let store = controller.store();
+    let context = Context::new(client.clone(), store.clone(), recorder, metrics, settings);
+    let context = Arc::new(context);
     let synced = store.clone();
     tokio::spawn(async move {
         // The store's readiness is a oneshot that wakes only its last poller, and the

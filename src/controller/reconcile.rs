@@ -10,7 +10,7 @@ use kube::Api;
 use kube::runtime::controller::Action;
 
 use super::conditions::RECONCILE_PANICKED;
-use super::context::{Context, ImportKey};
+use super::context::{Context, ImportKey, Presence};
 use super::error::{Error, Result};
 use super::events::{self, Note};
 use super::metrics::ErrorLabel;
@@ -171,6 +171,10 @@ async fn import_template(
     };
     let tenant_name = tenant.metadata.name.clone().unwrap_or_default();
     let plan = plan_against_users(ctx, &target.namespace, tenant, &template).await?;
+    if ctx.presence(target.import).deleted() {
+        tracing::info!(import = %target.name, namespace = %target.namespace, "the UserImport was deleted before its import started");
+        return Ok(Action::await_change());
+    }
     let planned = planned_result(target, ctx, tenant, &template, &plan, bytes);
     let running = status::running(&target.basis(), &planned.status);
     target.status.write(&running).await?;
@@ -181,7 +185,20 @@ async fn import_template(
     let counts = planned.status.counts.unwrap_or_default();
     // Whatever the first plan was, what is still missing is what this plan writes: every
     // write is an idempotent apply, and the users written by an earlier pass plan unchanged.
-    let written = apply_plan(target, ctx, &tenant_name, &plan, &counts).await?;
+    let presence = ctx.presence(target.import);
+    let written = apply_plan(target, ctx, &tenant_name, &plan, &counts, &presence).await?;
+    if presence.deleted() {
+        // Deleting a UserImport stops its import: no write started after the deletion was
+        // seen, and there is no status to finish nor report to mail.
+        tracing::info!(
+            import = %target.name,
+            namespace = %target.namespace,
+            written = written.unwrap_or(0),
+            planned = plan.writes.len(),
+            "the UserImport was deleted: its import stopped"
+        );
+        return Ok(Action::await_change());
+    }
     // The Running status just written is the basis of the final one (conditions).
     let basis = Basis {
         previous: Some(&running),
@@ -343,13 +360,15 @@ async fn rebuild_report(
 }
 
 /// Applies the plan's writes unless the mode or `onProblem` forbids it (judged on `planned`,
-/// the import's first plan). Returns the writes made, or why writing was withheld.
+/// the import's first plan); no write starts once `presence` sees the UserImport deleted.
+/// Returns the writes made, or why writing was withheld.
 async fn apply_plan(
     target: &Target<'_>,
     ctx: &Context,
     tenant_name: &str,
     plan: &Plan,
     planned: &Counts,
+    presence: &Presence,
 ) -> Result<Result<usize, &'static str>> {
     let spec = &target.import.spec;
     if spec.mode == ImportMode::DryRun {
@@ -367,6 +386,7 @@ async fn apply_plan(
         tenant_name,
         &plan.writes,
         concurrency,
+        || !presence.deleted(),
     )
     .await?;
     ctx.metrics.writes.inc_by(written as u64);
