@@ -395,7 +395,7 @@ async fn a_retried_import_reports_its_first_plan() {
     env.put_template("tpl", &template(5000, 40, true)).await;
     server.set_delay_for(
         Matcher::any().verb("patch").resource("tenantusers"),
-        Duration::from_millis(50),
+        Duration::from_millis(100),
     );
     let settings = Settings {
         error_backoff: Duration::from_millis(200),
@@ -491,7 +491,8 @@ async fn deleting_an_import_stops_its_writes() {
     eventually("some users written", || async { writes() >= 8 }).await;
     env.delete_import("imp").await;
     let at_delete = writes();
-    // The watch event arrives within milliseconds; the writes in flight (4) then end.
+    // The watch event arrives within milliseconds; the writes in flight (4) then end. The
+    // bound leaves room for a loaded machine; without the stop, 2 s are some 80 writes.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let settled = writes();
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -501,7 +502,7 @@ async fn deleting_an_import_stops_its_writes() {
     );
     assert_eq!(last, settled, "writes went on after the deletion was seen");
     assert!(
-        settled - at_delete <= 8,
+        settled - at_delete <= 20,
         "{} writes after the deletion ({at_delete} before it)",
         settled - at_delete
     );
