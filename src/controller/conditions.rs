@@ -13,6 +13,13 @@ pub const STALLED: &str = "Stalled";
 pub const TEMPLATE_VALID: &str = "TemplateValid";
 pub const REPORT_DELIVERED: &str = "ReportDelivered";
 
+/// Reason of `Stalled=True`: the reconcile panicked (a bug, or input nobody foresaw). Retried
+/// with back-off, and at once when the UserImport's spec changes.
+pub const RECONCILE_PANICKED: &str = "ReconcilePanicked";
+/// Reason of `Stalled=True`: a name in the UserImport's or its Tenant's spec is not a valid
+/// object name (the message names the field).
+pub const INVALID_REFERENCE: &str = "InvalidReference";
+
 /// One condition to set: type, status, reason, message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Wanted {

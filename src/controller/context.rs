@@ -1,16 +1,18 @@
 //! What every reconcile shares: the client, the event recorder, metrics and settings.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use kube::Client;
 use kube::runtime::events::Recorder;
+use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::metrics::Metrics;
 use super::report_mail::Prepared;
 use crate::core::template::TemplateLimits;
 use crate::mail::MailSettings;
+use crate::resources::{UserImport, UserImportStatus};
 
 /// Settings from the command line.
 #[derive(Clone, Debug)]
@@ -49,6 +51,8 @@ pub type ImportKey = (Option<i64>, String);
 
 pub struct Context {
     pub client: Client,
+    /// The controller's cache of UserImports: where a deletion is seen first.
+    pub imports: Store<UserImport>,
     pub recorder: Recorder,
     pub metrics: Metrics,
     pub settings: Settings,
@@ -61,38 +65,87 @@ pub struct Context {
     /// By UserImport uid: the error report of the last import, kept for delivery retries
     /// (after a restart it is rebuilt from the template).
     pub reports: Mutex<HashMap<String, (ImportKey, Arc<Prepared>)>>,
+    /// By UserImport uid: the planned result of the last import started (see
+    /// `status::planned`). The status holds it too, for a restart; this copy serves a retry
+    /// while the cache may not show that status yet.
+    pub plans: Mutex<HashMap<String, (ImportKey, Arc<UserImportStatus>)>>,
     /// By UserImport uid: when the next report delivery is due after a failed one.
     pub mail_due: Mutex<HashMap<String, Instant>>,
+    /// By UserImport uid: the generation whose reconcile panicked, and when to try it again.
+    pub panicked: Mutex<HashMap<String, (Option<i64>, Instant)>>,
+}
+
+/// One UserImport's presence in the controller's cache, checked before each write of its
+/// import: once the watch has seen it deleted, no write starts.
+#[derive(Clone)]
+pub struct Presence {
+    imports: Store<UserImport>,
+    reference: ObjectRef<UserImport>,
+    uid: Option<String>,
+}
+
+impl Presence {
+    /// True once the UserImport is gone from the cache, replaced by another object of the same
+    /// name, or marked for deletion (a finalizer of someone else's may keep it a while).
+    pub fn deleted(&self) -> bool {
+        match self.imports.get(&self.reference) {
+            None => true,
+            Some(current) => {
+                current.metadata.uid != self.uid || current.metadata.deletion_timestamp.is_some()
+            }
+        }
+    }
+}
+
+/// Locks `mutex` even when a panic poisoned it: every map here stays consistent between
+/// statements, and a reconcile that panicked must not make every later one panic too.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Context {
-    pub fn new(client: Client, recorder: Recorder, metrics: Metrics, settings: Settings) -> Self {
+    pub fn new(
+        client: Client,
+        imports: Store<UserImport>,
+        recorder: Recorder,
+        metrics: Metrics,
+        settings: Settings,
+    ) -> Self {
         Context {
             client,
+            imports,
             recorder,
             metrics,
             settings,
             finished: Mutex::default(),
             failures: Mutex::default(),
             reports: Mutex::default(),
+            plans: Mutex::default(),
             mail_due: Mutex::default(),
+            panicked: Mutex::default(),
+        }
+    }
+
+    /// Whether `import` is still there, as the controller's cache sees it.
+    pub fn presence(&self, import: &UserImport) -> Presence {
+        Presence {
+            imports: self.imports.clone(),
+            reference: ObjectRef::from_obj(import),
+            uid: import.metadata.uid.clone(),
         }
     }
 
     pub fn remember_finished(&self, uid: &str, key: ImportKey) {
-        self.finished
-            .lock()
-            .expect("no panics while held")
-            .insert(uid.to_string(), key);
+        lock(&self.finished).insert(uid.to_string(), key);
     }
 
     pub fn has_finished(&self, uid: &str, key: &ImportKey) -> bool {
-        self.finished.lock().expect("no panics while held").get(uid) == Some(key)
+        lock(&self.finished).get(uid) == Some(key)
     }
 
     /// Records a failure and returns the delay before the next try: doubling, at most 5 minutes.
     pub fn next_backoff(&self, uid: &str) -> Duration {
-        let mut failures = self.failures.lock().expect("no panics while held");
+        let mut failures = lock(&self.failures);
         let count = failures.entry(uid.to_string()).or_insert(0);
         *count = count.saturating_add(1);
         let factor = 2u32.saturating_pow((*count - 1).min(8));
@@ -100,23 +153,33 @@ impl Context {
     }
 
     pub fn keep_report(&self, uid: &str, key: ImportKey, prepared: Arc<Prepared>) {
-        self.reports
-            .lock()
-            .expect("no panics while held")
-            .insert(uid.to_string(), (key, prepared));
+        lock(&self.reports).insert(uid.to_string(), (key, prepared));
     }
 
     pub fn kept_report(&self, uid: &str, key: &ImportKey) -> Option<Arc<Prepared>> {
-        let reports = self.reports.lock().expect("no panics while held");
+        let reports = lock(&self.reports);
         reports
             .get(uid)
             .filter(|(kept, _)| kept == key)
             .map(|(_, prepared)| prepared.clone())
     }
 
+    pub fn keep_plan(&self, uid: &str, key: ImportKey, planned: Arc<UserImportStatus>) {
+        lock(&self.plans).insert(uid.to_string(), (key, planned));
+    }
+
+    /// The planned result of this import's `key`, when this process planned it.
+    pub fn kept_plan(&self, uid: &str, key: &ImportKey) -> Option<Arc<UserImportStatus>> {
+        let plans = lock(&self.plans);
+        plans
+            .get(uid)
+            .filter(|(kept, _)| kept == key)
+            .map(|(_, planned)| planned.clone())
+    }
+
     /// Delays the next delivery of this import's report by `wait` (None: no delay).
     pub fn delay_mail(&self, uid: &str, wait: Option<Duration>) {
-        let mut due = self.mail_due.lock().expect("no panics while held");
+        let mut due = lock(&self.mail_due);
         match wait {
             Some(wait) => due.insert(uid.to_string(), Instant::now() + wait),
             None => due.remove(uid),
@@ -125,15 +188,36 @@ impl Context {
 
     /// How long until this import's report may be sent again, if it must wait.
     pub fn mail_wait(&self, uid: &str) -> Option<Duration> {
-        let due = self.mail_due.lock().expect("no panics while held");
+        let due = lock(&self.mail_due);
         let left = due.get(uid)?.checked_duration_since(Instant::now())?;
         (!left.is_zero()).then_some(left)
     }
 
+    /// After a panic in a reconcile of `generation`: no new try before `wait` has passed. A panic
+    /// usually comes back with the same input, and the status write that reports it triggers
+    /// a reconcile at once; this keeps that from becoming a loop.
+    pub fn delay_after_panic(&self, uid: &str, generation: Option<i64>, wait: Duration) {
+        lock(&self.panicked).insert(uid.to_string(), (generation, Instant::now() + wait));
+    }
+
+    /// How long until an import whose reconcile panicked may be tried again. None when it did
+    /// not panic, the wait is over, or its spec changed since (a new generation).
+    pub fn panic_wait(&self, uid: &str, generation: Option<i64>) -> Option<Duration> {
+        let panicked = lock(&self.panicked);
+        let (panicked_generation, due) = panicked.get(uid)?;
+        if *panicked_generation != generation {
+            return None;
+        }
+        let left = due.checked_duration_since(Instant::now())?;
+        (!left.is_zero()).then_some(left)
+    }
+
+    /// A reconcile of this import ended without a panic.
+    pub fn forget_panic(&self, uid: &str) {
+        lock(&self.panicked).remove(uid);
+    }
+
     pub fn reset_backoff(&self, uid: &str) {
-        self.failures
-            .lock()
-            .expect("no panics while held")
-            .remove(uid);
+        lock(&self.failures).remove(uid);
     }
 }

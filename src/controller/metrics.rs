@@ -29,6 +29,10 @@ pub struct Metrics {
     pub writes: Counter,
     /// 1 while this instance holds the lease (or runs without leader election).
     pub leader: Gauge,
+    /// Reconciles that panicked: each is caught and reported in that import's status.
+    pub reconcile_panics: Counter,
+    /// Restarts of the whole controller after a panic outside any reconcile.
+    pub controller_restarts: Counter,
 }
 
 impl Default for Metrics {
@@ -41,6 +45,8 @@ impl Default for Metrics {
             rows: Family::default(),
             writes: Counter::default(),
             leader: Gauge::default(),
+            reconcile_panics: Counter::default(),
+            controller_restarts: Counter::default(),
         }
     }
 }
@@ -78,6 +84,16 @@ impl Metrics {
             "leader",
             "1 while this instance runs the controller",
             self.leader.clone(),
+        );
+        registry.register(
+            "reconcile_panics",
+            "Reconciles that panicked (caught; the import is Failed, reason ReconcilePanicked)",
+            self.reconcile_panics.clone(),
+        );
+        registry.register(
+            "controller_restarts",
+            "Restarts of the controller after a panic outside any reconcile",
+            self.controller_restarts.clone(),
         );
     }
 

@@ -2,23 +2,26 @@
 //! in `crate::core`; this module only moves data between the API server and the core.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube::runtime::controller::Action;
 
-use super::context::{Context, ImportKey};
+use super::conditions::RECONCILE_PANICKED;
+use super::context::{Context, ImportKey, Presence};
 use super::error::{Error, Result};
 use super::events::{self, Note};
 use super::metrics::ErrorLabel;
+use super::references;
 use super::report_mail::{self, Prepared, Subject};
 use super::status::{self, Basis};
 use super::template_source::{self, SourceProblem, TemplateBytes};
 use super::tenant_users;
 use crate::core::error_report::{ErrorReport, write_error_report};
 use crate::core::planner::{Plan, PlanOptions, plan};
-use crate::core::report::{ImportReport, build_report};
+use crate::core::report::{Counts, ImportReport, build_report};
 use crate::core::template::{Template, read_template};
 use crate::resources::{ImportMode, OnProblem, Tenant, UserImport, UserImportStatus};
 
@@ -26,12 +29,16 @@ use crate::resources::{ImportMode, OnProblem, Tenant, UserImport, UserImportStat
 pub async fn reconcile(import: Arc<UserImport>, ctx: Arc<Context>) -> Result<Action> {
     let started = Instant::now();
     ctx.metrics.reconciles.inc();
-    let result = reconcile_import(&import, &ctx).await;
+    let target = Target::of(&import, &ctx);
+    let result = match &target {
+        Ok(target) => reconcile_import(target, &ctx).await,
+        Err(missing) => Err(Error::MissingMetadata(missing)),
+    };
     ctx.metrics
         .duration
         .observe(started.elapsed().as_secs_f64());
     if let Err(error) = &result {
-        record_failure(&import, &ctx, error).await;
+        record_failure(&import, target.as_ref().ok(), &ctx, error).await;
     } else if let Some(uid) = import.metadata.uid.as_deref() {
         ctx.reset_backoff(uid);
     }
@@ -50,33 +57,31 @@ struct Target<'a> {
     name: String,
     namespace: String,
     uid: String,
-    imports: Api<UserImport>,
+    /// Every status write of the reconcile goes through it.
+    status: status::Writer,
+    /// Set once this reconcile starts an import (rather than checking a finished one).
+    importing: AtomicBool,
 }
 
 impl<'a> Target<'a> {
-    fn of(import: &'a UserImport, ctx: &Context) -> Result<Self> {
-        let namespace = import
-            .metadata
-            .namespace
-            .clone()
-            .ok_or(Error::MissingMetadata("namespace"))?;
+    /// The target, or the metadata field it lacks.
+    fn of(import: &'a UserImport, ctx: &Context) -> Result<Self, &'static str> {
+        let namespace = import.metadata.namespace.clone().ok_or("namespace")?;
+        let name = import.metadata.name.clone().unwrap_or_default();
         Ok(Target {
             import,
-            name: import.metadata.name.clone().unwrap_or_default(),
-            uid: import
-                .metadata
-                .uid
-                .clone()
-                .ok_or(Error::MissingMetadata("uid"))?,
-            imports: Api::namespaced(ctx.client.clone(), &namespace),
+            uid: import.metadata.uid.clone().ok_or("uid")?,
+            status: status::Writer::new(Api::namespaced(ctx.client.clone(), &namespace), &name),
+            name,
             namespace,
+            importing: AtomicBool::new(false),
         })
     }
 
     fn subject(&self) -> Subject<'_> {
         Subject {
             import: self.import,
-            imports: &self.imports,
+            status: &self.status,
             name: &self.name,
             namespace: &self.namespace,
             uid: &self.uid,
@@ -90,10 +95,17 @@ impl<'a> Target<'a> {
             now: Timestamp::now(),
         }
     }
+
+    fn key(&self, bytes: &TemplateBytes) -> ImportKey {
+        (self.import.metadata.generation, bytes.digest.clone())
+    }
 }
 
-async fn reconcile_import(import: &UserImport, ctx: &Context) -> Result<Action> {
-    let target = Target::of(import, ctx)?;
+async fn reconcile_import(target: &Target<'_>, ctx: &Context) -> Result<Action> {
+    let import = target.import;
+    if let Err(problem) = references::of_import(&import.spec) {
+        return stall(target, ctx, problem).await;
+    }
     let tenant_name = &import.spec.tenant_ref.name;
     let tenants: Api<Tenant> = Api::namespaced(ctx.client.clone(), &target.namespace);
     let Some(tenant) = tenants.get_opt(tenant_name).await? else {
@@ -101,50 +113,52 @@ async fn reconcile_import(import: &UserImport, ctx: &Context) -> Result<Action> 
             reason: "TenantNotFound",
             message: format!("Tenant {tenant_name:?} not found"),
         };
-        return stall(&target, ctx, problem).await;
+        return stall(target, ctx, problem).await;
     };
+    if let Err(problem) = references::of_tenant(&tenant) {
+        return stall(target, ctx, problem).await;
+    }
     let source = template_source::fetch(&ctx.client, &target.namespace, &import.spec.template);
     let bytes = match source.await? {
         Ok(bytes) => bytes,
-        Err(problem) => return stall(&target, ctx, problem).await,
+        Err(problem) => return stall(target, ctx, problem).await,
     };
-    let key = (import.metadata.generation, bytes.digest.clone());
+    let key = target.key(&bytes);
     if status::is_done(import.status.as_ref(), key.0, &key.1) {
         // Same generation, same template, finished: never applied twice (spec section 6).
         // Only a report delivery may be left to do.
-        return deliver_if_wanted(&target, ctx, &tenant, &bytes, &key).await;
+        return deliver_if_wanted(target, ctx, &tenant, &bytes, &key).await;
     }
     if ctx.has_finished(&target.uid, &key) {
         // The cache still shows the status from before this process finished the import.
         return Ok(Action::requeue(ctx.settings.resync));
     }
     tracing::info!(import = %target.name, namespace = %target.namespace, digest = %key.1, "import starts");
-    let running = status::running(&target.basis());
-    status::write(&target.imports, &target.name, &running).await?;
-    let action = import_template(&target, ctx, &tenant, &bytes, &running).await?;
+    target.importing.store(true, Ordering::Relaxed);
+    let action = import_template(target, ctx, &tenant, &bytes).await?;
     ctx.remember_finished(&target.uid, key);
     Ok(action)
 }
 
-/// Reads, plans, applies and reports. The Running status is already written.
+/// Reads, plans, applies and reports.
 async fn import_template(
     target: &Target<'_>,
     ctx: &Context,
     tenant: &Tenant,
     bytes: &TemplateBytes,
-    running: &UserImportStatus,
 ) -> Result<Action> {
-    // The Running status just written is the basis of the final one (startedAt, conditions).
-    let basis = Basis {
-        previous: Some(running),
-        ..target.basis()
-    };
     let template = match read_template(&bytes.bytes, &ctx.settings.limits) {
         Ok(template) => template,
         Err(rejection) => {
+            // Started and rejected at once: the Running status it passes through is not written.
+            let started = status::running(&target.basis(), &UserImportStatus::default());
+            let basis = Basis {
+                previous: Some(&started),
+                ..target.basis()
+            };
             let message = rejection.to_string();
             let rejected = status::rejected(&basis, &bytes.digest, &message);
-            status::write(&target.imports, &target.name, &rejected).await?;
+            target.status.write(&rejected).await?;
             tracing::info!(import = %target.name, "template rejected");
             events::publish(
                 &ctx.recorder,
@@ -157,11 +171,110 @@ async fn import_template(
     };
     let tenant_name = tenant.metadata.name.clone().unwrap_or_default();
     let plan = plan_against_users(ctx, &target.namespace, tenant, &template).await?;
-    let written = apply_plan(target, ctx, &tenant_name, &plan).await?;
-    finish(
-        target, ctx, tenant, &template, &plan, bytes, &basis, written,
-    )
-    .await
+    if ctx.presence(target.import).deleted() {
+        tracing::info!(import = %target.name, namespace = %target.namespace, "the UserImport was deleted before its import started");
+        return Ok(Action::await_change());
+    }
+    let planned = planned_result(target, ctx, tenant, &template, &plan, bytes);
+    let running = status::running(&target.basis(), &planned.status);
+    target.status.write(&running).await?;
+    ctx.keep_plan(&target.uid, target.key(bytes), planned.status.clone());
+    if let Some(prepared) = &planned.report {
+        ctx.keep_report(&target.uid, target.key(bytes), prepared.clone());
+    }
+    let counts = planned.status.counts.unwrap_or_default();
+    // Whatever the first plan was, what is still missing is what this plan writes: every
+    // write is an idempotent apply, and the users written by an earlier pass plan unchanged.
+    let presence = ctx.presence(target.import);
+    let written = apply_plan(target, ctx, &tenant_name, &plan, &counts, &presence).await?;
+    if presence.deleted() {
+        // Deleting a UserImport stops its import: no write started after the deletion was
+        // seen, and there is no status to finish nor report to mail.
+        tracing::info!(
+            import = %target.name,
+            namespace = %target.namespace,
+            written = written.unwrap_or(0),
+            planned = plan.writes.len(),
+            "the UserImport was deleted: its import stopped"
+        );
+        return Ok(Action::await_change());
+    }
+    // The Running status just written is the basis of the final one (conditions).
+    let basis = Basis {
+        previous: Some(&running),
+        ..target.basis()
+    };
+    finish(target, ctx, tenant, &planned, &plan, bytes, &basis, written).await
+}
+
+/// An import as planned when its generation and digest started: the result part of its
+/// status (see `status::planned`), and its error report when it has problem rows.
+struct Planned {
+    status: Arc<UserImportStatus>,
+    report: Option<Arc<Prepared>>,
+}
+
+/// The planned result of this import: the one an earlier pass of the same generation and
+/// digest recorded (in this process's memory, else in the status, after a restart), or `plan`
+/// when this pass is the first.
+fn planned_result(
+    target: &Target<'_>,
+    ctx: &Context,
+    tenant: &Tenant,
+    template: &Template,
+    plan: &Plan,
+    bytes: &TemplateBytes,
+) -> Planned {
+    let key = target.key(bytes);
+    let earlier = ctx
+        .kept_plan(&target.uid, &key)
+        .or_else(|| status::planned_in(target.import.status.as_ref(), key.0, &key.1).map(Arc::new));
+    let Some(earlier) = earlier else {
+        let (report, error_report) = reports(tenant, template, plan);
+        let pending = error_report
+            .as_ref()
+            .map(|file| status::error_report_pending(&file.file_name, file.rows));
+        let planned = status::planned(&target.basis(), &report, pending);
+        return Planned {
+            status: Arc::new(planned),
+            report: error_report.map(|error_report| {
+                Arc::new(Prepared {
+                    report,
+                    error_report,
+                })
+            }),
+        };
+    };
+    tracing::info!(import = %target.name, "import resumes: reporting its first plan");
+    let report = ctx.kept_report(&target.uid, &key).or_else(|| {
+        let (report, error_report) = reports(tenant, template, plan);
+        let prepared = error_report.map(|error_report| Prepared {
+            report,
+            error_report,
+        });
+        prepared.map(|prepared| Arc::new(as_recorded(prepared, &earlier)))
+    });
+    Planned {
+        status: earlier,
+        report,
+    }
+}
+
+/// A report rebuilt from a later plan, made to say what the status records: the counts of the
+/// first plan (its rows written since plan as unchanged now) and the report's file name. Its
+/// problem rows, which were not applied, plan the same.
+fn as_recorded(mut prepared: Prepared, recorded: &UserImportStatus) -> Prepared {
+    if let Some(counts) = recorded.counts {
+        prepared.report.counts = counts;
+    }
+    let file_name = recorded
+        .error_report
+        .as_ref()
+        .and_then(|r| r.file_name.clone());
+    if let Some(file_name) = file_name {
+        prepared.error_report.file_name = file_name;
+    }
+    prepared
 }
 
 /// Plans the template against the tenant's users as they are now (one list).
@@ -211,7 +324,7 @@ async fn deliver_if_wanted(
     }
     // The cache can lag behind this process's last write (showing an attempt as Pending that
     // was sent since): read the status afresh before sending anything.
-    let fresh = target.imports.get_status(&target.name).await?;
+    let fresh = target.status.api().get_status(&target.name).await?;
     let current =
         |status: &UserImportStatus| status::is_done(Some(status), key.0, &key.1) && wanted(status);
     let Some(status) = fresh.status.filter(current) else {
@@ -220,7 +333,7 @@ async fn deliver_if_wanted(
     let prepared = match ctx.kept_report(&target.uid, key) {
         Some(prepared) => prepared,
         None => match rebuild_report(target, ctx, tenant, bytes).await? {
-            Some(prepared) => Arc::new(prepared),
+            Some(prepared) => Arc::new(as_recorded(prepared, &status)),
             None => return Ok(Action::requeue(ctx.settings.resync)),
         },
     };
@@ -228,8 +341,7 @@ async fn deliver_if_wanted(
 }
 
 /// After a restart the report of a finished import is not in memory: plan the same template
-/// again (read-only) for its problem rows. Rows that were applied plan as unchanged now; the
-/// problem rows, which were not applied, plan the same.
+/// again (read-only) for its problem rows (see `as_recorded`).
 async fn rebuild_report(
     target: &Target<'_>,
     ctx: &Context,
@@ -247,19 +359,22 @@ async fn rebuild_report(
     }))
 }
 
-/// Applies the plan's writes unless the mode or `onProblem` forbids it. Returns the writes made,
-/// or None when writing was withheld (and why).
+/// Applies the plan's writes unless the mode or `onProblem` forbids it (judged on `planned`,
+/// the import's first plan); no write starts once `presence` sees the UserImport deleted.
+/// Returns the writes made, or why writing was withheld.
 async fn apply_plan(
     target: &Target<'_>,
     ctx: &Context,
     tenant_name: &str,
     plan: &Plan,
+    planned: &Counts,
+    presence: &Presence,
 ) -> Result<Result<usize, &'static str>> {
     let spec = &target.import.spec;
     if spec.mode == ImportMode::DryRun {
         return Ok(Err("DryRun: no TenantUser was written"));
     }
-    if spec.on_problem == OnProblem::Abort && plan.counts.problem > 0 {
+    if spec.on_problem == OnProblem::Abort && planned.problem > 0 {
         return Ok(Err(
             "onProblem Abort: problem rows, so no TenantUser was written",
         ));
@@ -271,38 +386,35 @@ async fn apply_plan(
         tenant_name,
         &plan.writes,
         concurrency,
+        || !presence.deleted(),
     )
     .await?;
     ctx.metrics.writes.inc_by(written as u64);
     Ok(Ok(written))
 }
 
-/// Writes the final status and tells about it (event, log, metrics).
+/// Writes the final status and tells about it (event, log, metrics), then mails the report.
 #[allow(clippy::too_many_arguments)]
 async fn finish(
     target: &Target<'_>,
     ctx: &Context,
     tenant: &Tenant,
-    template: &Template,
+    planned: &Planned,
     plan: &Plan,
     bytes: &TemplateBytes,
     basis: &Basis<'_>,
     written: Result<usize, &'static str>,
 ) -> Result<Action> {
-    let (report, error_report) = reports(tenant, template, plan);
-    let report_status = error_report
-        .as_ref()
-        .map(|file| status::error_report_pending(&file.file_name, file.rows));
-    let mut completed = status::completed(basis, &report, report_status);
+    let mut completed = status::completed(basis, &planned.status);
     // The digest of the bytes as fetched: the one `is_done` compares on the next reconcile.
     completed.template_digest = Some(bytes.digest.clone());
     if let Err(why) = written {
         // DryRun or Abort: say so where `kubectl get` users look first.
         status::note_on_ready(&mut completed, why);
     }
-    status::write(&target.imports, &target.name, &completed).await?;
-    ctx.metrics.count_rows(&plan.counts);
-    let counts = &plan.counts;
+    target.status.write(&completed).await?;
+    let counts = completed.counts.unwrap_or_default();
+    ctx.metrics.count_rows(&counts);
     let summary = format!(
         "new {}, update {}, unchanged {}, problem {}; {}",
         counts.new,
@@ -315,7 +427,12 @@ async fn finish(
         }
     );
     tracing::info!(import = %target.name, namespace = %target.namespace, %summary, "import finished");
-    let problem_rows: Vec<usize> = plan.problem.iter().map(|entry| entry.row).collect();
+    // Every problem row (the status keeps 100): the report's, else this plan's (problem rows
+    // are not applied, so a later plan finds the same).
+    let problem_rows: Vec<usize> = match &planned.report {
+        Some(prepared) => prepared.report.problem.iter().map(|e| e.row).collect(),
+        None => plan.problem.iter().map(|entry| entry.row).collect(),
+    };
     if !problem_rows.is_empty() {
         tracing::info!(import = %target.name, rows = ?problem_rows, "problem rows");
         let message = format!(
@@ -336,16 +453,14 @@ async fn finish(
         Note::normal("Imported", summary),
     )
     .await;
-    let Some(error_report) = error_report else {
+    let Some(prepared) = &planned.report else {
         return Ok(Action::requeue(ctx.settings.resync));
     };
-    let prepared = Arc::new(Prepared {
-        report,
-        error_report,
-    });
-    let key = (target.import.metadata.generation, bytes.digest.clone());
-    ctx.keep_report(&target.uid, key, prepared.clone());
-    report_mail::deliver(&target.subject(), ctx, tenant, completed, &prepared).await
+    if !report_mail::wanted(&completed, tenant) {
+        // A resumed import whose report an earlier pass already delivered (or gave up on).
+        return Ok(Action::requeue(ctx.settings.resync));
+    }
+    report_mail::deliver(&target.subject(), ctx, tenant, completed, prepared).await
 }
 
 /// The import cannot start. Writes the Stalled status (only when it changes, so a requeue of
@@ -359,7 +474,7 @@ async fn stall(target: &Target<'_>, ctx: &Context, problem: SourceProblem) -> Re
     }
     let stalled = status::stalled(&target.basis(), problem.reason, &problem.message);
     if target.import.status.as_ref() != Some(&stalled) {
-        status::write(&target.imports, &target.name, &stalled).await?;
+        target.status.write(&stalled).await?;
         tracing::info!(import = %target.name, reason = problem.reason, "import stalled");
         let note = Note::warning(problem.reason, problem.message);
         events::publish(&ctx.recorder, target.import, note).await;
@@ -367,8 +482,38 @@ async fn stall(target: &Target<'_>, ctx: &Context, problem: SourceProblem) -> Re
     Ok(Action::requeue(ctx.settings.stalled_requeue))
 }
 
+/// A reconcile that panicked: shown in the status (best effort) and as an event. The metric and
+/// the log line are the guard's.
+pub(super) async fn record_panic(import: &UserImport, ctx: &Context, panic: &str) {
+    let Ok(target) = Target::of(import, ctx) else {
+        return;
+    };
+    // The reconcile may have written statuses the cache does not show yet (a Running status,
+    // a result): build on the stored one, not on the one the reconcile started from.
+    let stored = target.status.api().get_status(&target.name).await.ok();
+    let previous = stored.as_ref().and_then(|stored| stored.status.as_ref());
+    let basis = Basis {
+        previous: previous.or(import.status.as_ref()),
+        ..target.basis()
+    };
+    let panicked = status::panicked(&basis, panic);
+    if let Err(error) = target.status.write(&panicked).await {
+        tracing::warn!(import = %target.name, %error, "could not write the ReconcilePanicked status");
+    }
+    let note = Note::warning(
+        RECONCILE_PANICKED,
+        format!("the reconcile panicked: {panic}"),
+    );
+    events::publish(&ctx.recorder, import, note).await;
+}
+
 /// A controller error: counted, logged, shown in the status (best effort) and as an event.
-async fn record_failure(import: &UserImport, ctx: &Context, error: &Error) {
+async fn record_failure(
+    import: &UserImport,
+    target: Option<&Target<'_>>,
+    ctx: &Context,
+    error: &Error,
+) {
     ctx.metrics
         .failures
         .get_or_create(&ErrorLabel {
@@ -376,11 +521,28 @@ async fn record_failure(import: &UserImport, ctx: &Context, error: &Error) {
         })
         .inc();
     tracing::warn!(import = ?import.metadata.name, %error, "reconcile failed");
-    let Ok(target) = Target::of(import, ctx) else {
+    let Some(target) = target else {
         return;
     };
-    let failed = status::failed(&target.basis(), &error.to_string());
-    if let Err(status_error) = status::write(&target.imports, &target.name, &failed).await {
+    // Built on the last status this reconcile wrote (a planned result stays for the retry),
+    // else on the one it started from.
+    let last = target.status.last();
+    let previous = last.as_ref().or(import.status.as_ref());
+    let importing = target.importing.load(Ordering::Relaxed);
+    if !importing && status::has_result_for(previous, import.metadata.generation) {
+        // A re-check of a finished import, or the delivery of its report, failed: the import's
+        // result stands (a `Failed` phase here would outlive the error). The retry comes by
+        // back-off; the event and the log say why.
+        let note = Note::warning("ReconcileFailed", error.to_string());
+        events::publish(&ctx.recorder, import, note).await;
+        return;
+    }
+    let basis = Basis {
+        previous,
+        ..target.basis()
+    };
+    let failed = status::failed(&basis, &error.to_string());
+    if let Err(status_error) = target.status.write(&failed).await {
         tracing::warn!(import = %target.name, error = %status_error, "could not write the Failed status");
     }
     let note = Note::warning("ReconcileFailed", error.to_string());

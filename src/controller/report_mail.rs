@@ -17,6 +17,7 @@ use super::conditions::{self, REPORT_DELIVERED, Wanted};
 use super::context::Context;
 use super::error::Result;
 use super::events::{self, Note};
+use super::references;
 use super::status;
 use crate::core::error_report::ErrorReport;
 use crate::core::report::ImportReport;
@@ -63,7 +64,8 @@ fn recipient(tenant: &Tenant) -> Option<(String, String)> {
 /// Who the import is, for the status writes and events of a delivery.
 pub struct Subject<'a> {
     pub import: &'a UserImport,
-    pub imports: &'a Api<UserImport>,
+    /// Writes the import's status (and remembers the last one written).
+    pub status: &'a status::Writer,
     pub name: &'a str,
     pub namespace: &'a str,
     pub uid: &'a str,
@@ -87,7 +89,7 @@ pub async fn deliver(
             NO_RECIPIENT,
             message,
         );
-        status::write(subject.imports, subject.name, &status).await?;
+        subject.status.write(&status).await?;
         events::publish(
             &ctx.recorder,
             subject.import,
@@ -110,7 +112,7 @@ pub async fn deliver(
         "Sending",
         "sending the error report",
     );
-    status::write(subject.imports, subject.name, &status).await?;
+    subject.status.write(&status).await?;
     let outcome = send(subject, ctx, tenant, prepared, &to, to_name).await?;
     match outcome {
         Ok(delivered_attempts) => {
@@ -127,7 +129,7 @@ pub async fn deliver(
                 "Sent",
                 "the error report was sent",
             );
-            status::write(subject.imports, subject.name, &status).await?;
+            subject.status.write(&status).await?;
             tracing::info!(import = %subject.name, "error report sent");
             let note = Note::normal(
                 "ReportSent",
@@ -155,7 +157,7 @@ pub async fn deliver(
                 reason,
                 &error.to_string(),
             );
-            status::write(subject.imports, subject.name, &status).await?;
+            subject.status.write(&status).await?;
             tracing::info!(import = %subject.name, attempts = tried, retry, "error report not sent");
             events::publish(
                 &ctx.recorder,
@@ -220,6 +222,10 @@ async fn settings_for(
             )
         }));
     };
+    // The reconcile stalls on a bad name before it gets here; checked again at the request.
+    if let Err(problem) = references::check("spec.smtpSecretRef.name", &reference.name) {
+        return Ok(Err(MailError::InvalidSettings(problem.message)));
+    }
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
     let Some(secret) = secrets.get_opt(&reference.name).await? else {
         let message = format!("the Tenant's SMTP Secret {:?} is not found", reference.name);

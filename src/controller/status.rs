@@ -4,12 +4,16 @@
 //! subresource in which every field the builder left out is an explicit `null`, so a field of an
 //! earlier run (old counts, an old error report) never survives into a new one.
 
+use std::sync::{Mutex, PoisonError};
+
 use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use serde_json::{Map, Value, json};
 
-use super::conditions::{self, READY, RECONCILING, STALLED, TEMPLATE_VALID, Wanted};
+use super::conditions::{
+    self, READY, RECONCILE_PANICKED, RECONCILING, STALLED, TEMPLATE_VALID, Wanted,
+};
 use super::error::Result;
 use crate::core::report::ImportReport;
 use crate::resources::{
@@ -67,18 +71,78 @@ pub fn rfc3339(now: Timestamp) -> String {
     now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-/// The status written as soon as work on a generation or template starts.
-pub fn running(basis: &Basis) -> UserImportStatus {
+/// The result part of a status: the import as planned when its generation and digest started
+/// (digest, encoding, counts, the three lists, highlight, ignored columns, the error report and
+/// `startedAt`), without phase, generation, completion time or conditions. It is written with
+/// the `Running` status before the first TenantUser write, and kept to the end: a pass retried
+/// after an error, a panic or a restart reports it, not a new plan against the users that an
+/// earlier pass wrote.
+pub fn planned(
+    basis: &Basis,
+    report: &ImportReport,
+    error_report: Option<ErrorReportStatus>,
+) -> UserImportStatus {
+    let truncated = [report.new.len(), report.update.len(), report.problem.len()]
+        .iter()
+        .any(|len| *len > LIST_CAP);
+    UserImportStatus {
+        template_digest: Some(report.template.digest.clone()),
+        template_encoding: Some(report.template.encoding.clone()),
+        counts: Some(report.counts),
+        new: capped(&report.new),
+        update: capped(&report.update),
+        problem: capped(&report.problem),
+        truncated,
+        highlight_message: report.highlight_message.clone(),
+        ignored_columns: report.template.ignored_columns.clone(),
+        error_report: Some(error_report.unwrap_or_default()),
+        started_at: Some(rfc3339(basis.now)),
+        ..Default::default()
+    }
+}
+
+/// The planned result that `status` holds for this generation and digest, when a pass of that
+/// import wrote it and did not finish (`Running`, or `Failed` after an error or a panic).
+pub fn planned_in(
+    status: Option<&UserImportStatus>,
+    generation: Option<i64>,
+    digest: &str,
+) -> Option<UserImportStatus> {
+    let status = status?;
+    let unfinished = matches!(
+        status.phase,
+        Some(ImportPhase::Running | ImportPhase::Failed)
+    );
+    let planned = unfinished
+        && status.counts.is_some()
+        && status.observed_generation == generation
+        && status.template_digest.as_deref() == Some(digest);
+    planned.then(|| UserImportStatus {
+        phase: None,
+        observed_generation: None,
+        completed_at: None,
+        conditions: Vec::new(),
+        ..status.clone()
+    })
+}
+
+/// The status written when work on a generation or template starts, before the first
+/// TenantUser write: `Running`, with the planned result.
+pub fn running(basis: &Basis, planned: &UserImportStatus) -> UserImportStatus {
     UserImportStatus {
         phase: Some(ImportPhase::Running),
         observed_generation: basis.generation,
-        started_at: Some(rfc3339(basis.now)),
+        started_at: planned
+            .started_at
+            .clone()
+            .or_else(|| Some(rfc3339(basis.now))),
+        completed_at: None,
         conditions: basis.conditions(&[
             Wanted::new(READY, false, "Importing", "the import is running"),
             Wanted::new(RECONCILING, true, "Importing", "the import is running"),
             Wanted::new(STALLED, false, "Importing", ""),
         ]),
-        ..Default::default()
+        ..planned.clone()
     }
 }
 
@@ -118,7 +182,7 @@ pub fn rejected(basis: &Basis, digest: &str, message: &str) -> UserImportStatus 
 /// A controller error (the API server failing); the reconcile is retried.
 pub fn failed(basis: &Basis, message: &str) -> UserImportStatus {
     const REASON: &str = "RetryingAfterError";
-    let mut status = basis.previous.cloned().unwrap_or_default();
+    let mut status = kept(basis);
     status.phase = Some(ImportPhase::Failed);
     status.observed_generation = basis.generation;
     status.conditions = basis.conditions(&[
@@ -130,38 +194,54 @@ pub fn failed(basis: &Basis, message: &str) -> UserImportStatus {
     status
 }
 
-/// The import finished for this generation and template, problem rows or not.
-pub fn completed(
-    basis: &Basis,
-    report: &ImportReport,
-    error_report: Option<ErrorReportStatus>,
-) -> UserImportStatus {
-    let phase = if report.counts.problem > 0 {
+/// What a failure keeps of the previous status: all of it when it describes this generation
+/// (a planned result stays for the retry), only the conditions otherwise, so that the failure's
+/// `observedGeneration` never vouches for another generation's counts.
+fn kept(basis: &Basis) -> UserImportStatus {
+    match basis.previous {
+        Some(previous) if previous.observed_generation == basis.generation => previous.clone(),
+        Some(previous) => UserImportStatus {
+            conditions: previous.conditions.clone(),
+            ..Default::default()
+        },
+        None => UserImportStatus::default(),
+    }
+}
+
+/// The reconcile panicked. A failure of this import, which cannot progress by itself: the
+/// controller retries it after a back-off, and at once when the spec changes. What the previous
+/// status said of this generation (counts, a planned result, the report) is kept.
+pub fn panicked(basis: &Basis, panic: &str) -> UserImportStatus {
+    let message = format!("the reconcile panicked: {panic}");
+    let mut status = kept(basis);
+    status.phase = Some(ImportPhase::Failed);
+    status.observed_generation = basis.generation;
+    status.conditions = basis.conditions(&[
+        Wanted::new(READY, false, RECONCILE_PANICKED, &message),
+        Wanted::new(RECONCILING, false, RECONCILE_PANICKED, ""),
+        Wanted::new(STALLED, true, RECONCILE_PANICKED, &message),
+    ]);
+    status
+}
+
+/// The import finished for this generation and template, problem rows or not: the planned
+/// result (see [`planned`]) as the final one.
+pub fn completed(basis: &Basis, planned: &UserImportStatus) -> UserImportStatus {
+    let counts = planned.counts.unwrap_or_default();
+    let phase = if counts.problem > 0 {
         ImportPhase::SucceededWithProblems
     } else {
         ImportPhase::Succeeded
     };
     let message = format!(
         "new {}, update {}, unchanged {}, problem {}",
-        report.counts.new, report.counts.update, report.counts.unchanged, report.counts.problem
+        counts.new, counts.update, counts.unchanged, counts.problem
     );
-    let truncated = [report.new.len(), report.update.len(), report.problem.len()]
-        .iter()
-        .any(|len| *len > LIST_CAP);
     UserImportStatus {
         phase: Some(phase),
         observed_generation: basis.generation,
-        template_digest: Some(report.template.digest.clone()),
-        template_encoding: Some(report.template.encoding.clone()),
-        counts: Some(report.counts),
-        new: capped(&report.new),
-        update: capped(&report.update),
-        problem: capped(&report.problem),
-        truncated,
-        highlight_message: report.highlight_message.clone(),
-        ignored_columns: report.template.ignored_columns.clone(),
-        error_report: Some(error_report.unwrap_or_default()),
-        started_at: basis.previous_started_at(),
+        counts: Some(counts),
+        error_report: Some(planned.error_report.clone().unwrap_or_default()),
         completed_at: Some(rfc3339(basis.now)),
         conditions: basis.conditions(&[
             Wanted::new(READY, true, "Imported", &message),
@@ -169,6 +249,7 @@ pub fn completed(
             Wanted::new(STALLED, false, "Imported", ""),
             Wanted::new(TEMPLATE_VALID, true, "TemplateRead", ""),
         ]),
+        ..planned.clone()
     }
 }
 
@@ -223,6 +304,44 @@ pub fn has_result_for(status: Option<&UserImportStatus>, generation: Option<i64>
     })
 }
 
+/// Writes one UserImport's status, and keeps the last status written: a failure later in the
+/// same reconcile builds on it, where the watch cache may still show an older one.
+pub struct Writer {
+    api: Api<UserImport>,
+    name: String,
+    last: Mutex<Option<UserImportStatus>>,
+}
+
+impl Writer {
+    pub fn new(api: Api<UserImport>, name: &str) -> Self {
+        Writer {
+            api,
+            name: name.to_string(),
+            last: Mutex::new(None),
+        }
+    }
+
+    /// Writes `status` whole (see [`write`]).
+    pub async fn write(&self, status: &UserImportStatus) -> Result<()> {
+        write(&self.api, &self.name, status).await?;
+        *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(status.clone());
+        Ok(())
+    }
+
+    /// The last status this writer wrote, if any.
+    pub fn last(&self) -> Option<UserImportStatus> {
+        self.last
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The UserImport API of the object's namespace.
+    pub fn api(&self) -> &Api<UserImport> {
+        &self.api
+    }
+}
+
 /// Writes `status` whole to the status subresource.
 pub async fn write(api: &Api<UserImport>, name: &str, status: &UserImportStatus) -> Result<()> {
     let patch = json!({ "status": with_nulls(serde_json::to_value(status)?) });
@@ -257,7 +376,7 @@ mod tests {
 
     #[test]
     fn running_status_is_reconciling_and_not_ready() {
-        let status = running(&basis(None));
+        let status = running(&basis(None), &UserImportStatus::default());
         assert_eq!(status.phase, Some(ImportPhase::Running));
         assert_eq!(status.observed_generation, Some(3));
         let get = |t| {
@@ -273,7 +392,7 @@ mod tests {
 
     #[test]
     fn done_only_for_same_generation_digest_and_a_finished_phase() {
-        let mut status = running(&basis(None));
+        let mut status = running(&basis(None), &UserImportStatus::default());
         assert!(!is_done(Some(&status), Some(3), "sha256:a"));
         status.phase = Some(ImportPhase::Succeeded);
         status.template_digest = Some("sha256:a".into());
@@ -288,8 +407,92 @@ mod tests {
     }
 
     #[test]
+    fn a_panic_is_a_stalled_failure_that_keeps_the_result() {
+        let mut previous = running(&basis(None), &UserImportStatus::default());
+        previous.template_digest = Some("sha256:a".into());
+        let status = panicked(&basis(Some(&previous)), "boom");
+        assert_eq!(status.phase, Some(ImportPhase::Failed));
+        assert_eq!(status.template_digest.as_deref(), Some("sha256:a"));
+        let stalled = conditions::find(&status.conditions, STALLED).unwrap();
+        assert_eq!(
+            (stalled.status.as_str(), stalled.reason.as_str()),
+            ("True", RECONCILE_PANICKED)
+        );
+        assert!(stalled.message.contains("boom"), "{}", stalled.message);
+        let reconciling = conditions::find(&status.conditions, RECONCILING).unwrap();
+        assert_eq!(reconciling.status, "False");
+        assert!(
+            !is_done(Some(&status), Some(3), "sha256:a"),
+            "retried later"
+        );
+    }
+
+    /// A planned result as a pass writes it with its Running status.
+    fn planned_result() -> UserImportStatus {
+        UserImportStatus {
+            template_digest: Some("sha256:a".into()),
+            counts: Some(crate::core::report::Counts {
+                new: 980,
+                ..Default::default()
+            }),
+            started_at: Some("2026-11-24T10:00:00Z".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_planned_result_is_found_for_its_generation_and_digest_until_finished() {
+        let running = running(&basis(None), &planned_result());
+        let found = planned_in(Some(&running), Some(3), "sha256:a").unwrap();
+        assert_eq!(found.counts.unwrap().new, 980);
+        assert_eq!(found.started_at.as_deref(), Some("2026-11-24T10:00:00Z"));
+        assert_eq!((found.phase, found.observed_generation), (None, None));
+        assert!(found.conditions.is_empty());
+        assert_eq!(planned_in(Some(&running), Some(4), "sha256:a"), None);
+        assert_eq!(planned_in(Some(&running), Some(3), "sha256:b"), None);
+        // An error or a panic keeps it for the retry.
+        let failed = failed(&basis(Some(&running)), "500");
+        assert!(planned_in(Some(&failed), Some(3), "sha256:a").is_some());
+        let panicked = panicked(&basis(Some(&running)), "boom");
+        assert!(planned_in(Some(&panicked), Some(3), "sha256:a").is_some());
+        // A finished import is done, not resumed; a status without a plan has nothing.
+        let completed = completed(&basis(Some(&running)), &found);
+        assert_eq!(planned_in(Some(&completed), Some(3), "sha256:a"), None);
+        let started = super::running(&basis(None), &UserImportStatus::default());
+        assert_eq!(planned_in(Some(&started), Some(3), "sha256:a"), None);
+    }
+
+    #[test]
+    fn the_final_status_is_the_planned_result() {
+        let running = running(&basis(None), &planned_result());
+        let completed = completed(&basis(Some(&running)), &planned_result());
+        assert_eq!(completed.phase, Some(ImportPhase::Succeeded));
+        assert_eq!(completed.counts.unwrap().new, 980);
+        assert_eq!(
+            completed.started_at.as_deref(),
+            Some("2026-11-24T10:00:00Z")
+        );
+        assert!(completed.completed_at.is_some());
+        let ready = conditions::find(&completed.conditions, READY).unwrap();
+        assert_eq!(ready.message, "new 980, update 0, unchanged 0, problem 0");
+    }
+
+    #[test]
+    fn a_failure_of_another_generation_drops_the_old_result() {
+        let mut old = running(&basis(None), &planned_result());
+        old.observed_generation = Some(2);
+        let failed = failed(&basis(Some(&old)), "500");
+        assert_eq!(failed.observed_generation, Some(3));
+        assert_eq!(failed.counts, None);
+        assert_eq!(planned_in(Some(&failed), Some(3), "sha256:a"), None);
+        assert!(!failed.conditions.is_empty());
+    }
+
+    #[test]
     fn absent_fields_become_nulls() {
-        let value = with_nulls(serde_json::to_value(running(&basis(None))).unwrap());
+        let value = with_nulls(
+            serde_json::to_value(running(&basis(None), &UserImportStatus::default())).unwrap(),
+        );
         assert_eq!(value["counts"], Value::Null);
         assert_eq!(value["phase"], "Running");
     }

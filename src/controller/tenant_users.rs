@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use futures::{StreamExt, TryStreamExt, stream};
+use futures::{StreamExt, TryStreamExt, future, stream};
 use kube::api::{ListParams, ObjectMeta, Patch, PatchParams};
 use kube::{Api, Client};
 
@@ -43,20 +43,24 @@ pub async fn list(client: &Client, namespace: &str, tenant: &str) -> Result<Vec<
     }
 }
 
-/// Applies `writes` (creates and changes), `concurrency` at a time. Returns how many were
-/// written. Stops at the first write that fails after its retries: the reconcile is retried,
-/// and because every write is an idempotent apply of a deterministic name, nothing doubles.
+/// Applies `writes` (creates and changes), `concurrency` at a time, while `go_on` says so: it
+/// is asked before each write starts. Returns how many were written. Stops at the first write
+/// that fails after its retries: the reconcile is retried, and because every write is an
+/// idempotent apply of a deterministic name, nothing doubles.
 pub async fn apply_all(
     client: &Client,
     namespace: &str,
     tenant: &str,
     writes: &[UserWrite],
     concurrency: usize,
+    go_on: impl Fn() -> bool + Send,
 ) -> Result<usize> {
     let api: Api<TenantUser> = Api::namespaced(client.clone(), namespace);
     let tenant = tenant.to_string();
     // Owned items: a stream over borrowed ones trips the compiler's `Send` inference.
     stream::iter(writes.to_vec())
+        // Polled only when a slot is free, so the question comes right before each write.
+        .take_while(move |_| future::ready(go_on()))
         .map(move |write| apply_one(api.clone(), tenant.clone(), write))
         .buffer_unordered(concurrency.max(1))
         .try_fold(0, |written, ()| async move { Ok(written + 1) })

@@ -3,11 +3,13 @@
 //! These are plain serde types with the `kube::CustomResource` derive: they hold data and
 //! describe the CRDs; nothing here talks to a cluster.
 
+mod names;
 mod tenant;
 mod tenant_user;
 mod user_import;
 
-pub use tenant::{SiteAdministrator, SsoSync, Tenant, TenantSpec};
+pub use names::{OBJECT_NAME_MAX_LENGTH, OBJECT_NAME_PATTERN, is_object_name};
+pub use tenant::{SecretName, SiteAdministrator, SsoSync, Tenant, TenantSpec};
 pub use tenant_user::{TenantUser, TenantUserSpec, UserStatus};
 pub use user_import::{
     ErrorReportState, ErrorReportStatus, ImportMode, ImportPhase, KeyRef, OnProblem, TemplateRef,

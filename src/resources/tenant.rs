@@ -2,6 +2,8 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::names::{OBJECT_NAME_MAX_LENGTH, OBJECT_NAME_PATTERN};
+
 /// A Risk Assess tenant: who gets the error report, and whether imported users are SSO-synced.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[kube(
@@ -60,5 +62,7 @@ fn yes() -> bool {
 /// A reference to a Secret in the tenant's namespace.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 pub struct SecretName {
+    /// The Secret's name: a Kubernetes object name.
+    #[schemars(length(max = OBJECT_NAME_MAX_LENGTH), pattern(OBJECT_NAME_PATTERN))]
     pub name: String,
 }

@@ -1,12 +1,16 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-use kube::CustomResource;
+use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::names::{OBJECT_NAME_MAX_LENGTH, OBJECT_NAME_PATTERN};
 use crate::core::report::{Counts, NewEntry, ProblemEntry, UpdateEntry};
 
 /// One import of a User Import Template into a tenant.
-#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+// The CRD carries CEL rules (`x-kubernetes-validations`) that only an API server enforces:
+// exactly one template source, and a `tenantRef` that never changes. The controller keeps its
+// own checks (status reasons) for objects stored before the rules existed.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[kube(
     group = "riskassess.io",
     version = "v1alpha1",
@@ -23,7 +27,9 @@ use crate::core::report::{Counts, NewEntry, ProblemEntry, UpdateEntry};
 )]
 #[serde(rename_all = "camelCase")]
 pub struct UserImportSpec {
-    /// The Tenant (same namespace) to import into.
+    /// The Tenant (same namespace) to import into. Immutable: an import's counts, report and
+    /// users belong to one tenant; another tenant is another UserImport.
+    #[x_kube(validation = Rule::new("self == oldSelf").message(TENANT_REF_IMMUTABLE))]
     pub tenant_ref: TenantRef,
     /// Where the template CSV is: exactly one of `configMapKeyRef`, `secretKeyRef`.
     pub template: TemplateSource,
@@ -35,14 +41,18 @@ pub struct UserImportSpec {
     pub on_problem: OnProblem,
 }
 
+/// The Tenant an import writes into.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 pub struct TenantRef {
+    /// The Tenant's name: a Kubernetes object name.
+    #[schemars(length(max = OBJECT_NAME_MAX_LENGTH), pattern(OBJECT_NAME_PATTERN))]
     pub name: String,
 }
 
 /// The template's source. Exactly one of the two must be set.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new(ONE_TEMPLATE_SOURCE_RULE).message(ONE_TEMPLATE_SOURCE))]
 pub struct TemplateSource {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_map_key_ref: Option<KeyRef>,
@@ -50,9 +60,22 @@ pub struct TemplateSource {
     pub secret_key_ref: Option<KeyRef>,
 }
 
+/// CEL: exactly one template source is set. A list of `has()`, so that another source kind
+/// is one more entry (and one more name in [`ONE_TEMPLATE_SOURCE`]).
+pub const ONE_TEMPLATE_SOURCE_RULE: &str =
+    "[has(self.configMapKeyRef), has(self.secretKeyRef)].filter(set, set).size() == 1";
+/// The message of [`ONE_TEMPLATE_SOURCE_RULE`].
+pub const ONE_TEMPLATE_SOURCE: &str =
+    "spec.template must set exactly one of configMapKeyRef, secretKeyRef";
+/// The message of the CEL rule that keeps `spec.tenantRef` as created.
+pub const TENANT_REF_IMMUTABLE: &str =
+    "spec.tenantRef is immutable: create another UserImport to import into another Tenant";
+
 /// A key of a ConfigMap or Secret in the UserImport's namespace.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
 pub struct KeyRef {
+    /// The ConfigMap's or Secret's name: a Kubernetes object name.
+    #[schemars(length(max = OBJECT_NAME_MAX_LENGTH), pattern(OBJECT_NAME_PATTERN))]
     pub name: String,
     pub key: String,
 }
@@ -171,4 +194,51 @@ pub enum ErrorReportState {
     Pending,
     Sent,
     Failed,
+}
+
+#[cfg(test)]
+mod tests {
+    use kube::CustomResourceExt;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// The schema of `spec` in the generated CRD.
+    fn spec_schema() -> Value {
+        let crd = serde_json::to_value(UserImport::crd()).unwrap();
+        crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"].clone()
+    }
+
+    #[test]
+    fn the_crd_carries_the_cel_rules_with_their_messages() {
+        let spec = spec_schema();
+        assert_eq!(
+            spec["properties"]["template"]["x-kubernetes-validations"],
+            json!([{"rule": ONE_TEMPLATE_SOURCE_RULE, "message": ONE_TEMPLATE_SOURCE}])
+        );
+        assert_eq!(
+            spec["properties"]["tenantRef"]["x-kubernetes-validations"],
+            json!([{"rule": "self == oldSelf", "message": TENANT_REF_IMMUTABLE}])
+        );
+        // Each rule sits on its own field, nowhere else.
+        let yaml = crate::resources::crds_yaml();
+        assert_eq!(yaml.matches("x-kubernetes-validations").count(), 2);
+    }
+
+    #[test]
+    fn the_one_source_rule_names_every_source_kind() {
+        // A source kind added to `TemplateSource` must be added to the rule and its message.
+        let spec = spec_schema();
+        let sources = spec["properties"]["template"]["properties"]
+            .as_object()
+            .unwrap();
+        assert!(sources.len() >= 2, "{sources:?}");
+        for kind in sources.keys() {
+            assert!(
+                ONE_TEMPLATE_SOURCE_RULE.contains(&format!("has(self.{kind})")),
+                "{kind}"
+            );
+            assert!(ONE_TEMPLATE_SOURCE.contains(kind.as_str()), "{kind}");
+        }
+    }
 }
