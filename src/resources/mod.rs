@@ -21,6 +21,19 @@ pub const GROUP: &str = "riskassess.io";
 /// The label that ties a `TenantUser` to its tenant.
 pub const TENANT_LABEL: &str = "riskassess.io/tenant";
 
+/// Rewrites schemars' formats of unsigned integers (`uint`, `uint32`, …), which kube-apiserver
+/// does not know and warns about on every apply of the CRDs, to Kubernetes' `int64`/`int32`.
+/// The `minimum: 0` that schemars writes beside them keeps them unsigned.
+pub(crate) fn kubernetes_integer_formats(schema: &mut schemars::Schema) {
+    schemars::transform::transform_subschemas(&mut kubernetes_integer_formats, schema);
+    let format = match schema.get("format").and_then(serde_json::Value::as_str) {
+        Some("uint" | "uint64") => "int64",
+        Some("uint32" | "uint16" | "uint8") => "int32",
+        _ => return,
+    };
+    schema.insert("format".into(), format.into());
+}
+
 /// The three CustomResourceDefinitions, in a stable order, as one multi-document YAML text.
 pub fn crds_yaml() -> String {
     use kube::CustomResourceExt;

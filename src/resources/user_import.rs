@@ -116,6 +116,7 @@ pub enum OnProblem {
 /// What the controller last did with this import (spec section 6).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = super::kubernetes_integer_formats)]
 pub struct UserImportStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<ImportPhase>,
