@@ -30,6 +30,8 @@ pub const MAX_ATTEMPTS: u32 = 5;
 /// The reason of `ReportDelivered=False` after a failure that a later try may fix.
 const RETRYING: &str = "DeliveryFailed";
 const NO_RECIPIENT: &str = "NoRecipient";
+/// Event reason: a Tenant value was changed to stand in a mail header (a line break replaced).
+const REPORT_HEADER_SANITIZED: &str = "ReportHeaderSanitized";
 
 /// The report and its CSV, as mailed.
 pub struct Prepared {
@@ -115,19 +117,33 @@ pub async fn deliver(
     subject.status.write(&status).await?;
     let outcome = send(subject, ctx, tenant, prepared, &to, to_name).await?;
     match outcome {
-        Ok(delivered_attempts) => {
+        Sent::Delivered {
+            attempts: delivered_attempts,
+            header_fixes,
+        } => {
             if let Some(report) = status.error_report.as_mut() {
                 report.attempts = attempts + delivered_attempts.max(1);
                 report.sent_at = Some(status::rfc3339(Timestamp::now()));
                 report.last_error = None;
             }
             ctx.delay_mail(subject.uid, None);
+            // A Tenant value that could not stand in a header as written (a line break in the
+            // administrator's name, say) was replaced; the status says so rather than hiding it.
+            let message = if header_fixes.is_empty() {
+                "the error report was sent".to_string()
+            } else {
+                let fixes: Vec<String> = header_fixes.iter().map(ToString::to_string).collect();
+                format!(
+                    "the error report was sent; header values from the Tenant were changed: {}",
+                    fixes.join("; ")
+                )
+            };
             record(
                 &mut status,
                 generation,
                 ErrorReportState::Sent,
                 "Sent",
-                "the error report was sent",
+                &message,
             );
             subject.status.write(&status).await?;
             tracing::info!(import = %subject.name, "error report sent");
@@ -136,9 +152,17 @@ pub async fn deliver(
                 "the error report was sent to the tenant's default site administrator",
             );
             events::publish(&ctx.recorder, subject.import, note).await;
+            if !header_fixes.is_empty() {
+                events::publish(
+                    &ctx.recorder,
+                    subject.import,
+                    Note::warning(REPORT_HEADER_SANITIZED, message),
+                )
+                .await;
+            }
             Ok(Action::requeue(ctx.settings.resync))
         }
-        Err((error, transient)) => {
+        Sent::Failed { error, transient } => {
             let tried = attempts + error.attempts().max(1);
             let retry = transient && tried < MAX_ATTEMPTS;
             if let Some(report) = status.error_report.as_mut() {
@@ -172,7 +196,20 @@ pub async fn deliver(
     }
 }
 
-/// Builds and sends the message. The inner error carries whether a retry may help.
+/// How one attempt to send the report ended.
+enum Sent {
+    /// The relay (or the outbox) took it, after `attempts` tries; `header_fixes` lists the
+    /// Tenant values that were changed to stand in a header.
+    Delivered {
+        attempts: u32,
+        header_fixes: Vec<mail::HeaderFix>,
+    },
+    /// It was not sent; `transient` says whether a later attempt may succeed (a missing Secret
+    /// may be created, a relay may come back; a message that cannot be built will not change).
+    Failed { error: MailError, transient: bool },
+}
+
+/// Builds and sends the message.
 async fn send(
     subject: &Subject<'_>,
     ctx: &Context,
@@ -180,11 +217,16 @@ async fn send(
     prepared: &Prepared,
     to: &str,
     to_name: String,
-) -> Result<std::result::Result<u32, (MailError, bool)>> {
+) -> Result<Sent> {
     let settings = match settings_for(ctx, subject.namespace, tenant).await? {
         Ok(settings) => settings,
         // A missing Secret or relay setting may be fixed without touching the import.
-        Err(error) => return Ok(Err((error, true))),
+        Err(error) => {
+            return Ok(Sent::Failed {
+                error,
+                transient: true,
+            });
+        }
     };
     let mail = ReportMail {
         to: to.to_string(),
@@ -195,15 +237,24 @@ async fn send(
         file_name: prepared.error_report.file_name.clone(),
         csv: prepared.error_report.csv.clone(),
     };
+    let header_fixes = mail::header_fixes(&mail, &settings.from);
     let message = match mail::build_message(&mail, &settings.from) {
         Ok(message) => message,
-        Err(error) => return Ok(Err((error, false))),
+        Err(error) => {
+            return Ok(Sent::Failed {
+                error,
+                transient: false,
+            });
+        }
     };
     Ok(match mail::send(&settings, message).await {
-        Ok(delivery) => Ok(delivery.attempts),
+        Ok(delivery) => Sent::Delivered {
+            attempts: delivery.attempts,
+            header_fixes,
+        },
         Err(error) => {
             let transient = error.is_transient();
-            Err((error, transient))
+            Sent::Failed { error, transient }
         }
     })
 }
