@@ -27,7 +27,8 @@ const P: &str = "margin:0 0 8px 0";
 const TABLE: &str = "border-collapse:collapse;margin:0 0 8px 0";
 const TH: &str = "border:1px solid #c8c8c8;padding:4px 8px;text-align:left;vertical-align:top;\
                   background-color:#f0f0f0";
-// pre-wrap: a cell is shown as it is, line breaks and runs of spaces included.
+// pre-wrap: a cell is shown as it is, line breaks and runs of spaces included. Long values
+// are not broken inside words: that would break ordinary ones too ("MissingMand atoryField").
 const TD: &str = "border:1px solid #c8c8c8;padding:4px 8px;text-align:left;vertical-align:top;\
                   white-space:pre-wrap";
 const KEY: &str = "padding:2px 16px 2px 0;text-align:left;vertical-align:top;font-weight:bold";
