@@ -101,7 +101,7 @@ fn summary(out: &mut String, mail: &ReportMail) {
         escape(&report.tenant),
         rows(c.problem)
     );
-    let _ = writeln!(out, "<table role=\"presentation\" style=\"{TABLE}\">");
+    let _ = writeln!(out, "<table style=\"{TABLE}\">");
     let numbers = [
         ("New", c.new),
         ("Update", c.update),
