@@ -1,5 +1,5 @@
-//! The error-report message itself (spec section 7): recipient, subject, text body,
-//! the CSV attachment and a deterministic `Message-ID`.
+//! The error-report message itself (spec section 7): recipient, subject, a text and an HTML
+//! body, the CSV attachment and a deterministic `Message-ID`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -10,7 +10,7 @@ use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use sha2::{Digest, Sha256};
 
-use super::{MailError, header};
+use super::{MailError, header, html};
 use crate::core::report::{ImportReport, ProblemReason};
 
 /// Domain part of every `Message-ID` this operator makes.
@@ -39,9 +39,10 @@ pub struct ReportMail<'a> {
 
 /// Builds the report e-mail from `from` to `mail.to`.
 ///
-/// Subject: the file name without `.csv`. Body: [`body_text`]. Attachment: `mail.csv` as
-/// `text/csv` under `mail.file_name`, base64-encoded so that the BOM and CRLF line ends
-/// arrive unchanged. `Message-ID`: [`message_id`].
+/// Subject: the file name without `.csv`. Body: `multipart/alternative` of [`body_text`] and
+/// [`body_html`](super::body_html), so that a client shows the HTML and a text-only one the
+/// text. Attachment: `mail.csv` as `text/csv` under `mail.file_name`, base64-encoded so that
+/// the BOM and CRLF line ends arrive unchanged. `Message-ID`: [`message_id`].
 ///
 /// No input makes this panic or write a header line of its own: the values that may come
 /// from a Tenant are cleaned, then encoded and folded to lines of at most 78 characters.
@@ -71,7 +72,10 @@ pub fn build_message(mail: &ReportMail, from: &Mailbox) -> Result<Message, MailE
             Body::new_with_encoding(mail.csv.clone(), ContentTransferEncoding::Base64)
                 .map_err(|_| MailError::Message("the CSV cannot be base64-encoded".into()))?,
         );
-    let text = SinglePart::plain(body_text(mail));
+    // Text first: clients show the last alternative they can display, the HTML.
+    let body = MultiPart::alternative()
+        .singlepart(SinglePart::plain(body_text(mail)))
+        .singlepart(SinglePart::html(html::body_html(mail)));
     // The envelope is given rather than derived from the To header, which lettre would parse
     // back from its text.
     let envelope = Envelope::new(Some(from.email.clone()), vec![to.email.clone()])
@@ -86,7 +90,7 @@ pub fn build_message(mail: &ReportMail, from: &Mailbox) -> Result<Message, MailE
         )))
         .date_now()
         .envelope(envelope)
-        .multipart(MultiPart::mixed().singlepart(text).singlepart(attachment))
+        .multipart(MultiPart::mixed().multipart(body).singlepart(attachment))
         .map_err(|e| MailError::Message(e.to_string()))
 }
 
@@ -159,7 +163,8 @@ fn write_reasons(out: &mut String, report: &ImportReport) {
     out.push('\n');
 }
 
-fn rows(n: usize) -> String {
+/// "1 row", "2 rows".
+pub(super) fn rows(n: usize) -> String {
     if n == 1 {
         "1 row".to_owned()
     } else {
@@ -167,7 +172,8 @@ fn rows(n: usize) -> String {
     }
 }
 
-fn subject(file_name: &str) -> &str {
+/// The Subject: the file name without `.csv`.
+pub(super) fn subject(file_name: &str) -> &str {
     file_name.strip_suffix(".csv").unwrap_or(file_name)
 }
 
@@ -612,6 +618,50 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The MIME tree of a parsed message, as `type/subtype(child,child)`.
+    fn tree(msg: &mail_parser::Message, id: u32) -> String {
+        let part = msg.part(id).expect("a part");
+        let ctype = part.content_type().expect("a content type");
+        let name = format!("{}/{}", ctype.ctype(), ctype.subtype().unwrap_or(""));
+        match &part.body {
+            mail_parser::PartType::Multipart(children) => {
+                let children: Vec<String> = children.iter().map(|&c| tree(msg, c)).collect();
+                format!("{name}({})", children.join(","))
+            }
+            _ => name,
+        }
+    }
+
+    #[test]
+    fn the_body_is_the_text_and_the_html_as_alternatives_before_the_csv() {
+        let r = report(true);
+        let m = mail(&r);
+        let from: Mailbox = "op@localhost".parse().unwrap();
+        let raw = build_message(&m, &from).unwrap().formatted();
+        let (_, msg) = parse(&raw);
+        assert_eq!(
+            tree(&msg, 0),
+            "multipart/mixed(multipart/alternative(text/plain,text/html),text/csv)"
+        );
+        // The text part is the one the message had before it had an HTML part, byte for byte:
+        // same headers, same transfer encoding, same text.
+        let text_part = SinglePart::plain(body_text(&m)).formatted();
+        assert!(
+            raw.windows(text_part.len()).any(|w| w == text_part),
+            "the text part changed"
+        );
+        let html = msg.html_part(0).expect("an HTML part");
+        let ctype = html.content_type().unwrap();
+        assert_eq!(ctype.attribute("charset"), Some("utf-8"));
+        assert_eq!(
+            html.text_contents(),
+            Some(super::html::body_html(&m).replace('\n', "\r\n").as_str())
+        );
+        let csv = msg.attachments().next().expect("the CSV");
+        assert_eq!(csv.contents(), m.csv.as_slice());
+        assert_eq!(msg.attachments().count(), 1);
     }
 
     #[test]
