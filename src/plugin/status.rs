@@ -149,8 +149,14 @@ impl Screen {
         }
         let in_place = self.terminal.is_terminal && self.output == Output::Table;
         let drawing = if in_place {
-            // Home, clear the screen: the view replaces the previous one, as `watch` does.
-            format!("\x1b[H\x1b[2J{text}{}", self.footer)
+            // Home, clear the screen: the view replaces the previous one, as `watch` does. The
+            // last drawing (Ready) has no "watching" line: the command returns with it.
+            let footer = if is_ready(&observed.import) {
+                ""
+            } else {
+                &self.footer
+            };
+            format!("\x1b[H\x1b[2J{text}{footer}")
         } else if self.last.is_none() {
             text.clone()
         } else {
