@@ -83,8 +83,11 @@ pub fn render_styled(report: &ImportReport, style: Style) -> String {
 
 /// The three sections to draw: a plan's full lists, or a UserImport status's capped ones.
 pub struct Sections<'a> {
+    /// New Data, in row order.
     pub new: &'a [NewEntry],
+    /// Update Data, in row order.
     pub update: &'a [UpdateEntry],
+    /// Problem Data, in row order.
     pub problem: &'a [ProblemEntry],
     /// Rows in each section: the numbers in the titles. A capped list holds fewer.
     pub counts: Counts,

@@ -92,8 +92,11 @@ pub struct StatusArgs {
 /// Output formats.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Output {
+    /// For people: the CLI's table, and the rest aligned around it.
     Table,
+    /// For scripts: the status object, or the plan's JSON report.
     Json,
+    /// The same as `Json`, as YAML.
     Yaml,
 }
 

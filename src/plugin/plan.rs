@@ -19,7 +19,9 @@ use crate::resources::{ImportMode, OnProblem, Tenant, UserImport};
 /// Why the import cannot be planned, with the reason the controller would put in `Stalled`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Blocked {
+    /// PascalCase, as in a condition: `TenantNotFound`, `TemplateSourceNotFound`, …
     pub reason: String,
+    /// What is wrong, for a person.
     pub message: String,
 }
 
