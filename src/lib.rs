@@ -2,10 +2,13 @@
 //!
 //! - [`core`]: the pure engine (template reading, planning, error report).
 //! - [`resources`]: the custom resources `Tenant`, `TenantUser`, `UserImport`.
+//! - [`cli`], [`controller`], [`plugin`]: adapters around the core (the command line, the
+//!   controller, the kubectl plugin `kubectl user-import`).
 
 pub mod cli;
 pub mod controller;
 pub mod core;
 pub mod mail;
 pub mod ops;
+pub mod plugin;
 pub mod resources;
