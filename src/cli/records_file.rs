@@ -54,12 +54,18 @@ impl RecordsFile {
     /// Reads `path`; a missing file is an empty YAML list.
     pub fn read(path: &Path) -> Result<RecordsFile> {
         match std::fs::read(path) {
-            Ok(bytes) => parse(&bytes).with_context(|| format!("{}", path.display())),
+            Ok(bytes) => Self::parse(&bytes).with_context(|| format!("{}", path.display())),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                 Ok(RecordsFile::from_users(RecordsFormat::YamlList, Vec::new()))
             }
             Err(error) => Err(error).with_context(|| format!("cannot read {}", path.display())),
         }
+    }
+
+    /// Reads the text of a records file (JSON or YAML, as [`RecordsFile::read`] does), without
+    /// touching the file system: what the fuzz tests feed arbitrary bytes to.
+    pub fn parse(bytes: &[u8]) -> Result<RecordsFile> {
+        parse(bytes)
     }
 
     fn from_users(format: RecordsFormat, users: Vec<TenantUser>) -> RecordsFile {
