@@ -236,6 +236,7 @@ fn secret_source(name: &str) -> TemplateSource {
             name: name.into(),
             key: "template.csv".into(),
         }),
+        ..Default::default()
     }
 }
 

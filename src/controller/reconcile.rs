@@ -10,6 +10,7 @@ use kube::Api;
 use kube::runtime::controller::Action;
 
 use super::conditions::RECONCILE_PANICKED;
+use super::context::SourceVersion;
 use super::context::{Context, ImportKey, Presence};
 use super::error::{Error, Result};
 use super::events::{self, Note};
@@ -17,13 +18,13 @@ use super::metrics::ErrorLabel;
 use super::references;
 use super::report_mail::{self, Prepared, Subject};
 use super::status::{self, Basis};
-use super::template_source::{self, SourceProblem, TemplateBytes};
+use super::template_source::{self, Content, Known, SourceProblem, TemplateBytes};
 use super::tenant_users;
 use crate::core::error_report::{ErrorReport, write_error_report};
 use crate::core::planner::{Plan, PlanOptions, plan};
 use crate::core::report::{Counts, ImportReport, build_report};
 use crate::core::template::{Template, read_template};
-use crate::resources::{ImportMode, OnProblem, Tenant, UserImport, UserImportStatus};
+use crate::resources::{ImportMode, OnProblem, TemplateRef, Tenant, UserImport, UserImportStatus};
 
 /// The entry point given to the kube-runtime `Controller`.
 pub async fn reconcile(import: Arc<UserImport>, ctx: Arc<Context>) -> Result<Action> {
@@ -34,6 +35,7 @@ pub async fn reconcile(import: Arc<UserImport>, ctx: Arc<Context>) -> Result<Act
         Ok(target) => reconcile_import(target, &ctx).await,
         Err(missing) => Err(Error::MissingMetadata(missing)),
     };
+    let result = result.map(|action| recheck_url(action, &import, &ctx));
     ctx.metrics
         .duration
         .observe(started.elapsed().as_secs_f64());
@@ -43,6 +45,25 @@ pub async fn reconcile(import: Arc<UserImport>, ctx: Arc<Context>) -> Result<Act
         ctx.reset_backoff(uid);
     }
     result
+}
+
+/// A URL source has no watch to tell of a new file: an import that would otherwise wait for a
+/// change (or the long resync) looks again after the URL's `interval`.
+fn recheck_url(action: Action, import: &UserImport, ctx: &Context) -> Action {
+    let Ok(TemplateRef::Url(url)) = import.spec.template.resolve() else {
+        return action;
+    };
+    let Some(interval) = url.interval() else {
+        return action;
+    };
+    let idle = action == Action::await_change() || action == Action::requeue(ctx.settings.resync);
+    if idle && interval < ctx.settings.resync {
+        Action::requeue(interval)
+    } else if action == Action::await_change() {
+        Action::requeue(ctx.settings.resync)
+    } else {
+        action
+    }
 }
 
 /// What the kube-runtime `Controller` does after an error: retry with a growing delay.
@@ -99,6 +120,52 @@ impl<'a> Target<'a> {
     fn key(&self, bytes: &TemplateBytes) -> ImportKey {
         (self.import.metadata.generation, bytes.digest.clone())
     }
+
+    /// What the finished import of this generation read, if there is one: a download whose
+    /// source still has that version (ETag, artifact revision) is not made again.
+    fn known(&self, ctx: &Context) -> Option<Known> {
+        let status = self.import.status.as_ref()?;
+        let generation = self.import.metadata.generation;
+        let digest = status.template_digest.clone()?;
+        if !status::is_done(Some(status), generation, &digest) {
+            return None;
+        }
+        // A newer version that gave the same template, fetched by this process.
+        if let Some(version) = ctx.version_of(&self.uid, generation, &digest) {
+            return Some(Known {
+                digest,
+                revision: version.revision,
+                etag: version.etag,
+            });
+        }
+        Some(Known {
+            digest,
+            revision: status.template_revision.clone(),
+            etag: status.template_etag.clone(),
+        })
+    }
+
+    /// Fetches the template (not downloaded again when `known` says it is unchanged), or stalls.
+    async fn fetch(
+        &self,
+        ctx: &Context,
+        known: Option<&Known>,
+    ) -> Result<Result<TemplateBytes, SourceProblem>> {
+        let template = &self.import.spec.template;
+        let fetched = template_source::fetch(ctx, &self.namespace, template, known).await?;
+        if let Ok(bytes) = &fetched {
+            if !matches!(bytes.content, Content::Unchanged) {
+                let version = SourceVersion {
+                    generation: self.import.metadata.generation,
+                    revision: bytes.revision.clone(),
+                    etag: bytes.etag.clone(),
+                    digest: bytes.digest.clone(),
+                };
+                ctx.remember_version(&self.uid, version);
+            }
+        }
+        Ok(fetched)
+    }
 }
 
 async fn reconcile_import(target: &Target<'_>, ctx: &Context) -> Result<Action> {
@@ -118,14 +185,29 @@ async fn reconcile_import(target: &Target<'_>, ctx: &Context) -> Result<Action> 
     if let Err(problem) = references::of_tenant(&tenant) {
         return stall(target, ctx, problem).await;
     }
-    let source = template_source::fetch(&ctx.client, &target.namespace, &import.spec.template);
-    let bytes = match source.await? {
+    let known = target.known(ctx);
+    let mut bytes = match target.fetch(ctx, known.as_ref()).await? {
         Ok(bytes) => bytes,
         Err(problem) => return stall(target, ctx, problem).await,
     };
+    let unchanged = matches!(bytes.content, Content::Unchanged);
+    if unchanged
+        && !status::is_done(
+            import.status.as_ref(),
+            import.metadata.generation,
+            &bytes.digest,
+        )
+    {
+        // Not reached while `known` is only offered for a finished import; if it were, the
+        // template is fetched whole rather than imported from nothing.
+        bytes = match target.fetch(ctx, None).await? {
+            Ok(bytes) => bytes,
+            Err(problem) => return stall(target, ctx, problem).await,
+        };
+    }
     let key = target.key(&bytes);
     if status::is_done(import.status.as_ref(), key.0, &key.1) {
-        // Same generation, same template, finished: never applied twice (spec section 6).
+        // Same generation, same template, finished: never applied twice.
         // Only a report delivery may be left to do.
         return deliver_if_wanted(target, ctx, &tenant, &bytes, &key).await;
     }
@@ -147,17 +229,26 @@ async fn import_template(
     tenant: &Tenant,
     bytes: &TemplateBytes,
 ) -> Result<Action> {
-    let template = match read_template(&bytes.bytes, &ctx.settings.limits) {
+    let read = match &bytes.content {
+        Content::Csv(csv) => read_template(csv, &ctx.settings.limits).map_err(|r| r.to_string()),
+        Content::Rejected(message) => Err(message.clone()),
+        Content::Unchanged => {
+            return Err(Error::Fetch(
+                "the template was not downloaded (unchanged); fetching it again".into(),
+            ));
+        }
+    };
+    let template = match read {
         Ok(template) => template,
-        Err(rejection) => {
+        Err(message) => {
             // Started and rejected at once: the Running status it passes through is not written.
             let started = status::running(&target.basis(), &UserImportStatus::default());
             let basis = Basis {
                 previous: Some(&started),
                 ..target.basis()
             };
-            let message = rejection.to_string();
-            let rejected = status::rejected(&basis, &bytes.digest, &message);
+            let mut rejected = status::rejected(&basis, &bytes.digest, &message);
+            with_source_version(&mut rejected, bytes);
             target.status.write(&rejected).await?;
             tracing::info!(import = %target.name, "template rejected");
             events::publish(
@@ -176,7 +267,8 @@ async fn import_template(
         return Ok(Action::await_change());
     }
     let planned = planned_result(target, ctx, tenant, &template, &plan, bytes);
-    let running = status::running(&target.basis(), &planned.status);
+    let mut running = status::running(&target.basis(), &planned.status);
+    with_source_version(&mut running, bytes);
     target.status.write(&running).await?;
     ctx.keep_plan(&target.uid, target.key(bytes), planned.status.clone());
     if let Some(prepared) = &planned.report {
@@ -348,7 +440,23 @@ async fn rebuild_report(
     tenant: &Tenant,
     bytes: &TemplateBytes,
 ) -> Result<Option<Prepared>> {
-    let Ok(template) = read_template(&bytes.bytes, &ctx.settings.limits) else {
+    let fetched;
+    let csv = match &bytes.content {
+        Content::Csv(csv) => csv,
+        Content::Rejected(_) => return Ok(None),
+        Content::Unchanged => {
+            // Not downloaded as unchanged: the report needs the rows.
+            fetched = match target.fetch(ctx, None).await? {
+                Ok(fetched) if fetched.digest == bytes.digest => fetched,
+                _ => return Ok(None),
+            };
+            match &fetched.content {
+                Content::Csv(csv) => csv,
+                _ => return Ok(None),
+            }
+        }
+    };
+    let Ok(template) = read_template(csv, &ctx.settings.limits) else {
         return Ok(None);
     };
     let plan = plan_against_users(ctx, &target.namespace, tenant, &template).await?;
@@ -408,6 +516,7 @@ async fn finish(
     let mut completed = status::completed(basis, &planned.status);
     // The digest of the bytes as fetched: the one `is_done` compares on the next reconcile.
     completed.template_digest = Some(bytes.digest.clone());
+    with_source_version(&mut completed, bytes);
     if let Err(why) = written {
         // DryRun or Abort: say so where `kubectl get` users look first.
         status::note_on_ready(&mut completed, why);
@@ -461,6 +570,12 @@ async fn finish(
         return Ok(Action::requeue(ctx.settings.resync));
     }
     report_mail::deliver(&target.subject(), ctx, tenant, completed, prepared).await
+}
+
+/// Records where the template came from (a Flux revision, an ETag) beside its digest.
+fn with_source_version(status: &mut UserImportStatus, bytes: &TemplateBytes) {
+    status.template_revision = bytes.revision.clone();
+    status.template_etag = bytes.etag.clone();
 }
 
 /// The import cannot start. Writes the Stalled status (only when it changes, so a requeue of
@@ -541,7 +656,7 @@ async fn record_failure(
         previous,
         ..target.basis()
     };
-    let failed = status::failed(&basis, &error.to_string());
+    let failed = status::failed(&basis, error.reason(), &error.to_string());
     if let Err(status_error) = target.status.write(&failed).await {
         tracing::warn!(import = %target.name, error = %status_error, "could not write the Failed status");
     }
