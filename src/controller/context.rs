@@ -89,6 +89,10 @@ pub struct Context {
     /// generation and template digest. A new revision whose template did not change is then
     /// not downloaded again at each reconcile (the status keeps the version it imported).
     pub versions: Mutex<HashMap<String, SourceVersion>>,
+    /// By UserImport uid: consecutive failed downloads of the template at a generation, and
+    /// when the next may start. A reconcile before then (our own status write triggers one)
+    /// waits: the back-off holds whatever triggers the reconcile.
+    pub fetch_failures: Mutex<HashMap<String, (Option<i64>, u32, Instant)>>,
 }
 
 /// A source version (a Flux artifact revision, an ETag) and the template digest it gave.
@@ -98,6 +102,8 @@ pub struct SourceVersion {
     pub revision: Option<String>,
     pub etag: Option<String>,
     pub digest: String,
+    /// When the source was last asked for this version.
+    pub checked_at: Instant,
 }
 
 /// One UserImport's presence in the controller's cache, checked before each write of its
@@ -149,7 +155,39 @@ impl Context {
             mail_due: Mutex::default(),
             panicked: Mutex::default(),
             versions: Mutex::default(),
+            fetch_failures: Mutex::default(),
         }
+    }
+
+    /// Records a failed download and returns the delay before the next: `error_backoff`,
+    /// doubled per consecutive failure, at most 5 minutes.
+    pub fn fetch_failed(&self, uid: &str, generation: Option<i64>) -> Duration {
+        let mut failures = lock(&self.fetch_failures);
+        let count = match failures.get(uid) {
+            Some((same, count, _)) if *same == generation => count.saturating_add(1),
+            _ => 1,
+        };
+        let factor = 2u32.saturating_pow((count - 1).min(8));
+        let wait = (self.settings.error_backoff * factor).min(Duration::from_secs(300));
+        failures.insert(uid.to_string(), (generation, count, Instant::now() + wait));
+        wait
+    }
+
+    /// How long until the template of this import may be downloaded again after a failure.
+    /// None when it did not fail, the wait is over, or the spec changed since.
+    pub fn fetch_wait(&self, uid: &str, generation: Option<i64>) -> Option<Duration> {
+        let failures = lock(&self.fetch_failures);
+        let (failed_generation, _, due) = failures.get(uid)?;
+        if *failed_generation != generation {
+            return None;
+        }
+        let left = due.checked_duration_since(Instant::now())?;
+        (!left.is_zero()).then_some(left)
+    }
+
+    /// The template was fetched (or found to be unchanged): the back-off starts afresh.
+    pub fn fetch_succeeded(&self, uid: &str) {
+        lock(&self.fetch_failures).remove(uid);
     }
 
     pub fn remember_version(&self, uid: &str, version: SourceVersion) {

@@ -9,7 +9,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube::runtime::controller::Action;
 
-use super::conditions::RECONCILE_PANICKED;
+use super::conditions::{RECONCILE_PANICKED, TEMPLATE_FETCH_FAILED};
 use super::context::SourceVersion;
 use super::context::{Context, ImportKey, Presence};
 use super::error::{Error, Result};
@@ -152,17 +152,35 @@ impl<'a> Target<'a> {
         known: Option<&Known>,
     ) -> Result<Result<TemplateBytes, SourceProblem>> {
         let template = &self.import.spec.template;
-        let fetched = template_source::fetch(ctx, &self.namespace, template, known).await?;
-        if let Ok(bytes) = &fetched {
-            if !matches!(bytes.content, Content::Unchanged) {
-                let version = SourceVersion {
-                    generation: self.import.metadata.generation,
-                    revision: bytes.revision.clone(),
-                    etag: bytes.etag.clone(),
-                    digest: bytes.digest.clone(),
-                };
-                ctx.remember_version(&self.uid, version);
+        let generation = self.import.metadata.generation;
+        if let (Some(known), Ok(TemplateRef::Url(url))) = (known, template.resolve()) {
+            // A URL is asked at most once per `interval`, not at every reconcile (each status
+            // write triggers one).
+            let checked = ctx.version_of(&self.uid, generation, &known.digest);
+            let recent = checked.is_some_and(|version| {
+                url.interval()
+                    .is_some_and(|interval| version.checked_at.elapsed() < interval)
+            });
+            if recent {
+                return Ok(Ok(TemplateBytes {
+                    content: Content::Unchanged,
+                    digest: known.digest.clone(),
+                    revision: known.revision.clone(),
+                    etag: known.etag.clone(),
+                }));
             }
+        }
+        let fetched = template_source::fetch(ctx, &self.namespace, template, known).await?;
+        ctx.fetch_succeeded(&self.uid);
+        if let Ok(bytes) = &fetched {
+            let version = SourceVersion {
+                generation,
+                revision: bytes.revision.clone(),
+                etag: bytes.etag.clone(),
+                digest: bytes.digest.clone(),
+                checked_at: std::time::Instant::now(),
+            };
+            ctx.remember_version(&self.uid, version);
         }
         Ok(fetched)
     }
@@ -172,6 +190,10 @@ async fn reconcile_import(target: &Target<'_>, ctx: &Context) -> Result<Action> 
     let import = target.import;
     if let Err(problem) = references::of_import(&import.spec) {
         return stall(target, ctx, problem).await;
+    }
+    if let Some(wait) = ctx.fetch_wait(&target.uid, import.metadata.generation) {
+        // A download failed a moment ago: its back-off holds, whatever triggered this reconcile.
+        return Ok(Action::requeue(wait));
     }
     let tenant_name = &import.spec.tenant_ref.name;
     let tenants: Api<Tenant> = Api::namespaced(ctx.client.clone(), &target.namespace);
@@ -186,9 +208,11 @@ async fn reconcile_import(target: &Target<'_>, ctx: &Context) -> Result<Action> 
         return stall(target, ctx, problem).await;
     }
     let known = target.known(ctx);
-    let mut bytes = match target.fetch(ctx, known.as_ref()).await? {
-        Ok(bytes) => bytes,
-        Err(problem) => return stall(target, ctx, problem).await,
+    let mut bytes = match target.fetch(ctx, known.as_ref()).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(problem)) => return stall(target, ctx, problem).await,
+        Err(Error::Fetch(message)) => return fetch_failed(target, ctx, message).await,
+        Err(error) => return Err(error),
     };
     let unchanged = matches!(bytes.content, Content::Unchanged);
     if unchanged
@@ -200,9 +224,11 @@ async fn reconcile_import(target: &Target<'_>, ctx: &Context) -> Result<Action> 
     {
         // Not reached while `known` is only offered for a finished import; if it were, the
         // template is fetched whole rather than imported from nothing.
-        bytes = match target.fetch(ctx, None).await? {
-            Ok(bytes) => bytes,
-            Err(problem) => return stall(target, ctx, problem).await,
+        bytes = match target.fetch(ctx, None).await {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(problem)) => return stall(target, ctx, problem).await,
+            Err(Error::Fetch(message)) => return fetch_failed(target, ctx, message).await,
+            Err(error) => return Err(error),
         };
     }
     let key = target.key(&bytes);
@@ -570,6 +596,34 @@ async fn finish(
         return Ok(Action::requeue(ctx.settings.resync));
     }
     report_mail::deliver(&target.subject(), ctx, tenant, completed, prepared).await
+}
+
+/// The template could not be downloaded: the status says why (unless a finished import of this
+/// generation stands: then a Warning event does), and the download is tried again after a
+/// back-off that doubles with each failure.
+async fn fetch_failed(target: &Target<'_>, ctx: &Context, message: String) -> Result<Action> {
+    let generation = target.import.metadata.generation;
+    let wait = ctx.fetch_failed(&target.uid, generation);
+    ctx.metrics
+        .failures
+        .get_or_create(&ErrorLabel {
+            error: "TemplateFetch",
+        })
+        .inc();
+    tracing::warn!(import = %target.name, namespace = %target.namespace, %message, retry_in = ?wait, "the template could not be downloaded");
+    let previous = target.import.status.as_ref();
+    if !status::has_result_for(previous, generation) {
+        let failed = status::failed(&target.basis(), TEMPLATE_FETCH_FAILED, &message);
+        let same = previous.is_some_and(|previous| {
+            previous.phase == failed.phase && previous.conditions == failed.conditions
+        });
+        if !same {
+            target.status.write(&failed).await?;
+        }
+    }
+    let note = Note::warning(TEMPLATE_FETCH_FAILED, message);
+    events::publish(&ctx.recorder, target.import, note).await;
+    Ok(Action::requeue(wait))
 }
 
 /// Records where the template came from (a Flux revision, an ETag) beside its digest.
