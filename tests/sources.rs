@@ -1068,3 +1068,79 @@ async fn an_unchanged_etag_downloads_nothing_and_writes_nothing() {
     assert_eq!(env.mails().len(), 1, "one report");
     controller.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_crd_counts_each_source_and_wants_a_path_with_a_source_ref() {
+    let env = Env::start("cel").await;
+    if env
+        .standin_for("CEL rules (the stand-in evaluates none)")
+        .is_some()
+    {
+        return;
+    }
+    let api: Api<UserImport> = env.api();
+    let refusal = |template: Value| {
+        let api = api.clone();
+        async move {
+            let object: UserImport = serde_json::from_value(json!({
+                "apiVersion": "riskassess.io/v1alpha1",
+                "kind": "UserImport",
+                "metadata": {"name": "cel"},
+                "spec": {"tenantRef": {"name": "acme"}, "template": template},
+            }))
+            .unwrap();
+            let dry_run = kube::api::PostParams {
+                dry_run: true,
+                ..Default::default()
+            };
+            match api.create(&dry_run, &object).await {
+                Ok(_) => None,
+                Err(kube::Error::Api(status)) => {
+                    assert_eq!(status.code, 422, "{status:?}");
+                    Some(status.message)
+                }
+                Err(other) => panic!("unexpected error: {other}"),
+            }
+        }
+    };
+    let source_ref = json!({"kind": "GitRepository", "name": "users"});
+    let url = json!({"url": "https://files.acme.test/users.csv", "interval": "10m"});
+    let config_map = json!({"name": "a", "key": "t.csv"});
+    for two in [
+        json!({"url": url, "configMapKeyRef": config_map}),
+        json!({"sourceRef": source_ref, "path": "users.csv", "url": url}),
+        json!({"sourceRef": source_ref, "path": "users.csv", "secretKeyRef": config_map}),
+    ] {
+        let message = refusal(two.clone()).await.expect("two sources are refused");
+        assert!(
+            message.contains("exactly one of configMapKeyRef, secretKeyRef, sourceRef, url"),
+            "{message}"
+        );
+    }
+    let without_path = refusal(json!({"sourceRef": source_ref})).await;
+    assert!(
+        without_path
+            .expect("sourceRef needs a path")
+            .contains("path is required")
+    );
+    let path_alone = refusal(json!({"configMapKeyRef": config_map, "path": "x.csv"})).await;
+    assert!(
+        path_alone
+            .expect("a path needs sourceRef")
+            .contains("path is required")
+    );
+    let plain_http =
+        refusal(json!({"url": {"url": "http://files.acme.test/u.csv", "interval": "1m"}})).await;
+    assert!(
+        plain_http
+            .expect("http:// is refused")
+            .contains("spec.template.url.url")
+    );
+    for one in [
+        json!({"sourceRef": source_ref, "path": "./imports/users.csv"}),
+        json!({"url": url}),
+        json!({"configMapKeyRef": config_map}),
+    ] {
+        assert_eq!(refusal(one.clone()).await, None, "{one}");
+    }
+}
