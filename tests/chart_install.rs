@@ -206,7 +206,7 @@ impl Cluster {
         // No CRDs: Helm installs them from the chart's crds/.
         let server = Server::start(Options::default()).await.expect("stand-in");
         server
-            .write_kubeconfig(&dir.join("control-plane.kubeconfig"))
+            .write_kubeconfig(dir.join("control-plane.kubeconfig"))
             .unwrap();
         Cluster::Standin(server)
     }

@@ -92,8 +92,12 @@ pub struct Context {
     /// By UserImport uid: consecutive failed downloads of the template at a generation, and
     /// when the next may start. A reconcile before then (our own status write triggers one)
     /// waits: the back-off holds whatever triggers the reconcile.
-    pub fetch_failures: Mutex<HashMap<String, (Option<i64>, u32, Instant)>>,
+    pub fetch_failures: Mutex<HashMap<String, FetchFailures>>,
 }
+
+/// Consecutive failed downloads: the generation they were for, how many, and when the next may
+/// start.
+pub type FetchFailures = (Option<i64>, u32, Instant);
 
 /// A source version (a Flux artifact revision, an ETag) and the template digest it gave.
 #[derive(Clone, Debug, PartialEq, Eq)]

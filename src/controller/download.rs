@@ -85,10 +85,8 @@ pub async fn get(request: &Request<'_>) -> Result<Response, DownloadError> {
         let pair = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
         builder = builder.header(header::AUTHORIZATION, format!("Basic {pair}"));
     }
-    if let Some(etag) = request.if_none_match {
-        if let Ok(value) = HeaderValue::from_str(etag) {
-            builder = builder.header(header::IF_NONE_MATCH, value);
-        }
+    if let Some(Ok(value)) = request.if_none_match.map(HeaderValue::from_str) {
+        builder = builder.header(header::IF_NONE_MATCH, value);
     }
     let http_request = builder
         .body(Empty::<Bytes>::new())

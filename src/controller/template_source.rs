@@ -241,15 +241,15 @@ async fn flux_source(
         }
     };
     let revision = Some(artifact.revision.clone());
-    if let Some(known) = known {
-        if known.revision.is_some() && known.revision == revision {
-            return Ok(Ok(TemplateBytes {
-                content: Content::Unchanged,
-                digest: known.digest.clone(),
-                revision,
-                etag: None,
-            }));
-        }
+    if let Some(known) =
+        known.filter(|known| known.revision.is_some() && known.revision == revision)
+    {
+        return Ok(Ok(TemplateBytes {
+            content: Content::Unchanged,
+            digest: known.digest.clone(),
+            revision,
+            etag: None,
+        }));
     }
     let credentials = Credentials::default();
     let request = download::Request {
@@ -473,17 +473,15 @@ fn read_file(
     network_failure(&mut digesting)?;
     drained.map_err(|error| Error::Fetch(format!("GET {url}: {error}")))?;
     let served = digesting.digest();
-    if let Some(expected) = expected {
-        if served != expected.digest {
-            return Ok(Err(SourceProblem::new(
-                TEMPLATE_DIGEST_MISMATCH,
-                format!(
-                    "the file at {url} has the digest {served}, not {} as spec.template.url.digest \
-                     requires: it was not used",
-                    expected.digest
-                ),
-            )));
-        }
+    if let Some(expected) = expected.filter(|expected| served != expected.digest) {
+        return Ok(Err(SourceProblem::new(
+            TEMPLATE_DIGEST_MISMATCH,
+            format!(
+                "the file at {url} has the digest {served}, not {} as spec.template.url.digest \
+                 requires: it was not used",
+                expected.digest
+            ),
+        )));
     }
     let digest = digest(&csv);
     Ok(Ok((Content::Csv(csv), digest)))
