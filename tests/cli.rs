@@ -871,3 +871,43 @@ fn errors_in_a_multi_document_records_file_name_the_right_document() {
         );
     }
 }
+
+/// gzip of `bytes` (flate2, the operator's own decompressor's crate).
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+#[test]
+fn a_gzip_template_plans_as_the_plain_one_and_a_gzip_bomb_is_over_the_limit() {
+    let dir = scratch();
+    let csv = std::fs::read(dir.path().join("template.csv")).unwrap();
+    std::fs::write(dir.path().join("template.csv.gz"), gzip(&csv)).unwrap();
+    // Recognised by its first bytes, not its name.
+    std::fs::write(dir.path().join("packed.txt"), gzip(&csv)).unwrap();
+    let plain = json(&run(dir.path(), &plan_json()));
+    for name in ["template.csv.gz", "packed.txt"] {
+        let args: Vec<&str> = plan_json()
+            .into_iter()
+            .map(|arg| if arg == "template.csv" { name } else { arg })
+            .collect();
+        let packed = json(&run(dir.path(), &args));
+        // The same report, digest included: the digest is the CSV's, not the gzip file's.
+        assert_eq!(packed, plain, "{name}");
+    }
+
+    // 64 MiB of zeros in about 64 KiB: stopped at the limit of the decompressed size.
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = vec![0u8; 1024 * 1024];
+    for _ in 0..64 {
+        std::io::Write::write_all(&mut encoder, &zeros).unwrap();
+    }
+    let bomb = encoder.finish().unwrap();
+    let message = rejected(&bomb, &["--max-template-bytes", "1000000"]);
+    assert!(
+        message.contains("decompressed") && message.contains("limit of 1000000 bytes"),
+        "{message}"
+    );
+}

@@ -12,18 +12,20 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use clap::{ArgAction, Args, ValueEnum};
 
+use crate::core::archive::read_unpacked;
 use crate::core::error_report::{ErrorReport, write_error_report};
 use crate::core::naming::dns_name;
 use crate::core::planner::{Plan, PlanOptions, plan};
 use crate::core::report::{ImportReport, build_report};
-use crate::core::template::{Template, TemplateLimits, read_capped, read_template};
+use crate::core::template::{Template, TemplateLimits, read_template};
 use crate::mail::{MailArgs, MailError, MailSettings, ReportMail, build_message, send};
 use records_file::{RecordsFile, prepare_atomic_write};
 
 /// Options shared by `plan` and `import`.
 #[derive(Args, Debug, Clone)]
 pub struct PlanArgs {
-    /// The User Import Template (CSV).
+    /// The User Import Template: a CSV, or a CSV compressed with gzip (`.csv.gz`, recognised by
+    /// its first bytes, not by its name).
     #[arg(long, value_name = "FILE")]
     pub template: PathBuf,
     /// The tenant's users, as `kubectl get tenantusers -o yaml|json` prints them. A missing
@@ -141,8 +143,9 @@ pub fn prepare(args: &PlanArgs) -> Result<Planned, CliError> {
     };
     let file = std::fs::File::open(&args.template)
         .map_err(|error| CliError::Rejected(format!("cannot read {path}: {error}")))?;
-    // Read within the size limit: an endless input (a pipe, /dev/zero) stops there.
-    let template = read_capped(file, &limits)
+    // Read within the size limit: an endless input (a pipe, /dev/zero) stops there, and so does
+    // a gzip file whose decompressed content is over it.
+    let template = read_unpacked(file, &limits)
         .and_then(|bytes| read_template(&bytes, &limits))
         .map_err(|error| CliError::Rejected(format!("{path}: {error}")))?;
     let records = RecordsFile::read(&args.records)?;

@@ -10,6 +10,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::metrics::Metrics;
 use super::report_mail::Prepared;
+use crate::core::archive::ArchiveLimits;
 use crate::core::template::TemplateLimits;
 use crate::mail::MailSettings;
 use crate::resources::{UserImport, UserImportStatus};
@@ -30,6 +31,14 @@ pub struct Settings {
     pub mail: Option<MailSettings>,
     /// The first delay before retrying a failed report delivery; doubled per attempt.
     pub mail_backoff: Duration,
+    /// Whether templates may come from Flux sources (`spec.template.sourceRef`): their kinds are
+    /// then watched once the API server serves them. Off, no request about them is made.
+    pub flux_sources: bool,
+    /// How often the API server's discovery is asked whether it serves the Flux source kinds,
+    /// until it serves them all.
+    pub flux_discovery: Duration,
+    /// The most bytes of a Flux artifact read (compressed and decompressed alike).
+    pub max_archive_bytes: u64,
 }
 
 impl Default for Settings {
@@ -42,6 +51,9 @@ impl Default for Settings {
             error_backoff: Duration::from_secs(2),
             mail: None,
             mail_backoff: Duration::from_secs(30),
+            flux_sources: true,
+            flux_discovery: Duration::from_secs(30),
+            max_archive_bytes: ArchiveLimits::default().max_archive_bytes,
         }
     }
 }
@@ -73,6 +85,29 @@ pub struct Context {
     pub mail_due: Mutex<HashMap<String, Instant>>,
     /// By UserImport uid: the generation whose reconcile panicked, and when to try it again.
     pub panicked: Mutex<HashMap<String, (Option<i64>, Instant)>>,
+    /// By UserImport uid: the source version (a Flux revision, an ETag) last fetched, with its
+    /// generation and template digest. A new revision whose template did not change is then
+    /// not downloaded again at each reconcile (the status keeps the version it imported).
+    pub versions: Mutex<HashMap<String, SourceVersion>>,
+    /// By UserImport uid: consecutive failed downloads of the template at a generation, and
+    /// when the next may start. A reconcile before then (our own status write triggers one)
+    /// waits: the back-off holds whatever triggers the reconcile.
+    pub fetch_failures: Mutex<HashMap<String, FetchFailures>>,
+}
+
+/// Consecutive failed downloads: the generation they were for, how many, and when the next may
+/// start.
+pub type FetchFailures = (Option<i64>, u32, Instant);
+
+/// A source version (a Flux artifact revision, an ETag) and the template digest it gave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceVersion {
+    pub generation: Option<i64>,
+    pub revision: Option<String>,
+    pub etag: Option<String>,
+    pub digest: String,
+    /// When the source was last asked for this version.
+    pub checked_at: Instant,
 }
 
 /// One UserImport's presence in the controller's cache, checked before each write of its
@@ -123,7 +158,58 @@ impl Context {
             plans: Mutex::default(),
             mail_due: Mutex::default(),
             panicked: Mutex::default(),
+            versions: Mutex::default(),
+            fetch_failures: Mutex::default(),
         }
+    }
+
+    /// Records a failed download and returns the delay before the next: `error_backoff`,
+    /// doubled per consecutive failure, at most 5 minutes.
+    pub fn fetch_failed(&self, uid: &str, generation: Option<i64>) -> Duration {
+        let mut failures = lock(&self.fetch_failures);
+        let count = match failures.get(uid) {
+            Some((same, count, _)) if *same == generation => count.saturating_add(1),
+            _ => 1,
+        };
+        let factor = 2u32.saturating_pow((count - 1).min(8));
+        let wait = (self.settings.error_backoff * factor).min(Duration::from_secs(300));
+        failures.insert(uid.to_string(), (generation, count, Instant::now() + wait));
+        wait
+    }
+
+    /// How long until the template of this import may be downloaded again after a failure.
+    /// None when it did not fail, the wait is over, or the spec changed since.
+    pub fn fetch_wait(&self, uid: &str, generation: Option<i64>) -> Option<Duration> {
+        let failures = lock(&self.fetch_failures);
+        let (failed_generation, _, due) = failures.get(uid)?;
+        if *failed_generation != generation {
+            return None;
+        }
+        let left = due.checked_duration_since(Instant::now())?;
+        (!left.is_zero()).then_some(left)
+    }
+
+    /// The template was fetched (or found to be unchanged): the back-off starts afresh.
+    pub fn fetch_succeeded(&self, uid: &str) {
+        lock(&self.fetch_failures).remove(uid);
+    }
+
+    pub fn remember_version(&self, uid: &str, version: SourceVersion) {
+        lock(&self.versions).insert(uid.to_string(), version);
+    }
+
+    /// The source version last fetched for this import, if it gave `digest` at `generation`.
+    pub fn version_of(
+        &self,
+        uid: &str,
+        generation: Option<i64>,
+        digest: &str,
+    ) -> Option<SourceVersion> {
+        let versions = lock(&self.versions);
+        versions
+            .get(uid)
+            .filter(|version| version.generation == generation && version.digest == digest)
+            .cloned()
     }
 
     /// Whether `import` is still there, as the controller's cache sees it.

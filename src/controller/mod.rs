@@ -2,7 +2,8 @@
 //!
 //! - [`reconcile`]: one reconcile (resolve, read, plan, apply, report).
 //! - [`references`]: the names a spec refers to, checked before any request uses them.
-//! - [`template_source`]: the template's bytes from a ConfigMap or Secret.
+//! - [`template_source`]: the template from a ConfigMap or Secret (plain or gzip), a Flux
+//!   source's artifact ([`flux`]) or an HTTPS URL, downloaded by [`download`].
 //! - [`tenant_users`]: the tenant's users (one list) and the applies.
 //! - [`status`], [`conditions`]: the status and its kstatus conditions.
 //! - [`events`], [`metrics`]: what the controller tells.
@@ -10,8 +11,10 @@
 
 pub mod conditions;
 pub mod context;
+pub mod download;
 pub mod error;
 pub mod events;
+pub mod flux;
 pub mod guard;
 pub mod metrics;
 pub mod reconcile;
@@ -180,7 +183,20 @@ async fn run_once<R, F>(
             }
         }
     });
-    let (by_config_map, by_secret, by_tenant) = (store.clone(), store.clone(), store);
+    let (by_config_map, by_secret, by_tenant) = (store.clone(), store.clone(), store.clone());
+    // The Flux source kinds are watched once the API server serves them (Flux may come later,
+    // or never): their changes arrive as reconcile requests on this channel.
+    let (flux_triggers, flux_requests) = futures::channel::mpsc::unbounded();
+    let _flux_watch = context.settings.flux_sources.then(|| {
+        let watch = flux::watch_sources(
+            client.clone(),
+            namespace.map(str::to_string),
+            store,
+            flux_triggers,
+            context.settings.flux_discovery,
+        );
+        AbortOnDrop(tokio::spawn(watch))
+    });
     let guarded = move |import: Arc<UserImport>, ctx: Arc<Context>| {
         let reconcile = reconcile(import.clone(), ctx.clone());
         guard::contained(import, ctx, reconcile)
@@ -201,6 +217,7 @@ async fn run_once<R, F>(
             watcher::Config::default(),
             move |tenant| watches::imports_of_tenant(&by_tenant, &tenant),
         )
+        .reconcile_on(flux_requests)
         .graceful_shutdown_on(shutdown)
         .run(guarded, reconcile::error_policy, context)
         .for_each(|result| async move {

@@ -24,10 +24,12 @@ use crate::resources::{
 pub const LIST_CAP: usize = 100;
 
 /// Every field of `UserImportStatus` as serialised: the ones absent from a patch are nulled.
-const FIELDS: [&str; 15] = [
+const FIELDS: [&str; 17] = [
     "phase",
     "observedGeneration",
     "templateDigest",
+    "templateRevision",
+    "templateEtag",
     "templateEncoding",
     "counts",
     "new",
@@ -179,17 +181,17 @@ pub fn rejected(basis: &Basis, digest: &str, message: &str) -> UserImportStatus 
     }
 }
 
-/// A controller error (the API server failing); the reconcile is retried.
-pub fn failed(basis: &Basis, message: &str) -> UserImportStatus {
-    const REASON: &str = "RetryingAfterError";
+/// A controller error (the API server failing, a download failing: `reason` says which); the
+/// reconcile is retried.
+pub fn failed(basis: &Basis, reason: &str, message: &str) -> UserImportStatus {
     let mut status = kept(basis);
     status.phase = Some(ImportPhase::Failed);
     status.observed_generation = basis.generation;
     status.conditions = basis.conditions(&[
-        Wanted::new(READY, false, REASON, message),
+        Wanted::new(READY, false, reason, message),
         // Still being worked on: the controller retries by itself.
-        Wanted::new(RECONCILING, true, REASON, message),
-        Wanted::new(STALLED, false, REASON, ""),
+        Wanted::new(RECONCILING, true, reason, message),
+        Wanted::new(STALLED, false, reason, ""),
     ]);
     status
 }
@@ -402,7 +404,7 @@ mod tests {
         assert!(!is_done(Some(&status), Some(3), "sha256:b"));
         let rejected = rejected(&basis(None), "sha256:a", "bad");
         assert!(is_done(Some(&rejected), Some(3), "sha256:a"));
-        let failed = failed(&basis(Some(&status)), "api down");
+        let failed = failed(&basis(Some(&status)), "RetryingAfterError", "api down");
         assert!(!is_done(Some(&failed), Some(3), "sha256:a"));
     }
 
@@ -451,7 +453,7 @@ mod tests {
         assert_eq!(planned_in(Some(&running), Some(4), "sha256:a"), None);
         assert_eq!(planned_in(Some(&running), Some(3), "sha256:b"), None);
         // An error or a panic keeps it for the retry.
-        let failed = failed(&basis(Some(&running)), "500");
+        let failed = failed(&basis(Some(&running)), "RetryingAfterError", "500");
         assert!(planned_in(Some(&failed), Some(3), "sha256:a").is_some());
         let panicked = panicked(&basis(Some(&running)), "boom");
         assert!(planned_in(Some(&panicked), Some(3), "sha256:a").is_some());
@@ -481,7 +483,7 @@ mod tests {
     fn a_failure_of_another_generation_drops_the_old_result() {
         let mut old = running(&basis(None), &planned_result());
         old.observed_generation = Some(2);
-        let failed = failed(&basis(Some(&old)), "500");
+        let failed = failed(&basis(Some(&old)), "RetryingAfterError", "500");
         assert_eq!(failed.observed_generation, Some(3));
         assert_eq!(failed.counts, None);
         assert_eq!(planned_in(Some(&failed), Some(3), "sha256:a"), None);

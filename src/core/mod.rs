@@ -3,10 +3,13 @@
 //! Plain functions over plain data: no Kubernetes client, no async, no I/O. The controller,
 //! the command line and the mailer are adapters around this module.
 //!
+//! Packed templates (gzip, a file in a `.tar.gz`) are unpacked by [`archive`] first.
+//!
 //! The flow: [`template::read_template`] → [`planner::plan`] (using [`validation`],
 //! [`matching`] and [`changes`]) → [`report::build_report`] and
 //! [`error_report::write_error_report`].
 
+pub mod archive;
 pub mod changes;
 pub mod error_report;
 pub mod fields;

@@ -87,6 +87,9 @@ pub enum TemplateError {
     TooLarge { bytes: usize, limit: usize },
     /// The input went on past `max_bytes`, and was not read any further (see [`read_capped`]).
     TooLargeInput { limit: usize },
+    /// Compressed input whose decompressed content went on past `max_bytes` (a gzip bomb, or
+    /// merely a large file): decompression stopped there.
+    TooLargeDecompressed { limit: usize },
     /// The input could not be read (an I/O error while reading it).
     Unreadable(String),
     /// The file has more user rows than `max_rows`.
@@ -127,6 +130,11 @@ impl fmt::Display for TemplateError {
             TemplateError::TooLargeInput { limit } => write!(
                 f,
                 "the template is larger than the limit of {limit} bytes (reading stopped there)"
+            ),
+            TemplateError::TooLargeDecompressed { limit } => write!(
+                f,
+                "the decompressed template is larger than the limit of {limit} bytes \
+                 (decompression stopped there)"
             ),
             TemplateError::Unreadable(reason) => write!(f, "cannot read the template: {reason}"),
             TemplateError::TooManyRows { limit } => {

@@ -12,8 +12,9 @@ pub use names::{OBJECT_NAME_MAX_LENGTH, OBJECT_NAME_PATTERN, is_object_name};
 pub use tenant::{SecretName, SiteAdministrator, SsoSync, Tenant, TenantSpec};
 pub use tenant_user::{TenantUser, TenantUserSpec, UserStatus};
 pub use user_import::{
-    ErrorReportState, ErrorReportStatus, ImportMode, ImportPhase, KeyRef, OnProblem, TemplateRef,
-    TemplateSource, TenantRef, UserImport, UserImportSpec, UserImportStatus,
+    ErrorReportState, ErrorReportStatus, FLUX_SOURCE_GROUP, FLUX_SOURCE_VERSION, FluxSourceKind,
+    FluxSourceRef, ImportMode, ImportPhase, KeyRef, OnProblem, TemplateRef, TemplateSource,
+    TenantRef, UrlSource, UserImport, UserImportSpec, UserImportStatus,
 };
 
 /// The API group of every resource of this operator.
