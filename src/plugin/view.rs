@@ -5,9 +5,9 @@ use std::fmt::Write;
 
 use crate::cli::table::{self, Section, Sections, Style};
 use crate::controller::status::LIST_CAP;
-use crate::core::report::Counts;
 use crate::resources::{
-    ErrorReportState, ErrorReportStatus, ImportPhase, TemplateSource, UserImport, UserImportStatus,
+    Counts, ErrorReportState, ErrorReportStatus, ImportPhase, TemplateSource, UserImport,
+    UserImportStatus,
 };
 
 const READY: &str = "Ready";
@@ -247,8 +247,9 @@ fn key_values(out: &mut String, indent: &str, fields: &[(&str, String)]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::report::{NewEntry, ProblemEntry, ProblemReason, UpdateEntry};
-    use crate::resources::{KeyRef, TenantRef, UserImportSpec};
+    use crate::resources::{
+        KeyRef, NewEntry, ProblemEntry, ProblemReason, TenantRef, UpdateEntry, UserImportSpec,
+    };
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
     fn import(status: Option<UserImportStatus>) -> UserImport {
