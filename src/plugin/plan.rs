@@ -123,7 +123,9 @@ pub async fn plan_import(
     let plan = plan(&template, &users, &options);
     // Dated today, as the controller dates the report of an import that starts now.
     let display_name = &tenant.spec.display_name;
-    let date = chrono::Utc::now().date_naive();
+    let date = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
     let error_report = write_error_report(display_name, date, &template, &plan);
     Ok(Ok(build_report(
         display_name,
