@@ -266,6 +266,9 @@ fn mail_settings(
             "{rows} problem row(s) make an error report to send: name its recipient with --to EMAIL"
         )));
     };
+    for warning in MailArgs::retired_variable_warnings() {
+        eprintln!("user-import-operator: warning: {warning}");
+    }
     let settings = args.mail.settings().map_err(|error| match error {
         MailError::InvalidAddress { .. } | MailError::InvalidSettings(_) => {
             CliError::Usage(error.to_string())
