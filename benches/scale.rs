@@ -146,7 +146,8 @@ impl Cluster {
 
     async fn namespace(&self, name: &str) {
         let namespaces: Api<Namespace> = Api::all(self.client.clone());
-        let object: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+        let object: Namespace =
+            serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
         namespaces
             .create(&PostParams::default(), &object)
             .await
@@ -189,7 +190,13 @@ impl Cluster {
     /// The release binary of the operator for `namespace`, its reports into `outbox`.
     fn operator(&self, namespace: &str, outbox: &Path) -> Child {
         Command::new(env!("CARGO_BIN_EXE_user-import-operator"))
-            .args(["run", "--namespace", namespace, "--leader-election", "false"])
+            .args([
+                "run",
+                "--namespace",
+                namespace,
+                "--leader-election",
+                "false",
+            ])
             .args(["--metrics-addr", "127.0.0.1:0", "--outbox"])
             .arg(outbox)
             .env("KUBECONFIG", &self.plane.kubeconfig)
@@ -339,7 +346,11 @@ async fn run_size(rows: usize) {
     tokio::time::sleep(Duration::from_secs(5)).await;
     let again = cluster.requests_since(mark, "empty");
     stop(restarted);
-    assert_eq!(again.get("patch").copied().unwrap_or(0), patches, "no write");
+    assert_eq!(
+        again.get("patch").copied().unwrap_or(0),
+        patches,
+        "no write"
+    );
     assert_eq!(emls(&outbox), mails, "no second mail");
     println!("the same import after a restart: 0 writes, 0 mails");
 
@@ -383,7 +394,11 @@ fn main() {
         .skip(1)
         .filter_map(|arg| arg.parse().ok())
         .collect();
-    let sizes = if sizes.is_empty() { vec![10_000] } else { sizes };
+    let sizes = if sizes.is_empty() {
+        vec![10_000]
+    } else {
+        sizes
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

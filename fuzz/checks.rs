@@ -133,7 +133,7 @@ fn check_plan(template: &Template, users: &[ExistingUser], tenant: &str) {
         planned,
         "planning is deterministic"
     );
-    let date = chrono::NaiveDate::from_ymd_opt(2026, 11, 24).expect("a date");
+    let date = jiff::civil::date(2026, 11, 24);
     let error_report = write_error_report("Acme Corp", date, template, &planned);
     match &error_report {
         None => assert_eq!(planned.counts.problem, 0),

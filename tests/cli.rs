@@ -911,3 +911,35 @@ fn a_gzip_template_plans_as_the_plain_one_and_a_gzip_bomb_is_over_the_limit() {
         "{message}"
     );
 }
+
+#[test]
+fn mail_options_are_read_from_their_prefixed_variables_and_the_old_names_only_warned_about() {
+    let dir = scratch();
+    let out = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(words(
+            "import --template template.csv --records records.yaml --to admin@acme.test",
+        ))
+        .env("USER_IMPORT_OUTBOX", "mail-from-env")
+        .env("USER_IMPORT_MAIL_FROM", "Env Sender <env@acme.test>")
+        // The name `--smtp-url` had before: no longer read, so no relay is tried.
+        .env("SMTP_URL", "smtp://127.0.0.1:1")
+        .env_remove("USER_IMPORT_SMTP_URL")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("SMTP_URL is set but no longer read: rename it USER_IMPORT_SMTP_URL"),
+        "{}",
+        stderr(&out)
+    );
+    let outbox = files(&dir.path().join("mail-from-env"));
+    assert_eq!(outbox.len(), 1, "{outbox:?}");
+    assert!(!dir.path().join("outbox").exists());
+    let raw = std::fs::read(dir.path().join("mail-from-env").join(&outbox[0])).unwrap();
+    let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    assert_eq!(
+        message.from().unwrap().first().unwrap().address(),
+        Some("env@acme.test")
+    );
+}

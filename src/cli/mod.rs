@@ -9,8 +9,8 @@ pub mod table;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use chrono::NaiveDate;
 use clap::{ArgAction, Args, ValueEnum};
+use jiff::civil::Date;
 
 use crate::core::archive::read_unpacked;
 use crate::core::error_report::{ErrorReport, write_error_report};
@@ -39,8 +39,8 @@ pub struct PlanArgs {
     #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set)]
     pub sso_sync: bool,
     /// The report date, YYYY-MM-DD (default: today, UTC).
-    #[arg(long, value_name = "YYYY-MM-DD")]
-    pub date: Option<NaiveDate>,
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = report_date)]
+    pub date: Option<Date>,
     /// How to print the result.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
@@ -157,7 +157,11 @@ pub fn prepare(args: &PlanArgs) -> Result<Planned, CliError> {
         sso_sync: args.sso_sync,
     };
     let plan = plan(&template, &records.users, &options);
-    let date = args.date.unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let date = args.date.unwrap_or_else(|| {
+        jiff::Timestamp::now()
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .date()
+    });
     let error_report = write_error_report(&args.tenant, date, &template, &plan);
     let report = build_report(&args.tenant, &template, &plan, error_report.as_ref());
     Ok(Planned {
@@ -237,6 +241,12 @@ pub fn run_import(args: &ImportArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// `--date`: a calendar date written `YYYY-MM-DD`. Anything else, or a day that does not exist
+/// (2026-02-30), is refused by clap as a usage error (exit 2).
+fn report_date(text: &str) -> Result<Date, String> {
+    Date::strptime("%Y-%m-%d", text).map_err(|error| format!("not a date YYYY-MM-DD: {error}"))
+}
+
 /// `--to` must be an address a message can be sent to: a bad one is a usage error, found
 /// before anything is read or written.
 fn recipient_address(text: &str) -> Result<String, String> {
@@ -259,6 +269,9 @@ fn mail_settings(
             "{rows} problem row(s) make an error report to send: name its recipient with --to EMAIL"
         )));
     };
+    for warning in MailArgs::retired_variable_warnings() {
+        eprintln!("user-import-operator: warning: {warning}");
+    }
     let settings = args.mail.settings().map_err(|error| match error {
         MailError::InvalidAddress { .. } | MailError::InvalidSettings(_) => {
             CliError::Usage(error.to_string())
@@ -329,4 +342,33 @@ fn print_report(report: &ImportReport, output: OutputFormat) -> anyhow::Result<(
     }
     stdout.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_date_is_a_calendar_day_written_yyyy_mm_dd() {
+        assert_eq!(
+            report_date("2026-11-24"),
+            Ok(jiff::civil::date(2026, 11, 24))
+        );
+        assert_eq!(
+            report_date("2028-02-29"),
+            Ok(jiff::civil::date(2028, 2, 29))
+        );
+        for bad in [
+            "2026-13-01",
+            "2026-02-30",
+            "2027-02-29",
+            "2026-11-24x",
+            "2026-11-24T10:00",
+            "24.11.2026",
+            "today",
+            "",
+        ] {
+            assert!(report_date(bad).is_err(), "{bad:?} accepted");
+        }
+    }
 }

@@ -418,7 +418,7 @@ fn reports(
     plan: &Plan,
 ) -> (ImportReport, Option<ErrorReport>) {
     let display_name = &tenant.spec.display_name;
-    let date = chrono::Utc::now().date_naive();
+    let date = Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
     let error_report = write_error_report(display_name, date, template, plan);
     let report = build_report(display_name, template, plan, error_report.as_ref());
     (report, error_report)

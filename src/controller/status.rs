@@ -433,7 +433,7 @@ mod tests {
     fn planned_result() -> UserImportStatus {
         UserImportStatus {
             template_digest: Some("sha256:a".into()),
-            counts: Some(crate::core::report::Counts {
+            counts: Some(crate::resources::Counts {
                 new: 980,
                 ..Default::default()
             }),

@@ -8,9 +8,8 @@ use foldhash::HashMap;
 
 use super::fields::Field;
 use super::matching::fold_key;
-use super::report::ProblemReason;
 use super::template::Template;
-use crate::resources::UserStatus;
+use crate::resources::{ProblemReason, UserStatus};
 
 /// The problems found in one row: reasons in precedence order, and every field concerned.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

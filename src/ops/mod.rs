@@ -21,7 +21,8 @@ use http::Health;
 use leader::{Election, LeaseSettings};
 use shutdown::Shutdown;
 
-/// Options of `run`. Each has an environment variable, for a Deployment's `env`.
+/// Options of `run`. Each has an environment variable, `USER_IMPORT_` and its name, for a
+/// Deployment's `env` (`tests/flags.rs` holds `docs/cluster.md`'s table to them).
 #[derive(Args, Clone, Debug)]
 pub struct RunArgs {
     /// Watch UserImports in this namespace only (default: all namespaces).
@@ -130,6 +131,9 @@ fn identity() -> String {
 /// Runs the operator until SIGTERM or ctrl-c.
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
+    for warning in MailArgs::retired_variable_warnings() {
+        tracing::warn!("{warning}");
+    }
     install_crypto_provider();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

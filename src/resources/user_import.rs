@@ -3,9 +3,9 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::entries::{Counts, NewEntry, ProblemEntry, UpdateEntry};
 use super::names::{OBJECT_NAME_MAX_LENGTH, OBJECT_NAME_PATTERN};
 use super::tenant::SecretName;
-use crate::core::report::{Counts, NewEntry, ProblemEntry, UpdateEntry};
 
 /// One import of a User Import Template into a tenant.
 // The CRD carries CEL rules (`x-kubernetes-validations`) that only an API server enforces:

@@ -383,7 +383,7 @@ def test_image_defaults_to_app_version_and_digest_pins_it():
 def test_no_smtp_settings_by_default():
     docs = render()
     env = env_of(docs)
-    assert "SMTP_URL" not in env and "MAIL_FROM" not in env
+    assert "USER_IMPORT_SMTP_URL" not in env and "USER_IMPORT_MAIL_FROM" not in env
     # Reports go to .eml files in the writable /tmp volume (the root filesystem is read-only).
     assert container(docs)["args"] == ["run", "--outbox=/tmp/outbox"]
     assert {"name": "tmp", "mountPath": "/tmp"} in container(docs)["volumeMounts"]
@@ -400,8 +400,11 @@ def test_smtp_files_without_an_smtp_url_are_refused():
 def test_smtp_url_comes_from_the_secret_and_files_are_mounted():
     docs = render(VARIANTS["smtp"])
     env = env_of(docs)
-    assert env["SMTP_URL"] == {"name": "SMTP_URL", "valueFrom": {"secretKeyRef": {"name": "smtp-relay", "key": "url"}}}
-    assert env["MAIL_FROM"]["value"] == "Risk Assess <no-reply@acme.example>"
+    assert env["USER_IMPORT_SMTP_URL"] == {
+        "name": "USER_IMPORT_SMTP_URL",
+        "valueFrom": {"secretKeyRef": {"name": "smtp-relay", "key": "url"}},
+    }
+    assert env["USER_IMPORT_MAIL_FROM"]["value"] == "Risk Assess <no-reply@acme.example>"
     c = container(docs)
     # --outbox conflicts with an SMTP URL: it must not be passed then.
     assert not any(a.startswith("--outbox") for a in c["args"])
@@ -443,7 +446,7 @@ def test_no_secret_value_is_ever_inlined(variant):
     """Credentials come from Secrets: no env var of the operator carries a literal secret."""
     _, _, docs = variant
     for e in container(docs)["env"]:
-        if e["name"] in ("SMTP_URL", "SMTP_PASSWORD"):
+        if e["name"] in ("USER_IMPORT_SMTP_URL", "SMTP_PASSWORD"):
             assert "value" not in e and "secretKeyRef" in e["valueFrom"]
 
 
