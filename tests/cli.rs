@@ -1,4 +1,4 @@
-//! The command line (spec section 8), run as a real process on files in a temporary folder.
+//! The command line (docs/cli.md), run as a real process on files in a temporary folder.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,4 +1,4 @@
-//! The command line's `plan` and `import`: the core run on local files (spec section 8).
+//! The command line's `plan` and `import`: the core run on local files (docs/cli.md).
 //!
 //! Everything is computed first; files are written (atomically) only when all went well, so a
 //! failed command leaves nothing behind.

@@ -1,4 +1,4 @@
-//! The error report (spec section 7): one CSV row per problem row, with the original data,
+//! The error report (docs/error-report.md): one CSV row per problem row, with the original data,
 //! the Risk Assess user it matched or collided with, and the reason.
 
 use jiff::civil::Date;

@@ -1,4 +1,4 @@
-//! Reading the User Import Template (spec section 2): bytes in, header map and rows out.
+//! Reading the User Import Template (docs/template.md): bytes in, header map and rows out.
 //!
 //! Pure: no I/O. The caller reads the bytes (a file, a ConfigMap key) and passes them here;
 //! [`read_capped`] reads them from any reader within the size limit.
@@ -211,7 +211,7 @@ pub fn read_capped(reader: impl Read, limits: &TemplateLimits) -> Result<Vec<u8>
     Ok(bytes)
 }
 
-/// Reads a template. See the module docs and spec section 2 for every rule.
+/// Reads a template. See the module docs and docs/template.md for every rule.
 pub fn read_template(bytes: &[u8], limits: &TemplateLimits) -> Result<Template, TemplateError> {
     // The size limit comes first: nothing else should spend work on an oversized file.
     if bytes.len() > limits.max_bytes {

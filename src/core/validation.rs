@@ -1,4 +1,4 @@
-//! Row validation (spec section 3): every reason except `Mismatch`, which needs the tenant's
+//! Row validation (docs/validation.md): every reason except `Mismatch`, which needs the tenant's
 //! users and lives in `matching`.
 
 use std::borrow::Cow;
