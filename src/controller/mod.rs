@@ -5,7 +5,7 @@
 //! - [`template_source`]: the template from a ConfigMap or Secret (plain or gzip), a Flux
 //!   source's artifact ([`flux`]) or an HTTPS URL, downloaded by [`download`].
 //! - [`tenant_users`]: the tenant's users (one list) and the applies.
-//! - [`status`], [`conditions`]: the status and its kstatus conditions.
+//! - [`status`], [`conditions`]: the status and its kstatus conditions; [`reasons`]: their names.
 //! - [`events`], [`metrics`]: what the controller tells.
 //! - [`guard`]: a panic in one reconcile fails that import, not the operator.
 
@@ -17,6 +17,7 @@ pub mod events;
 pub mod flux;
 pub mod guard;
 pub mod metrics;
+pub mod reasons;
 pub mod reconcile;
 pub mod references;
 pub mod report_mail;
