@@ -293,6 +293,7 @@ async fn import_template(
     let plan = plan_against_users(ctx, &target.namespace, tenant, &template).await?;
     if ctx.presence(target.import).deleted() {
         tracing::info!(import = %target.name, namespace = %target.namespace, "the UserImport was deleted before its import started");
+        ctx.forget_if_gone(target.import);
         return Ok(Action::await_change());
     }
     let planned = planned_result(target, ctx, tenant, &template, &plan, bytes);
@@ -318,6 +319,7 @@ async fn import_template(
             planned = plan.writes.len(),
             "the UserImport was deleted: its import stopped"
         );
+        ctx.forget_if_gone(target.import);
         return Ok(Action::await_change());
     }
     // The Running status just written is the basis of the final one (conditions).
