@@ -7,48 +7,14 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 
-pub const READY: &str = "Ready";
-pub const RECONCILING: &str = "Reconciling";
-pub const STALLED: &str = "Stalled";
-pub const TEMPLATE_VALID: &str = "TemplateValid";
-pub const REPORT_DELIVERED: &str = "ReportDelivered";
-
-/// Reason of `Stalled=True`: the reconcile panicked (a bug, or input nobody foresaw). Retried
-/// with back-off, and at once when the UserImport's spec changes.
-pub const RECONCILE_PANICKED: &str = "ReconcilePanicked";
-/// Reason of `Stalled=True`: a name in the UserImport's or its Tenant's spec is not a valid
-/// object name (the message names the field).
-pub const INVALID_REFERENCE: &str = "InvalidReference";
-
-/// Reason of `Stalled=True`: the ConfigMap, Secret or Flux source that `spec.template` names
-/// (or the Secret of a URL's credentials) does not exist.
-pub const TEMPLATE_SOURCE_NOT_FOUND: &str = "TemplateSourceNotFound";
-/// Reason of `Stalled=True`: the ConfigMap or Secret has no such key.
-pub const TEMPLATE_KEY_NOT_FOUND: &str = "TemplateKeyNotFound";
-/// Reason of `Stalled=True`: `spec.template` sets no source or several, `path` without
-/// `sourceRef`, or a malformed `url.digest`, or a Secret with half the basic-auth pair.
-pub const INVALID_TEMPLATE_REF: &str = "InvalidTemplateRef";
-/// Reason of `Stalled=True`: the Flux source has no artifact yet (`status.artifact`); the
-/// import starts when it has one (the source is watched).
-pub const ARTIFACT_NOT_READY: &str = "ArtifactNotReady";
-/// Reason of `Stalled=True`: the artifact is no gzip-compressed tarball.
-pub const ARTIFACT_UNREADABLE: &str = "ArtifactUnreadable";
-/// Reason of `Stalled=True`: `spec.template.path` is not a file of the source's artifact.
-pub const TEMPLATE_PATH_NOT_FOUND: &str = "TemplatePathNotFound";
-/// Reason of `Stalled=True`: `spec.template.path` leaves the artifact (`..`, absolute).
-pub const INVALID_TEMPLATE_PATH: &str = "InvalidTemplatePath";
-/// Reason of `Stalled=True`: the download's digest is not the one required (a URL's
-/// `digest`, a Flux artifact's `status.artifact.digest`); the message names both. Nothing was
-/// written.
-pub const TEMPLATE_DIGEST_MISMATCH: &str = "TemplateDigestMismatch";
-/// Reason of `Reconciling=True`: the template could not be downloaded (unreachable, an HTTP
-/// error, a broken connection); retried with back-off.
-pub const TEMPLATE_FETCH_FAILED: &str = "TemplateFetchFailed";
-/// Reason of `Stalled=True`: a `sourceRef` names a Flux source, and the operator runs with
-/// `--flux-sources=false` (the chart's default: `fluxSources.enabled`).
-pub const FLUX_SOURCES_DISABLED: &str = "FluxSourcesDisabled";
-/// Reason of `Reconciling=True`: an API error interrupted the import; retried with back-off.
-pub const RETRYING_AFTER_ERROR: &str = "RetryingAfterError";
+// The names live in the vocabulary; re-exported so that `conditions::READY` keeps working.
+pub use super::reasons::{
+    ARTIFACT_NOT_READY, ARTIFACT_UNREADABLE, FLUX_SOURCES_DISABLED, INVALID_REFERENCE,
+    INVALID_TEMPLATE_PATH, INVALID_TEMPLATE_REF, READY, RECONCILE_PANICKED, RECONCILING,
+    REPORT_DELIVERED, RETRYING_AFTER_ERROR, STALLED, TEMPLATE_DIGEST_MISMATCH,
+    TEMPLATE_FETCH_FAILED, TEMPLATE_KEY_NOT_FOUND, TEMPLATE_PATH_NOT_FOUND,
+    TEMPLATE_SOURCE_NOT_FOUND, TEMPLATE_VALID,
+};
 
 /// One condition to set: type, status, reason, message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,16 +76,10 @@ pub fn merge(
 }
 
 fn order(type_: &str) -> usize {
-    [
-        READY,
-        RECONCILING,
-        STALLED,
-        TEMPLATE_VALID,
-        REPORT_DELIVERED,
-    ]
-    .iter()
-    .position(|known| *known == type_)
-    .unwrap_or(usize::MAX)
+    super::reasons::CONDITION_TYPES
+        .iter()
+        .position(|known| *known == type_)
+        .unwrap_or(usize::MAX)
 }
 
 /// The condition of `type_`, if set.

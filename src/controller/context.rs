@@ -1,6 +1,6 @@
 //! What every reconcile shares: the client, the event recorder, metrics and settings.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -305,5 +305,183 @@ impl Context {
 
     pub fn reset_backoff(&self, uid: &str) {
         lock(&self.failures).remove(uid);
+    }
+
+    /// Drops everything this process remembers about the UserImport `uid`, once it is gone:
+    /// without this, each import ever seen (its error report's CSV among it) would stay in
+    /// memory until the process ends.
+    pub fn forget(&self, uid: &str) {
+        self.retain(|kept| kept != uid);
+    }
+
+    /// Forgets `import` when the controller's cache no longer holds it (or holds another
+    /// object of its name). One marked for deletion is still there, and kept.
+    pub fn forget_if_gone(&self, import: &UserImport) {
+        let Some(uid) = import.metadata.uid.as_deref() else {
+            return;
+        };
+        let current = self.imports.get(&ObjectRef::from_obj(import));
+        if current.is_none_or(|current| current.metadata.uid.as_deref() != Some(uid)) {
+            self.forget(uid);
+        }
+    }
+
+    /// Forgets every UserImport that the controller's cache no longer holds, and returns how
+    /// many were forgotten. Call it only once the cache has synced: an empty cache before the
+    /// first list would forget every import.
+    pub fn sweep(&self) -> usize {
+        let present: HashSet<String> = self
+            .imports
+            .state()
+            .iter()
+            .filter_map(|import| import.metadata.uid.clone())
+            .collect();
+        let before = self.remembered();
+        self.retain(|uid| present.contains(uid));
+        before.difference(&self.remembered()).count()
+    }
+
+    /// The uids of which any map holds something.
+    pub fn remembered(&self) -> HashSet<String> {
+        let mut uids = HashSet::new();
+        uids.extend(lock(&self.finished).keys().cloned());
+        uids.extend(lock(&self.failures).keys().cloned());
+        uids.extend(lock(&self.reports).keys().cloned());
+        uids.extend(lock(&self.plans).keys().cloned());
+        uids.extend(lock(&self.mail_due).keys().cloned());
+        uids.extend(lock(&self.panicked).keys().cloned());
+        uids.extend(lock(&self.versions).keys().cloned());
+        uids.extend(lock(&self.fetch_failures).keys().cloned());
+        uids
+    }
+
+    /// Keeps in every per-import map only the uids for which `keep` holds. A map added to the
+    /// Context must be added here too, or it is never pruned.
+    fn retain(&self, keep: impl Fn(&str) -> bool) {
+        lock(&self.finished).retain(|uid, _| keep(uid));
+        lock(&self.failures).retain(|uid, _| keep(uid));
+        lock(&self.reports).retain(|uid, _| keep(uid));
+        lock(&self.plans).retain(|uid, _| keep(uid));
+        lock(&self.mail_due).retain(|uid, _| keep(uid));
+        lock(&self.panicked).retain(|uid, _| keep(uid));
+        lock(&self.versions).retain(|uid, _| keep(uid));
+        lock(&self.fetch_failures).retain(|uid, _| keep(uid));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kube::runtime::events::Reporter;
+    use kube::runtime::{reflector, watcher};
+
+    use super::*;
+    use crate::resources::{KeyRef, TemplateSource, TenantRef, UserImportSpec};
+
+    fn import(index: usize) -> UserImport {
+        let mut import = UserImport::new(
+            &format!("import-{index}"),
+            UserImportSpec {
+                tenant_ref: TenantRef {
+                    name: "acme".into(),
+                },
+                template: TemplateSource {
+                    config_map_key_ref: Some(KeyRef {
+                        name: "template".into(),
+                        key: "template.csv".into(),
+                    }),
+                    ..TemplateSource::default()
+                },
+                mode: Default::default(),
+                on_problem: Default::default(),
+            },
+        );
+        import.metadata.namespace = Some("acme".into());
+        import.metadata.uid = Some(format!("uid-{index}"));
+        import.metadata.generation = Some(1);
+        import
+    }
+
+    /// A Context over `imports`; its client is never called.
+    fn context(imports: Store<UserImport>) -> Context {
+        // The client is built with TLS support, whose provider must be chosen first.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
+        let client = Client::try_from(config).unwrap();
+        let reporter = Reporter {
+            controller: "test".into(),
+            instance: None,
+        };
+        let recorder = Recorder::new(client.clone(), reporter);
+        Context::new(
+            client,
+            imports,
+            recorder,
+            Metrics::default(),
+            Settings::default(),
+        )
+    }
+
+    /// Puts something for `uid` in every map the Context fills without a report (a report
+    /// needs a whole import to build).
+    fn remember(ctx: &Context, uid: &str) {
+        let key: ImportKey = (Some(1), "sha256:a".into());
+        ctx.remember_finished(uid, key.clone());
+        ctx.next_backoff(uid);
+        ctx.keep_plan(uid, key, Arc::new(UserImportStatus::default()));
+        ctx.delay_mail(uid, Some(Duration::from_secs(60)));
+        ctx.delay_after_panic(uid, Some(1), Duration::from_secs(60));
+        ctx.fetch_failed(uid, Some(1));
+        ctx.remember_version(
+            uid,
+            SourceVersion {
+                generation: Some(1),
+                revision: None,
+                etag: Some("\"e\"".into()),
+                digest: "sha256:a".into(),
+                checked_at: Instant::now(),
+            },
+        );
+    }
+
+    #[tokio::test]
+    async fn a_sweep_forgets_every_deleted_import_and_keeps_the_others() {
+        let (store, mut writer) = reflector::store::<UserImport>();
+        let ctx = context(store);
+        let imports: Vec<UserImport> = (0..1000).map(import).collect();
+        for import in &imports {
+            writer.apply_watcher_event(&watcher::Event::Apply(import.clone()));
+            remember(&ctx, import.metadata.uid.as_deref().unwrap());
+        }
+        assert_eq!(ctx.sweep(), 0);
+        assert_eq!(ctx.remembered().len(), 1000);
+        assert_eq!(lock(&ctx.versions).len(), 1000);
+
+        for import in &imports[1..] {
+            writer.apply_watcher_event(&watcher::Event::Delete(import.clone()));
+        }
+        assert_eq!(ctx.sweep(), 999);
+        assert_eq!(ctx.remembered(), HashSet::from(["uid-0".to_string()]));
+
+        writer.apply_watcher_event(&watcher::Event::Delete(imports[0].clone()));
+        assert_eq!(ctx.sweep(), 1);
+        assert!(ctx.remembered().is_empty(), "{:?}", ctx.remembered());
+        assert!(lock(&ctx.finished).is_empty());
+        assert!(lock(&ctx.failures).is_empty());
+        assert!(lock(&ctx.reports).is_empty());
+        assert!(lock(&ctx.plans).is_empty());
+        assert!(lock(&ctx.mail_due).is_empty());
+        assert!(lock(&ctx.panicked).is_empty());
+        assert!(lock(&ctx.versions).is_empty());
+        assert!(lock(&ctx.fetch_failures).is_empty());
+    }
+
+    #[tokio::test]
+    async fn forget_drops_one_import_only() {
+        let (store, _writer) = reflector::store::<UserImport>();
+        let ctx = context(store);
+        remember(&ctx, "a");
+        remember(&ctx, "b");
+        ctx.forget("a");
+        assert_eq!(ctx.remembered(), HashSet::from(["b".to_string()]));
     }
 }

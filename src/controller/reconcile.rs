@@ -15,6 +15,9 @@ use super::context::{Context, ImportKey, Presence};
 use super::error::{Error, Result};
 use super::events::{self, Note};
 use super::metrics::ErrorLabel;
+use super::reasons::{
+    IMPORTED, PROBLEM_ROWS, RECONCILE_FAILED, TEMPLATE_REJECTED, TENANT_NOT_FOUND,
+};
 use super::references;
 use super::report_mail::{self, Prepared, Subject};
 use super::status::{self, Basis};
@@ -199,7 +202,7 @@ async fn reconcile_import(target: &Target<'_>, ctx: &Context) -> Result<Action> 
     let tenants: Api<Tenant> = Api::namespaced(ctx.client.clone(), &target.namespace);
     let Some(tenant) = tenants.get_opt(tenant_name).await? else {
         let problem = SourceProblem {
-            reason: "TenantNotFound",
+            reason: TENANT_NOT_FOUND,
             message: format!("Tenant {tenant_name:?} not found"),
         };
         return stall(target, ctx, problem).await;
@@ -280,7 +283,7 @@ async fn import_template(
             events::publish(
                 &ctx.recorder,
                 target.import,
-                Note::warning("TemplateRejected", message),
+                Note::warning(TEMPLATE_REJECTED, message),
             )
             .await;
             return Ok(Action::await_change());
@@ -290,6 +293,7 @@ async fn import_template(
     let plan = plan_against_users(ctx, &target.namespace, tenant, &template).await?;
     if ctx.presence(target.import).deleted() {
         tracing::info!(import = %target.name, namespace = %target.namespace, "the UserImport was deleted before its import started");
+        ctx.forget_if_gone(target.import);
         return Ok(Action::await_change());
     }
     let planned = planned_result(target, ctx, tenant, &template, &plan, bytes);
@@ -315,6 +319,7 @@ async fn import_template(
             planned = plan.writes.len(),
             "the UserImport was deleted: its import stopped"
         );
+        ctx.forget_if_gone(target.import);
         return Ok(Action::await_change());
     }
     // The Running status just written is the basis of the final one (conditions).
@@ -578,14 +583,14 @@ async fn finish(
         events::publish(
             &ctx.recorder,
             target.import,
-            Note::warning("ProblemRows", message),
+            Note::warning(PROBLEM_ROWS, message),
         )
         .await;
     }
     events::publish(
         &ctx.recorder,
         target.import,
-        Note::normal("Imported", summary),
+        Note::normal(IMPORTED, summary),
     )
     .await;
     let Some(prepared) = &planned.report else {
@@ -702,7 +707,7 @@ async fn record_failure(
         // A re-check of a finished import, or the delivery of its report, failed: the import's
         // result stands (a `Failed` phase here would outlive the error). The retry comes by
         // back-off; the event and the log say why.
-        let note = Note::warning("ReconcileFailed", error.to_string());
+        let note = Note::warning(RECONCILE_FAILED, error.to_string());
         events::publish(&ctx.recorder, import, note).await;
         return;
     }
@@ -714,6 +719,6 @@ async fn record_failure(
     if let Err(status_error) = target.status.write(&failed).await {
         tracing::warn!(import = %target.name, error = %status_error, "could not write the Failed status");
     }
-    let note = Note::warning("ReconcileFailed", error.to_string());
+    let note = Note::warning(RECONCILE_FAILED, error.to_string());
     events::publish(&ctx.recorder, import, note).await;
 }
