@@ -1,4 +1,4 @@
-//! Mailing the error report of an import with problem rows (spec section 7) and recording the
+//! Mailing the error report of an import with problem rows (docs/error-report.md) and recording the
 //! delivery in `status.errorReport` and the `ReportDelivered` condition.
 //!
 //! Each attempt is recorded in the status before the message is sent, so a crash mid-send

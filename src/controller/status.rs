@@ -277,7 +277,7 @@ fn capped<T: Clone>(list: &[T]) -> Vec<T> {
 }
 
 /// True when the status already describes a finished import of this generation and template:
-/// the controller then does nothing at all (spec section 6: never applied twice).
+/// the controller then does nothing at all (docs/status.md: never applied twice).
 pub fn is_done(status: Option<&UserImportStatus>, generation: Option<i64>, digest: &str) -> bool {
     let Some(status) = status else { return false };
     let finished = match status.phase {
