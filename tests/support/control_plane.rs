@@ -2,6 +2,8 @@
 //! test that needs a real kube-apiserver to itself (cluster-scoped objects such as a Helm
 //! release's ClusterRole, or the audit log of its requests).
 
+#![allow(dead_code)] // Each test binary and the scale bench use a different part of this module.
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -54,6 +56,27 @@ impl ControlPlane {
             child,
             kubeconfig,
             audit_log,
+        }
+    }
+
+    /// The audit log's length so far: events written after it are read by
+    /// [`ControlPlane::audit_events_since`].
+    pub fn audit_mark(&self) -> u64 {
+        let path = self.audit_log.as_ref().expect("started with an audit log");
+        std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// The events written after `mark`, each passed to `each` as it is read: a large run's log
+    /// (hundreds of thousands of events) is never held at once.
+    pub fn audit_events_since(&self, mark: u64, mut each: impl FnMut(serde_json::Value)) {
+        use std::io::{Seek as _, SeekFrom};
+        let path = self.audit_log.as_ref().expect("started with an audit log");
+        let mut file = std::fs::File::open(path).expect("the audit log");
+        file.seek(SeekFrom::Start(mark))
+            .expect("seek in the audit log");
+        for line in BufReader::new(file).lines() {
+            let line = line.expect("a line of the audit log");
+            each(serde_json::from_str(&line).expect("an audit event"));
         }
     }
 

@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 pub mod control_plane;
+pub mod sites;
 
 use user_import_operator::controller::{self, Metrics, Settings};
 use user_import_operator::mail::MailSettings;
