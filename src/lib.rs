@@ -5,6 +5,8 @@
 //! - [`cli`], [`controller`], [`plugin`]: adapters around the core (the command line, the
 //!   controller, the kubectl plugin `kubectl user-import`).
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod cli;
 pub mod controller;
 pub mod core;

@@ -17,7 +17,7 @@ use crate::core::error_report::{ErrorReport, write_error_report};
 use crate::core::naming::dns_name;
 use crate::core::planner::{Plan, PlanOptions, plan};
 use crate::core::report::{ImportReport, build_report};
-use crate::core::template::{Template, TemplateLimits, read_template};
+use crate::core::template::{TemplateLimits, read_template};
 use crate::mail::{MailArgs, MailError, MailSettings, ReportMail, build_message, send};
 use records_file::{RecordsFile, prepare_atomic_write};
 
@@ -62,26 +62,29 @@ pub struct PlanArgs {
 #[derive(Args, Debug, Clone)]
 pub struct ImportArgs {
     #[command(flatten)]
-    pub plan: PlanArgs,
+    pub(crate) plan: PlanArgs,
     /// `continue` applies the good rows; `abort` applies nothing when any row is a problem.
     #[arg(long, value_enum, default_value_t = OnProblemArg::Continue)]
-    pub on_problem: OnProblemArg,
+    pub(crate) on_problem: OnProblemArg,
     /// The tenant's default site administrator, who receives the error report. Required when
     /// there is a report to send.
     #[arg(long, value_name = "EMAIL", value_parser = recipient_address)]
-    pub to: Option<String>,
+    pub(crate) to: Option<String>,
     #[command(flatten)]
-    pub mail: MailArgs,
+    pub(crate) mail: MailArgs,
 }
 
+/// How `plan` and `import` print their report.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutputFormat {
+    /// The three sections as tables, for a person.
     Table,
+    /// The report as JSON, in the shape of docs/results.md.
     Json,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OnProblemArg {
+pub(crate) enum OnProblemArg {
     Continue,
     Abort,
 }
@@ -98,6 +101,7 @@ pub enum CliError {
 }
 
 impl CliError {
+    /// The process exit code of this failure (docs/cli.md).
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Usage(_) => 2,
@@ -125,12 +129,13 @@ impl From<anyhow::Error> for CliError {
 
 /// Everything one run computed, before anything is written.
 pub struct Planned {
-    pub template: Template,
-    pub records: RecordsFile,
-    pub plan: Plan,
+    pub(crate) records: RecordsFile,
+    pub(crate) plan: Plan,
+    /// The error report of the problem rows, when there are any.
     pub error_report: Option<ErrorReport>,
+    /// The report that `--output` prints.
     pub report: ImportReport,
-    pub tenant: String,
+    pub(crate) tenant: String,
 }
 
 /// Reads the template and the records, and plans. Writes nothing.
@@ -165,7 +170,6 @@ pub fn prepare(args: &PlanArgs) -> Result<Planned, CliError> {
     let error_report = write_error_report(&args.tenant, date, &template, &plan);
     let report = build_report(&args.tenant, &template, &plan, error_report.as_ref());
     Ok(Planned {
-        template,
         records,
         plan,
         error_report,

@@ -17,14 +17,18 @@ use crate::resources::{TENANT_LABEL, TenantUser};
 /// How the file was written, so it is rewritten the same way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RecordsFormat {
+    /// A JSON `List` (or array) of TenantUsers.
     JsonList,
+    /// A YAML `List` of TenantUsers.
     YamlList,
+    /// YAML documents separated by `---`, one TenantUser each.
     YamlDocuments,
 }
 
 /// The records of a file, in file order: what the planner reads, and each one's metadata.
 #[derive(Clone, Debug)]
 pub struct RecordsFile {
+    /// How the file was written.
     pub format: RecordsFormat,
     /// Names and specs, as the planner takes them (no copy is made to plan).
     pub users: Vec<ExistingUser>,
@@ -52,7 +56,7 @@ fn list_kind() -> String {
 
 impl RecordsFile {
     /// Reads `path`; a missing file is an empty YAML list.
-    pub fn read(path: &Path) -> Result<RecordsFile> {
+    pub(crate) fn read(path: &Path) -> Result<RecordsFile> {
         match std::fs::read(path) {
             Ok(bytes) => Self::parse(&bytes).with_context(|| format!("{}", path.display())),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
@@ -91,7 +95,7 @@ impl RecordsFile {
 
     /// The `riskassess.io/tenant` label the records share, if they all carry the same one:
     /// new records get it too, and are named after it.
-    pub fn tenant_label(&self) -> Option<String> {
+    pub(crate) fn tenant_label(&self) -> Option<String> {
         let label = |meta: &ObjectMeta| meta.labels.as_ref()?.get(TENANT_LABEL).cloned();
         let mut labels = self.metadata.iter().map(label);
         let first = labels.next()??;
@@ -101,7 +105,7 @@ impl RecordsFile {
     }
 
     /// Applies the plan's writes: changed specs replace stored ones, new users are appended.
-    pub fn apply(&mut self, writes: &[UserWrite], tenant: &str) {
+    pub(crate) fn apply(&mut self, writes: &[UserWrite], tenant: &str) {
         let positions: std::collections::HashMap<String, usize> = self
             .users
             .iter()
@@ -292,20 +296,15 @@ fn check_names(users: &[(String, TenantUser)]) -> Result<()> {
     Ok(())
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file beside it, then a rename.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    prepare_atomic_write(path, bytes)?.persist()
-}
-
 /// A file written next to its destination, not yet renamed into place.
-pub struct PreparedWrite {
+pub(crate) struct PreparedWrite {
     file: tempfile::NamedTempFile,
     path: std::path::PathBuf,
 }
 
 impl PreparedWrite {
     /// Renames the file into place.
-    pub fn persist(self) -> Result<()> {
+    pub(crate) fn persist(self) -> Result<()> {
         self.file
             .persist(&self.path)
             .with_context(|| format!("cannot write {}", self.path.display()))?;
@@ -318,7 +317,7 @@ impl PreparedWrite {
 /// Whatever would make the rename fail is found here, before anything is renamed or mailed:
 /// a folder that does not exist or cannot be written (the temporary file is made in it), a
 /// file name or path too long for the file system, a destination that is a folder.
-pub fn prepare_atomic_write(path: &Path, bytes: &[u8]) -> Result<PreparedWrite> {
+pub(crate) fn prepare_atomic_write(path: &Path, bytes: &[u8]) -> Result<PreparedWrite> {
     check_destination(path)?;
     let folder = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,

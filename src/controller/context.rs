@@ -20,6 +20,7 @@ use crate::resources::{UserImport, UserImportStatus};
 pub struct Settings {
     /// TenantUser writes in flight at once per import.
     pub concurrency: usize,
+    /// Limits past which a template is rejected whole.
     pub limits: TemplateLimits,
     /// How long to wait before looking again at an import that cannot start.
     pub stalled_requeue: Duration,
@@ -59,61 +60,63 @@ impl Default for Settings {
 }
 
 /// (generation, template digest) of an import.
-pub type ImportKey = (Option<i64>, String);
+pub(crate) type ImportKey = (Option<i64>, String);
 
+/// What every reconcile shares: the client, the settings, the caches and what the controller
+/// remembers of each import between reconciles.
 pub struct Context {
-    pub client: Client,
+    pub(crate) client: Client,
     /// The controller's cache of UserImports: where a deletion is seen first.
-    pub imports: Store<UserImport>,
-    pub recorder: Recorder,
-    pub metrics: Metrics,
-    pub settings: Settings,
+    pub(crate) imports: Store<UserImport>,
+    pub(crate) recorder: Recorder,
+    pub(crate) metrics: Metrics,
+    pub(crate) settings: Settings,
     /// By UserImport uid: the last import this process finished. The watch cache can still
     /// show the `Running` status this process wrote a moment ago; this memory keeps such a
     /// stale view from starting the same import again.
-    pub finished: Mutex<HashMap<String, ImportKey>>,
+    pub(crate) finished: Mutex<HashMap<String, ImportKey>>,
     /// By UserImport uid: consecutive failed reconciles, for the back-off.
-    pub failures: Mutex<HashMap<String, u32>>,
+    pub(crate) failures: Mutex<HashMap<String, u32>>,
     /// By UserImport uid: the error report of the last import, kept for delivery retries
     /// (after a restart it is rebuilt from the template).
-    pub reports: Mutex<HashMap<String, (ImportKey, Arc<Prepared>)>>,
+    pub(crate) reports: Mutex<HashMap<String, (ImportKey, Arc<Prepared>)>>,
     /// By UserImport uid: the planned result of the last import started (see
     /// `status::planned`). The status holds it too, for a restart; this copy serves a retry
     /// while the cache may not show that status yet.
-    pub plans: Mutex<HashMap<String, (ImportKey, Arc<UserImportStatus>)>>,
+    pub(crate) plans: Mutex<HashMap<String, (ImportKey, Arc<UserImportStatus>)>>,
     /// By UserImport uid: when the next report delivery is due after a failed one.
-    pub mail_due: Mutex<HashMap<String, Instant>>,
+    pub(crate) mail_due: Mutex<HashMap<String, Instant>>,
     /// By UserImport uid: the generation whose reconcile panicked, and when to try it again.
-    pub panicked: Mutex<HashMap<String, (Option<i64>, Instant)>>,
+    pub(crate) panicked: Mutex<HashMap<String, (Option<i64>, Instant)>>,
     /// By UserImport uid: the source version (a Flux revision, an ETag) last fetched, with its
     /// generation and template digest. A new revision whose template did not change is then
     /// not downloaded again at each reconcile (the status keeps the version it imported).
-    pub versions: Mutex<HashMap<String, SourceVersion>>,
+    pub(crate) versions: Mutex<HashMap<String, SourceVersion>>,
     /// By UserImport uid: consecutive failed downloads of the template at a generation, and
     /// when the next may start. A reconcile before then (our own status write triggers one)
     /// waits: the back-off holds whatever triggers the reconcile.
-    pub fetch_failures: Mutex<HashMap<String, FetchFailures>>,
+    pub(crate) fetch_failures: Mutex<HashMap<String, FetchFailures>>,
 }
 
 /// Consecutive failed downloads: the generation they were for, how many, and when the next may
 /// start.
-pub type FetchFailures = (Option<i64>, u32, Instant);
+pub(crate) type FetchFailures = (Option<i64>, u32, Instant);
 
 /// A source version (a Flux artifact revision, an ETag) and the template digest it gave.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SourceVersion {
-    pub generation: Option<i64>,
-    pub revision: Option<String>,
-    pub etag: Option<String>,
-    pub digest: String,
+pub(crate) struct SourceVersion {
+    pub(crate) generation: Option<i64>,
+    pub(crate) revision: Option<String>,
+    pub(crate) etag: Option<String>,
+    pub(crate) digest: String,
     /// When the source was last asked for this version.
-    pub checked_at: Instant,
+    pub(crate) checked_at: Instant,
 }
 
 /// One UserImport's presence in the controller's cache, checked before each write of its
 /// import: once the watch has seen it deleted, no write starts.
 #[derive(Clone)]
-pub struct Presence {
+pub(crate) struct Presence {
     imports: Store<UserImport>,
     reference: ObjectRef<UserImport>,
     uid: Option<String>,
@@ -122,7 +125,7 @@ pub struct Presence {
 impl Presence {
     /// True once the UserImport is gone from the cache, replaced by another object of the same
     /// name, or marked for deletion (a finalizer of someone else's may keep it a while).
-    pub fn deleted(&self) -> bool {
+    pub(crate) fn deleted(&self) -> bool {
         match self.imports.get(&self.reference) {
             None => true,
             Some(current) => {
@@ -139,7 +142,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Context {
-    pub fn new(
+    pub(crate) fn new(
         client: Client,
         imports: Store<UserImport>,
         recorder: Recorder,
@@ -165,7 +168,7 @@ impl Context {
 
     /// Records a failed download and returns the delay before the next: `error_backoff`,
     /// doubled per consecutive failure, at most 5 minutes.
-    pub fn fetch_failed(&self, uid: &str, generation: Option<i64>) -> Duration {
+    pub(crate) fn fetch_failed(&self, uid: &str, generation: Option<i64>) -> Duration {
         let mut failures = lock(&self.fetch_failures);
         let count = match failures.get(uid) {
             Some((same, count, _)) if *same == generation => count.saturating_add(1),
@@ -179,7 +182,7 @@ impl Context {
 
     /// How long until the template of this import may be downloaded again after a failure.
     /// None when it did not fail, the wait is over, or the spec changed since.
-    pub fn fetch_wait(&self, uid: &str, generation: Option<i64>) -> Option<Duration> {
+    pub(crate) fn fetch_wait(&self, uid: &str, generation: Option<i64>) -> Option<Duration> {
         let failures = lock(&self.fetch_failures);
         let (failed_generation, _, due) = failures.get(uid)?;
         if *failed_generation != generation {
@@ -190,16 +193,16 @@ impl Context {
     }
 
     /// The template was fetched (or found to be unchanged): the back-off starts afresh.
-    pub fn fetch_succeeded(&self, uid: &str) {
+    pub(crate) fn fetch_succeeded(&self, uid: &str) {
         lock(&self.fetch_failures).remove(uid);
     }
 
-    pub fn remember_version(&self, uid: &str, version: SourceVersion) {
+    pub(crate) fn remember_version(&self, uid: &str, version: SourceVersion) {
         lock(&self.versions).insert(uid.to_string(), version);
     }
 
     /// The source version last fetched for this import, if it gave `digest` at `generation`.
-    pub fn version_of(
+    pub(crate) fn version_of(
         &self,
         uid: &str,
         generation: Option<i64>,
@@ -213,7 +216,7 @@ impl Context {
     }
 
     /// Whether `import` is still there, as the controller's cache sees it.
-    pub fn presence(&self, import: &UserImport) -> Presence {
+    pub(crate) fn presence(&self, import: &UserImport) -> Presence {
         Presence {
             imports: self.imports.clone(),
             reference: ObjectRef::from_obj(import),
@@ -221,16 +224,16 @@ impl Context {
         }
     }
 
-    pub fn remember_finished(&self, uid: &str, key: ImportKey) {
+    pub(crate) fn remember_finished(&self, uid: &str, key: ImportKey) {
         lock(&self.finished).insert(uid.to_string(), key);
     }
 
-    pub fn has_finished(&self, uid: &str, key: &ImportKey) -> bool {
+    pub(crate) fn has_finished(&self, uid: &str, key: &ImportKey) -> bool {
         lock(&self.finished).get(uid) == Some(key)
     }
 
     /// Records a failure and returns the delay before the next try: doubling, at most 5 minutes.
-    pub fn next_backoff(&self, uid: &str) -> Duration {
+    pub(crate) fn next_backoff(&self, uid: &str) -> Duration {
         let mut failures = lock(&self.failures);
         let count = failures.entry(uid.to_string()).or_insert(0);
         *count = count.saturating_add(1);
@@ -238,11 +241,11 @@ impl Context {
         (self.settings.error_backoff * factor).min(Duration::from_secs(300))
     }
 
-    pub fn keep_report(&self, uid: &str, key: ImportKey, prepared: Arc<Prepared>) {
+    pub(crate) fn keep_report(&self, uid: &str, key: ImportKey, prepared: Arc<Prepared>) {
         lock(&self.reports).insert(uid.to_string(), (key, prepared));
     }
 
-    pub fn kept_report(&self, uid: &str, key: &ImportKey) -> Option<Arc<Prepared>> {
+    pub(crate) fn kept_report(&self, uid: &str, key: &ImportKey) -> Option<Arc<Prepared>> {
         let reports = lock(&self.reports);
         reports
             .get(uid)
@@ -250,12 +253,12 @@ impl Context {
             .map(|(_, prepared)| prepared.clone())
     }
 
-    pub fn keep_plan(&self, uid: &str, key: ImportKey, planned: Arc<UserImportStatus>) {
+    pub(crate) fn keep_plan(&self, uid: &str, key: ImportKey, planned: Arc<UserImportStatus>) {
         lock(&self.plans).insert(uid.to_string(), (key, planned));
     }
 
     /// The planned result of this import's `key`, when this process planned it.
-    pub fn kept_plan(&self, uid: &str, key: &ImportKey) -> Option<Arc<UserImportStatus>> {
+    pub(crate) fn kept_plan(&self, uid: &str, key: &ImportKey) -> Option<Arc<UserImportStatus>> {
         let plans = lock(&self.plans);
         plans
             .get(uid)
@@ -264,7 +267,7 @@ impl Context {
     }
 
     /// Delays the next delivery of this import's report by `wait` (None: no delay).
-    pub fn delay_mail(&self, uid: &str, wait: Option<Duration>) {
+    pub(crate) fn delay_mail(&self, uid: &str, wait: Option<Duration>) {
         let mut due = lock(&self.mail_due);
         match wait {
             Some(wait) => due.insert(uid.to_string(), Instant::now() + wait),
@@ -273,7 +276,7 @@ impl Context {
     }
 
     /// How long until this import's report may be sent again, if it must wait.
-    pub fn mail_wait(&self, uid: &str) -> Option<Duration> {
+    pub(crate) fn mail_wait(&self, uid: &str) -> Option<Duration> {
         let due = lock(&self.mail_due);
         let left = due.get(uid)?.checked_duration_since(Instant::now())?;
         (!left.is_zero()).then_some(left)
@@ -282,13 +285,13 @@ impl Context {
     /// After a panic in a reconcile of `generation`: no new try before `wait` has passed. A panic
     /// usually comes back with the same input, and the status write that reports it triggers
     /// a reconcile at once; this keeps that from becoming a loop.
-    pub fn delay_after_panic(&self, uid: &str, generation: Option<i64>, wait: Duration) {
+    pub(crate) fn delay_after_panic(&self, uid: &str, generation: Option<i64>, wait: Duration) {
         lock(&self.panicked).insert(uid.to_string(), (generation, Instant::now() + wait));
     }
 
     /// How long until an import whose reconcile panicked may be tried again. None when it did
     /// not panic, the wait is over, or its spec changed since (a new generation).
-    pub fn panic_wait(&self, uid: &str, generation: Option<i64>) -> Option<Duration> {
+    pub(crate) fn panic_wait(&self, uid: &str, generation: Option<i64>) -> Option<Duration> {
         let panicked = lock(&self.panicked);
         let (panicked_generation, due) = panicked.get(uid)?;
         if *panicked_generation != generation {
@@ -299,24 +302,24 @@ impl Context {
     }
 
     /// A reconcile of this import ended without a panic.
-    pub fn forget_panic(&self, uid: &str) {
+    pub(crate) fn forget_panic(&self, uid: &str) {
         lock(&self.panicked).remove(uid);
     }
 
-    pub fn reset_backoff(&self, uid: &str) {
+    pub(crate) fn reset_backoff(&self, uid: &str) {
         lock(&self.failures).remove(uid);
     }
 
     /// Drops everything this process remembers about the UserImport `uid`, once it is gone:
     /// without this, each import ever seen (its error report's CSV among it) would stay in
     /// memory until the process ends.
-    pub fn forget(&self, uid: &str) {
+    pub(crate) fn forget(&self, uid: &str) {
         self.retain(|kept| kept != uid);
     }
 
     /// Forgets `import` when the controller's cache no longer holds it (or holds another
     /// object of its name). One marked for deletion is still there, and kept.
-    pub fn forget_if_gone(&self, import: &UserImport) {
+    pub(crate) fn forget_if_gone(&self, import: &UserImport) {
         let Some(uid) = import.metadata.uid.as_deref() else {
             return;
         };
@@ -329,7 +332,7 @@ impl Context {
     /// Forgets every UserImport that the controller's cache no longer holds, and returns how
     /// many were forgotten. Call it only once the cache has synced: an empty cache before the
     /// first list would forget every import.
-    pub fn sweep(&self) -> usize {
+    pub(crate) fn sweep(&self) -> usize {
         let present: HashSet<String> = self
             .imports
             .state()
@@ -342,7 +345,7 @@ impl Context {
     }
 
     /// The uids of which any map holds something.
-    pub fn remembered(&self) -> HashSet<String> {
+    pub(crate) fn remembered(&self) -> HashSet<String> {
         let mut uids = HashSet::new();
         uids.extend(lock(&self.finished).keys().cloned());
         uids.extend(lock(&self.failures).keys().cloned());

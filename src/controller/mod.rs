@@ -9,20 +9,20 @@
 //! - [`events`], [`metrics`]: what the controller tells.
 //! - [`guard`]: a panic in one reconcile fails that import, not the operator.
 
-pub mod conditions;
-pub mod context;
-pub mod download;
+pub(crate) mod conditions;
+pub(crate) mod context;
+pub(crate) mod download;
 pub mod error;
-pub mod events;
+pub(crate) mod events;
 pub mod flux;
-pub mod guard;
-pub mod metrics;
-pub mod reasons;
+pub(crate) mod guard;
+pub(crate) mod metrics;
+pub(crate) mod reasons;
 pub mod reconcile;
-pub mod references;
-pub mod report_mail;
-pub mod status;
-pub mod template_source;
+pub(crate) mod references;
+pub(crate) mod report_mail;
+pub(crate) mod status;
+pub(crate) mod template_source;
 pub mod tenant_users;
 mod watches;
 

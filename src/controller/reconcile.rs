@@ -70,7 +70,7 @@ fn recheck_url(action: Action, import: &UserImport, ctx: &Context) -> Action {
 }
 
 /// What the kube-runtime `Controller` does after an error: retry with a growing delay.
-pub fn error_policy(import: Arc<UserImport>, _error: &Error, ctx: Arc<Context>) -> Action {
+pub(crate) fn error_policy(import: Arc<UserImport>, _error: &Error, ctx: Arc<Context>) -> Action {
     let uid = import.metadata.uid.as_deref().unwrap_or_default();
     Action::requeue(ctx.next_backoff(uid))
 }

@@ -29,17 +29,17 @@ use crate::mail::{self, MailError, MailSettings, Mailbox, ReportMail};
 use crate::resources::{ErrorReportState, Tenant, UserImport, UserImportStatus};
 
 /// Delivery tries across reconciles before the report stays `Failed`.
-pub const MAX_ATTEMPTS: u32 = 5;
+pub(crate) const MAX_ATTEMPTS: u32 = 5;
 
 /// The report and its CSV, as mailed.
-pub struct Prepared {
-    pub report: ImportReport,
-    pub error_report: ErrorReport,
+pub(crate) struct Prepared {
+    pub(crate) report: ImportReport,
+    pub(crate) error_report: ErrorReport,
 }
 
 /// Whether the status asks for a delivery now: a report is `Pending`, or `Failed` in a way
 /// that a retry (or a recipient added to the Tenant since) may fix.
-pub fn wanted(status: &UserImportStatus, tenant: &Tenant) -> bool {
+pub(crate) fn wanted(status: &UserImportStatus, tenant: &Tenant) -> bool {
     let Some(report) = &status.error_report else {
         return false;
     };
@@ -62,17 +62,17 @@ fn recipient(tenant: &Tenant) -> Option<(String, String)> {
 }
 
 /// Who the import is, for the status writes and events of a delivery.
-pub struct Subject<'a> {
-    pub import: &'a UserImport,
+pub(crate) struct Subject<'a> {
+    pub(crate) import: &'a UserImport,
     /// Writes the import's status (and remembers the last one written).
-    pub status: &'a status::Writer,
-    pub name: &'a str,
-    pub namespace: &'a str,
-    pub uid: &'a str,
+    pub(crate) status: &'a status::Writer,
+    pub(crate) name: &'a str,
+    pub(crate) namespace: &'a str,
+    pub(crate) uid: &'a str,
 }
 
 /// Tries one delivery. `status` is the current status (with `errorReport` set).
-pub async fn deliver(
+pub(crate) async fn deliver(
     subject: &Subject<'_>,
     ctx: &Context,
     tenant: &Tenant,

@@ -30,21 +30,21 @@ use crate::resources::{FluxSourceRef, KeyRef, SecretName, TemplateRef, TemplateS
 /// The template as fetched, with the digest that identifies it. The digest is computed before
 /// parsing, so that an import that is already done is recognised without parsing again.
 #[derive(Debug)]
-pub struct TemplateBytes {
-    pub content: Content,
+pub(crate) struct TemplateBytes {
+    pub(crate) content: Content,
     /// `sha256:<lower-case hex>` of the CSV (decompressed), the same definition as
     /// `Template::digest`; for a [`Content::Rejected`] template that could not be read whole,
     /// the digest of the data as stored or downloaded.
-    pub digest: String,
+    pub(crate) digest: String,
     /// The Flux artifact's revision the template was read from.
-    pub revision: Option<String>,
+    pub(crate) revision: Option<String>,
     /// The ETag of the downloaded file (a URL source).
-    pub etag: Option<String>,
+    pub(crate) etag: Option<String>,
 }
 
 /// What was fetched.
 #[derive(Debug)]
-pub enum Content {
+pub(crate) enum Content {
     /// The CSV's bytes, decompressed when they were compressed.
     Csv(Vec<u8>),
     /// Data that is no acceptable template before it is even parsed (over the size limit once
@@ -57,18 +57,18 @@ pub enum Content {
 /// What the last finished import of the current generation read: a source whose version is
 /// still this one is not downloaded again.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Known {
-    pub digest: String,
-    pub revision: Option<String>,
-    pub etag: Option<String>,
+pub(crate) struct Known {
+    pub(crate) digest: String,
+    pub(crate) revision: Option<String>,
+    pub(crate) etag: Option<String>,
 }
 
 /// Why the template cannot be fetched: the user must fix the spec or create the object.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SourceProblem {
+pub(crate) struct SourceProblem {
     /// A kstatus-style reason, PascalCase.
-    pub reason: &'static str,
-    pub message: String,
+    pub(crate) reason: &'static str,
+    pub(crate) message: String,
 }
 
 impl SourceProblem {
@@ -82,7 +82,7 @@ impl SourceProblem {
 
 /// Fetches the template, or says why it is not there. `Err` for failures that a retry may cure
 /// (the API server, a download), retried with back-off.
-pub async fn fetch(
+pub(crate) async fn fetch(
     ctx: &Context,
     namespace: &str,
     source: &TemplateSource,

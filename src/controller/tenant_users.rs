@@ -21,7 +21,11 @@ pub const FIELD_MANAGER: &str = "user-import-operator";
 pub const PAGE_SIZE: u32 = 500;
 
 /// Every TenantUser labelled for `tenant` in `namespace`.
-pub async fn list(client: &Client, namespace: &str, tenant: &str) -> Result<Vec<ExistingUser>> {
+pub(crate) async fn list(
+    client: &Client,
+    namespace: &str,
+    tenant: &str,
+) -> Result<Vec<ExistingUser>> {
     let api: Api<TenantUser> = Api::namespaced(client.clone(), namespace);
     let mut params = ListParams::default()
         .labels(&format!("{TENANT_LABEL}={tenant}"))
@@ -47,7 +51,7 @@ pub async fn list(client: &Client, namespace: &str, tenant: &str) -> Result<Vec<
 /// is asked before each write starts. Returns how many were written. Stops at the first write
 /// that fails after its retries: the reconcile is retried, and because every write is an
 /// idempotent apply of a deterministic name, nothing doubles.
-pub async fn apply_all(
+pub(crate) async fn apply_all(
     client: &Client,
     namespace: &str,
     tenant: &str,
@@ -105,7 +109,7 @@ fn backoff() -> ExponentialBuilder {
 }
 
 /// 409 (a conflict), 429, 5xx and transport failures are worth retrying; 4xx otherwise are not.
-pub fn is_transient(error: &kube::Error) -> bool {
+pub(crate) fn is_transient(error: &kube::Error) -> bool {
     match error {
         kube::Error::Api(status) => status.code == 409 || status.code == 429 || status.code >= 500,
         kube::Error::HyperError(_) | kube::Error::Service(_) => true,

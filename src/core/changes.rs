@@ -7,17 +7,17 @@ use crate::resources::{TenantUserSpec, UserStatus};
 
 /// The outcome of comparing a row with the stored user it updates.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Changes {
+pub(crate) struct Changes {
     /// The stored spec with every applicable change made; `None` when nothing is applied.
-    pub desired: Option<TenantUserSpec>,
+    pub(crate) desired: Option<TenantUserSpec>,
     /// Field names written, in TenantUser order (`ssoSynced` last when a link sets it).
-    pub changed: Vec<&'static str>,
+    pub(crate) changed: Vec<&'static str>,
     /// Non-editable fields of an SSO-synced user that the row would change: not applied.
-    pub highlighted: Vec<Field>,
+    pub(crate) highlighted: Vec<Field>,
 }
 
 impl Changes {
-    pub fn writes_anything(&self) -> bool {
+    pub(crate) fn writes_anything(&self) -> bool {
         self.desired.is_some()
     }
 }
@@ -27,7 +27,7 @@ impl Changes {
 /// `fields` are the fields the template has columns for; `cell` gives a field's trimmed cell.
 /// `link` is true when the row sets the user's Coupa User ID (section 4); `sso_sync` is the
 /// tenant's `spec.ssoSync.enabled`, which a link copies into `ssoSynced`.
-pub fn diff_update<'a>(
+pub(crate) fn diff_update<'a>(
     fields: &[Field],
     cell: &dyn Fn(Field) -> &'a str,
     stored: &TenantUserSpec,
@@ -70,7 +70,7 @@ pub fn diff_update<'a>(
 
 /// The record of a new user: every non-blank cell, username defaulting to the Coupa Username,
 /// status to `Active`, and `ssoSynced` from the tenant.
-pub fn new_user<'a>(
+pub(crate) fn new_user<'a>(
     fields: &[Field],
     cell: &dyn Fn(Field) -> &'a str,
     sso_sync: bool,
@@ -95,7 +95,7 @@ pub fn new_user<'a>(
 }
 
 /// Stored and given values compare exactly after trimming, except the fields that ignore case.
-pub fn same_value(field: Field, stored: &str, given: &str) -> bool {
+pub(crate) fn same_value(field: Field, stored: &str, given: &str) -> bool {
     if field.ignores_case() {
         let (stored, given) = (stored.trim(), given.trim());
         if stored.is_ascii() && given.is_ascii() {

@@ -20,11 +20,11 @@ use crate::resources::{ImportMode, OnProblem, Tenant, UserImport};
 
 /// Why the import cannot be planned, with the reason the controller would put in `Stalled`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Blocked {
+pub(crate) struct Blocked {
     /// PascalCase, as in a condition: `TenantNotFound`, `TemplateSourceNotFound`, …
-    pub reason: String,
+    pub(crate) reason: String,
     /// What is wrong, for a person.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 impl Blocked {
@@ -37,7 +37,7 @@ impl Blocked {
 }
 
 /// Runs `plan`: prints the report, or says why there is none; returns the exit status.
-pub async fn run(
+pub(crate) async fn run(
     client: &Client,
     namespace: &str,
     name: &str,
@@ -78,7 +78,7 @@ pub async fn run(
 
 /// Plans `import`'s current template against its tenant's current users. `Ok(Err(_))` when the
 /// import cannot be planned (the controller would call it Stalled); `Err` for API failures.
-pub async fn plan_import(
+pub(crate) async fn plan_import(
     client: &Client,
     namespace: &str,
     import: &UserImport,
