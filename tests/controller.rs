@@ -777,3 +777,69 @@ mod smtp {
         (port, received)
     }
 }
+
+/// The status is written by server-side apply: a field that one run set and the next leaves
+/// out (the counts, the lists, the error report, the digest) is gone, removed by the server,
+/// and the operator's field manager owns the status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_field_left_out_of_the_next_status_is_removed() {
+    let env = Env::start("ssa").await;
+    env.create_tenant("acme", true).await;
+    env.put_template("bad", &format!("{SMALL}Bad,Row,not-an-email,bad,2009\n"))
+        .await;
+    let controller = InProcess::start(&env);
+    let mut first = spec("acme", "bad");
+    first.mode = ImportMode::DryRun;
+    env.create_import("imp", first).await;
+    let done = env
+        .wait_import("imp", "the report sent", |i| {
+            finished(i) && report_state(i) == Some(ErrorReportState::Sent)
+        })
+        .await;
+    let status = done.status.unwrap();
+    assert_eq!(status.counts.unwrap().problem, 1);
+    assert_eq!(status.problem.len(), 1);
+    assert!(status.template_digest.is_some() && status.completed_at.is_some());
+    // A new generation whose template is missing: the Stalled status has none of the result.
+    let patch = json!({"spec": {"template": {"configMapKeyRef": {"name": "gone"}}}});
+    env.api::<UserImport>()
+        .patch("imp", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    let stalled = env
+        .wait_import("imp", "TemplateSourceNotFound", |i| {
+            condition(i, "Stalled") == Some(("True".into(), "TemplateSourceNotFound".into()))
+        })
+        .await;
+    let status = stalled.status.clone().unwrap();
+    assert_eq!(status.phase, Some(ImportPhase::Pending));
+    assert_eq!(status.observed_generation, Some(2));
+    assert_eq!(status.counts, None);
+    assert!(status.new.is_empty() && status.update.is_empty() && status.problem.is_empty());
+    assert_eq!(status.error_report, None);
+    assert_eq!(status.template_digest, None);
+    assert_eq!(status.template_encoding, None);
+    assert_eq!((status.started_at, status.completed_at), (None, None));
+    assert_eq!(status.highlight_message, None);
+    // Every condition is still there (ReportDelivered among them): the list is the operator's.
+    let types: BTreeSet<&str> = status.conditions.iter().map(|c| c.type_.as_str()).collect();
+    assert!(types.contains("ReportDelivered"), "{types:?}");
+    let managers: Vec<(String, String)> = stalled
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|entry| entry.subresource.as_deref() == Some("status"))
+        .map(|entry| {
+            (
+                entry.manager.unwrap_or_default(),
+                entry.operation.unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        managers,
+        vec![("user-import-operator".to_string(), "Apply".to_string())]
+    );
+    controller.stop().await;
+}

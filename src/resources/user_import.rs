@@ -327,12 +327,15 @@ pub struct UserImportStatus {
     pub counts: Option<Counts>,
     /// New Data, in row order (at most 100 entries).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
     pub new: Vec<NewEntry>,
     /// Update Data, in row order (at most 100 entries).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
     pub update: Vec<UpdateEntry>,
     /// Problem Data, in row order (at most 100 entries).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
     pub problem: Vec<ProblemEntry>,
     /// True when any of the three lists was cut at 100 entries; `counts` has the full numbers.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -340,6 +343,7 @@ pub struct UserImportStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub highlight_message: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
     pub ignored_columns: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_report: Option<ErrorReportStatus>,
@@ -351,6 +355,7 @@ pub struct UserImportStatus {
     pub completed_at: Option<String>,
     /// `Ready`, `Reconciling`, `Stalled` (kstatus), `TemplateValid`, `ReportDelivered`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
 }
 
