@@ -6,10 +6,14 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use futures::StreamExt;
 use kube::api::{Patch, PatchParams};
 use kube_standin::{Fault, Matcher};
 use serde_json::json;
-use support::{Binary, Env, InProcess, condition, eventually, example, finished, spec};
+use support::{
+    Binary, Env, InProcess, condition, eventually, eventually_within, example, finished, spec,
+};
+use user_import_operator::controller::Settings;
 use user_import_operator::core::report::{HIGHLIGHT_MESSAGE, ProblemReason};
 use user_import_operator::resources::{
     ErrorReportState, ImportMode, ImportPhase, OnProblem, TENANT_LABEL, UserImport, UserStatus,
@@ -841,5 +845,47 @@ async fn a_field_left_out_of_the_next_status_is_removed() {
         managers,
         vec![("user-import-operator".to_string(), "Apply".to_string())]
     );
+    controller.stop().await;
+}
+
+/// What the controller remembers of an import goes with the import: 1,000 UserImports are
+/// imported (DryRun: nothing is written), each remembered, then deleted, and the controller
+/// remembers none of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_deleted_imports_are_forgotten() {
+    const IMPORTS: i64 = 1000;
+    let env = Env::start("memory").await;
+    env.create_tenant("acme", true).await;
+    env.put_template("tpl", SMALL).await;
+    let settings = Settings {
+        sweep: Duration::from_millis(200),
+        ..Settings::default()
+    };
+    let controller = InProcess::start_with(&env, settings);
+    let env = &env;
+    futures::stream::iter(0..IMPORTS)
+        .for_each_concurrent(16, |index| async move {
+            let mut dry = spec("acme", "tpl");
+            dry.mode = ImportMode::DryRun;
+            env.create_import(&format!("imp-{index}"), dry).await;
+        })
+        .await;
+    let long = Duration::from_secs(300);
+    let all_finished = || async {
+        let imports = env.api::<UserImport>().list(&Default::default()).await;
+        imports
+            .is_ok_and(|list| list.items.iter().filter(|i| finished(i)).count() == IMPORTS as usize)
+    };
+    eventually_within(long, "every import finished", all_finished).await;
+    assert_eq!(controller.remembered(), IMPORTS);
+    env.api::<UserImport>()
+        .delete_collection(&Default::default(), &Default::default())
+        .await
+        .unwrap();
+    eventually_within(long, "every import forgotten", || async {
+        controller.remembered() == 0
+    })
+    .await;
+    assert!(env.users("acme").await.is_empty());
     controller.stop().await;
 }

@@ -33,6 +33,9 @@ pub struct Metrics {
     pub reconcile_panics: Counter,
     /// Restarts of the whole controller after a panic outside any reconcile.
     pub controller_restarts: Counter,
+    /// UserImports the controller remembers anything of (see `Context`): drops back once
+    /// deleted imports are forgotten.
+    pub remembered_imports: Gauge,
 }
 
 impl Default for Metrics {
@@ -47,6 +50,7 @@ impl Default for Metrics {
             leader: Gauge::default(),
             reconcile_panics: Counter::default(),
             controller_restarts: Counter::default(),
+            remembered_imports: Gauge::default(),
         }
     }
 }
@@ -94,6 +98,11 @@ impl Metrics {
             "controller_restarts",
             "Restarts of the controller after a panic outside any reconcile",
             self.controller_restarts.clone(),
+        );
+        registry.register(
+            "remembered_imports",
+            "UserImports the controller keeps state of in memory (deleted ones are forgotten)",
+            self.remembered_imports.clone(),
         );
     }
 

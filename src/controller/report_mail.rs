@@ -23,6 +23,7 @@ use super::reasons::{
 };
 use super::references;
 use super::status;
+use crate::backoff::Backoff;
 use crate::core::error_report::ErrorReport;
 use crate::core::report::ImportReport;
 use crate::mail::{self, MailError, MailSettings, Mailbox, ReportMail};
@@ -342,8 +343,7 @@ fn record(
 
 /// `base`, doubled per attempt after the first, at most an hour.
 fn backoff(base: Duration, attempts: u32) -> Duration {
-    let factor = 2u32.saturating_pow(attempts.saturating_sub(1).min(10));
-    (base * factor).min(Duration::from_secs(3600))
+    Backoff::new(base, Duration::from_secs(3600)).delay(attempts)
 }
 
 #[cfg(test)]
