@@ -1,6 +1,7 @@
 //! The `UserImport` controller: kube-runtime's `Controller` around the pure core.
 //!
-//! - [`reconcile`]: one reconcile (resolve, read, plan, apply, report).
+//! - [`reconcile`]: one reconcile (resolve, read, plan, apply, report) of a [`subject`], the
+//!   import being reconciled.
 //! - [`references`]: the names a spec refers to, checked before any request uses them.
 //! - [`template_source`]: the template from a ConfigMap or Secret (plain or gzip), a Flux
 //!   source's artifact ([`flux`]) or an HTTPS URL, downloaded by [`download`].
@@ -22,6 +23,7 @@ pub mod reconcile;
 pub mod references;
 pub mod report_mail;
 pub mod status;
+pub mod subject;
 pub mod template_source;
 pub mod tenant_users;
 mod watches;
