@@ -34,6 +34,9 @@ pub struct Metrics {
     pub(crate) reconcile_panics: Counter,
     /// Restarts of the whole controller after a panic outside any reconcile.
     pub(crate) controller_restarts: Counter,
+    /// UserImports the controller remembers anything of (see `Context`): drops back once
+    /// deleted imports are forgotten.
+    pub remembered_imports: Gauge,
 }
 
 impl Default for Metrics {
@@ -48,6 +51,7 @@ impl Default for Metrics {
             leader: Gauge::default(),
             reconcile_panics: Counter::default(),
             controller_restarts: Counter::default(),
+            remembered_imports: Gauge::default(),
         }
     }
 }
@@ -95,6 +99,11 @@ impl Metrics {
             "controller_restarts",
             "Restarts of the controller after a panic outside any reconcile",
             self.controller_restarts.clone(),
+        );
+        registry.register(
+            "remembered_imports",
+            "UserImports the controller keeps state of in memory (deleted ones are forgotten)",
+            self.remembered_imports.clone(),
         );
     }
 

@@ -1,21 +1,23 @@
 //! The UserImport status: builders for each phase, and the one way it is written.
 //!
-//! Each builder returns the whole status. It is written as a JSON merge patch of the status
-//! subresource in which every field the builder left out is an explicit `null`, so a field of an
-//! earlier run (old counts, an old error report) never survives into a new one.
+//! Each builder returns the whole status. It is written by server-side apply of the status
+//! subresource with the operator's field manager: a field the builder left out is one the
+//! manager no longer sets, and the API server removes it, so a field of an earlier run (old
+//! counts, an old error report) never survives into a new one.
 
 use std::sync::{Mutex, PoisonError};
 
 use k8s_openapi::jiff::Timestamp;
-use kube::Api;
 use kube::api::{Patch, PatchParams};
-use serde_json::{Map, Value, json};
+use kube::{Api, Resource};
+use serde_json::json;
 
 use super::conditions::{
     self, READY, RECONCILE_PANICKED, RECONCILING, STALLED, TEMPLATE_VALID, Wanted,
 };
 use super::error::Result;
 use super::reasons::{IMPORTED, IMPORTING, TEMPLATE_READ, TEMPLATE_REJECTED};
+use super::tenant_users::FIELD_MANAGER;
 use crate::core::report::ImportReport;
 use crate::resources::{
     ErrorReportState, ErrorReportStatus, ImportPhase, UserImport, UserImportStatus,
@@ -23,27 +25,6 @@ use crate::resources::{
 
 /// Entries kept in each of the three lists; `counts` keeps the full numbers.
 pub(crate) const LIST_CAP: usize = 100;
-
-/// Every field of `UserImportStatus` as serialised: the ones absent from a patch are nulled.
-const FIELDS: [&str; 17] = [
-    "phase",
-    "observedGeneration",
-    "templateDigest",
-    "templateRevision",
-    "templateEtag",
-    "templateEncoding",
-    "counts",
-    "new",
-    "update",
-    "problem",
-    "truncated",
-    "highlightMessage",
-    "ignoredColumns",
-    "errorReport",
-    "startedAt",
-    "completedAt",
-    "conditions",
-];
 
 /// What a builder needs to know about the object it writes for.
 pub(crate) struct Basis<'a> {
@@ -345,28 +326,23 @@ impl Writer {
     }
 }
 
-/// Writes `status` whole to the status subresource.
+/// Writes `status` whole to the status subresource: a server-side apply by [`FIELD_MANAGER`],
+/// forced (the operator is the status's only writer). Every field `status` leaves out that the
+/// manager set before is removed by the API server.
 pub(crate) async fn write(
     api: &Api<UserImport>,
     name: &str,
     status: &UserImportStatus,
 ) -> Result<()> {
-    let patch = json!({ "status": with_nulls(serde_json::to_value(status)?) });
-    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+    let patch = json!({
+        "apiVersion": UserImport::api_version(&()),
+        "kind": UserImport::kind(&()),
+        "status": status,
+    });
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    api.patch_status(name, &params, &Patch::Apply(&patch))
         .await?;
     Ok(())
-}
-
-/// The status object with every absent field set to `null` (a merge patch then removes it).
-fn with_nulls(value: Value) -> Value {
-    let mut object = match value {
-        Value::Object(object) => object,
-        _ => Map::new(),
-    };
-    for field in FIELDS {
-        object.entry(field).or_insert(Value::Null);
-    }
-    Value::Object(object)
 }
 
 #[cfg(test)]
@@ -494,14 +470,5 @@ mod tests {
         assert_eq!(failed.counts, None);
         assert_eq!(planned_in(Some(&failed), Some(3), "sha256:a"), None);
         assert!(!failed.conditions.is_empty());
-    }
-
-    #[test]
-    fn absent_fields_become_nulls() {
-        let value = with_nulls(
-            serde_json::to_value(running(&basis(None), &UserImportStatus::default())).unwrap(),
-        );
-        assert_eq!(value["counts"], Value::Null);
-        assert_eq!(value["phase"], "Running");
     }
 }

@@ -4,12 +4,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use backon::{ExponentialBuilder, Retryable};
+use backon::Retryable;
 use futures::{StreamExt, TryStreamExt, future, stream};
 use kube::api::{ListParams, ObjectMeta, Patch, PatchParams};
 use kube::{Api, Client};
 
 use super::error::Result;
+use crate::backoff::Backoff;
 use crate::core::matching::ExistingUser;
 use crate::core::planner::UserWrite;
 use crate::resources::{TENANT_LABEL, TenantUser};
@@ -99,13 +100,9 @@ fn desired(tenant: &str, write: &UserWrite) -> TenantUser {
     user
 }
 
-/// Retries: a few quick attempts with jittered exponential back-off, under ten seconds in all.
-fn backoff() -> ExponentialBuilder {
-    ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(100))
-        .with_max_delay(Duration::from_secs(3))
-        .with_max_times(5)
-        .with_jitter()
+/// Retries of one request: a few quick attempts with jittered exponential back-off.
+fn backoff() -> backon::ExponentialBuilder {
+    Backoff::new(Duration::from_millis(100), Duration::from_secs(3)).retries(5)
 }
 
 /// 409 (a conflict), 429, 5xx and transport failures are worth retrying; 4xx otherwise are not.

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::backoff::Backoff;
+
 /// Exponential back-off, bounded both by attempts and by total time.
 ///
 /// The delay before attempt `n + 1` is `initial_delay * 2^(n-1)`, capped at `max_delay`.
@@ -41,10 +43,7 @@ impl RetryPolicy {
 
     /// The delay to wait after failed attempt number `attempt` (1-based).
     pub(crate) fn delay_after(&self, attempt: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
-        self.initial_delay
-            .saturating_mul(factor)
-            .min(self.max_delay)
+        Backoff::new(self.initial_delay, self.max_delay).delay(attempt)
     }
 
     /// Whether another attempt may start after `attempt` failures, `elapsed` after the first.

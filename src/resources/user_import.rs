@@ -360,12 +360,15 @@ pub struct UserImportStatus {
     pub counts: Option<Counts>,
     /// New Data, in row order (at most 100 entries).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
     pub new: Vec<NewEntry>,
     /// Update Data, in row order (at most 100 entries).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
     pub update: Vec<UpdateEntry>,
     /// Problem Data, in row order (at most 100 entries).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
     pub problem: Vec<ProblemEntry>,
     /// True when any of the three lists was cut at 100 entries; `counts` has the full numbers.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -375,6 +378,7 @@ pub struct UserImportStatus {
     pub highlight_message: Option<String>,
     /// Headers of the template's columns that map to no field, in column order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
     pub ignored_columns: Vec<String>,
     /// The error report of the problem rows, and its delivery.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -387,6 +391,7 @@ pub struct UserImportStatus {
     pub completed_at: Option<String>,
     /// `Ready`, `Reconciling`, `Stalled` (kstatus), `TemplateValid`, `ReportDelivered`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
 }
 
