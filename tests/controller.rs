@@ -4,6 +4,7 @@
 mod support;
 
 use std::collections::BTreeSet;
+use std::io::Write as _;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -845,6 +846,107 @@ async fn a_field_left_out_of_the_next_status_is_removed() {
         managers,
         vec![("user-import-operator".to_string(), "Apply".to_string())]
     );
+    controller.stop().await;
+}
+
+/// A status written by the operator before it wrote by server-side apply (a JSON merge patch by
+/// the same field manager, so owned by an `Update` entry for the status) is taken over at the
+/// first status write: the fields the new status leaves out are removed, and no `Update` entry
+/// of the manager is left. Two imports: one whose status only the merge patch wrote, one that an
+/// apply of the new version (before the takeover existed) wrote over as well. Real server only:
+/// the stand-in keeps its own managedFields when a patch replaces them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_written_by_merge_patch_is_taken_over_by_the_apply() {
+    let env = Env::start("takeover").await;
+    if env.standin.is_some() {
+        // Straight to stderr, as `Env::standin_for` does for the opposite case.
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped on the stand-in (it ignores a patch of metadata.managedFields): the takeover \
+             of a merge-patched status; it runs in the real-server pass"
+        );
+        return;
+    }
+    env.create_tenant("acme", true).await;
+    let api = env.api::<UserImport>();
+    let manager = PatchParams {
+        field_manager: Some("user-import-operator".into()),
+        ..PatchParams::default()
+    };
+    for name in ["merged", "merged-then-applied"] {
+        env.create_import(name, spec("acme", "tpl")).await;
+        let old = json!({"status": {
+            "phase": "Succeeded",
+            "observedGeneration": 1,
+            "templateDigest": "sha256:old",
+            "counts": {"new": 5, "update": 5, "unchanged": 1, "problem": 10},
+            "highlightMessage": "old highlight",
+            "completedAt": "2026-01-01T00:00:00Z",
+        }});
+        api.patch_status(name, &manager, &Patch::Merge(&old))
+            .await
+            .unwrap();
+        // A new generation whose template is missing: the controller's status is a Stalled
+        // one, without the old result.
+        let gone = json!({"spec": {"template": {"configMapKeyRef": {"name": "gone"}}}});
+        api.patch(name, &PatchParams::default(), &Patch::Merge(&gone))
+            .await
+            .unwrap();
+    }
+    let applied = json!({
+        "apiVersion": "riskassess.io/v1alpha1",
+        "kind": "UserImport",
+        "status": {"phase": "Running", "observedGeneration": 1, "templateDigest": "sha256:new"},
+    });
+    api.patch_status(
+        "merged-then-applied",
+        &PatchParams::apply("user-import-operator").force(),
+        &Patch::Apply(&applied),
+    )
+    .await
+    .unwrap();
+    let status_managers = |import: &UserImport| -> Vec<(String, String)> {
+        let entries = import.metadata.managed_fields.clone().unwrap_or_default();
+        entries
+            .into_iter()
+            .filter(|entry| entry.subresource.as_deref() == Some("status"))
+            .map(|entry| {
+                let manager = entry.manager.unwrap_or_default();
+                (manager, entry.operation.unwrap_or_default())
+            })
+            .collect()
+    };
+    let both = api.get("merged-then-applied").await.unwrap();
+    let operations: BTreeSet<String> = status_managers(&both).into_iter().map(|m| m.1).collect();
+    assert_eq!(
+        operations,
+        BTreeSet::from(["Apply".into(), "Update".into()])
+    );
+    assert!(
+        both.status.unwrap().counts.is_some(),
+        "kept by the Update entry"
+    );
+
+    let controller = InProcess::start(&env);
+    for name in ["merged", "merged-then-applied"] {
+        let stalled = env
+            .wait_import(name, "TemplateSourceNotFound", |i| {
+                condition(i, "Stalled") == Some(("True".into(), "TemplateSourceNotFound".into()))
+            })
+            .await;
+        let status = stalled.status.clone().unwrap();
+        assert_eq!(status.phase, Some(ImportPhase::Pending), "{name}");
+        assert_eq!(status.observed_generation, Some(2), "{name}");
+        assert_eq!(status.counts, None, "{name}");
+        assert_eq!(status.highlight_message, None, "{name}");
+        assert_eq!(status.template_digest, None, "{name}");
+        assert_eq!(status.completed_at, None, "{name}");
+        assert_eq!(
+            status_managers(&stalled),
+            vec![("user-import-operator".to_string(), "Apply".to_string())],
+            "{name}"
+        );
+    }
     controller.stop().await;
 }
 

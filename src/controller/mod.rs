@@ -23,6 +23,7 @@ pub mod reconcile;
 pub(crate) mod references;
 pub(crate) mod report_mail;
 pub(crate) mod status;
+pub(crate) mod status_owner;
 pub(crate) mod subject;
 pub(crate) mod template_source;
 pub mod tenant_users;

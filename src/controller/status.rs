@@ -17,6 +17,7 @@ use super::conditions::{
 };
 use super::error::Result;
 use super::reasons::{IMPORTED, IMPORTING, TEMPLATE_READ, TEMPLATE_REJECTED};
+use super::status_owner::{self, Takeover};
 use super::tenant_users::FIELD_MANAGER;
 use crate::core::report::ImportReport;
 use crate::resources::{
@@ -294,19 +295,33 @@ pub(crate) struct Writer {
     api: Api<UserImport>,
     name: String,
     last: Mutex<Option<UserImportStatus>>,
+    /// Status fields of an older operator's merge patches to take over before the first write
+    /// (src/controller/status_owner.rs); None for nearly every import.
+    takeover: Mutex<Option<Takeover>>,
 }
 
 impl Writer {
-    pub(crate) fn new(api: Api<UserImport>, name: &str) -> Self {
+    /// The writer of `import`'s status, through `api` (of the import's namespace).
+    pub(crate) fn new(api: Api<UserImport>, import: &UserImport) -> Self {
         Writer {
             api,
-            name: name.to_string(),
+            name: import.metadata.name.clone().unwrap_or_default(),
             last: Mutex::new(None),
+            takeover: Mutex::new(Takeover::of(&import.metadata)),
         }
     }
 
-    /// Writes `status` whole (see [`write`]).
+    /// Writes `status` whole (see [`write`]), after the takeover of an older operator's status
+    /// fields at the first write, when the object needs it.
     pub(crate) async fn write(&self, status: &UserImportStatus) -> Result<()> {
+        let takeover = self
+            .takeover
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(takeover) = takeover {
+            status_owner::write(&self.api, &self.name, takeover).await;
+        }
         write(&self.api, &self.name, status).await?;
         *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(status.clone());
         Ok(())

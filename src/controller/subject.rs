@@ -32,7 +32,7 @@ impl<'a> Subject<'a> {
         Ok(Subject {
             import,
             uid: import.metadata.uid.clone().ok_or("uid")?,
-            status: status::Writer::new(Api::namespaced(client.clone(), &namespace), &name),
+            status: status::Writer::new(Api::namespaced(client.clone(), &namespace), import),
             name,
             namespace,
             importing: AtomicBool::new(false),

@@ -92,6 +92,7 @@ VARIANTS: dict[str, dict] = {
 EXPECTED_WATCH_RULES = {
     ("riskassess.io", "userimports", "list"),
     ("riskassess.io", "userimports", "watch"),
+    ("riskassess.io", "userimports", "patch"),  # managedFields, after an upgrade (decisions.md)
     ("riskassess.io", "userimports/status", "get"),
     ("riskassess.io", "userimports/status", "patch"),
     ("riskassess.io", "tenants", "get"),

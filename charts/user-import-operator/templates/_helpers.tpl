@@ -80,7 +80,9 @@ expected table in tests/chart/test_chart.py.
 # mailed, the cache may lag) and written (patch).
 - apiGroups: ["riskassess.io"]
   resources: ["userimports"]
-  verbs: ["list", "watch"]
+  verbs: ["list", "watch", "patch"]
+# "patch" on the UserImport itself: once per import whose status an operator version before
+# server-side apply wrote, its managedFields (the status fields' owner; docs/decisions.md).
 - apiGroups: ["riskassess.io"]
   resources: ["userimports/status"]
   verbs: ["get", "patch"]
