@@ -18,7 +18,7 @@ use crate::core::planner::{Plan, PlanOptions, plan};
 use crate::core::report::{ImportReport, build_report};
 use crate::core::template::{Template, TemplateLimits, read_capped, read_template};
 use crate::mail::{MailArgs, MailError, MailSettings, ReportMail, build_message, send};
-use records_file::{RecordsFile, prepare_atomic_write};
+use records_file::{PlanRecords, RecordsFile, TenantRecords, prepare_atomic_write};
 
 /// Options shared by `plan` and `import`.
 #[derive(Args, Debug, Clone)]
@@ -121,10 +121,11 @@ impl From<anyhow::Error> for CliError {
     }
 }
 
-/// Everything one run computed, before anything is written.
-pub struct Planned {
+/// Everything one run computed, before anything is written. `R` is what was read of the
+/// records file: all of it for `import`, which rewrites it, the users alone for `plan`.
+pub struct Planned<R = RecordsFile> {
     pub template: Template,
-    pub records: RecordsFile,
+    pub records: R,
     pub plan: Plan,
     pub error_report: Option<ErrorReport>,
     pub report: ImportReport,
@@ -132,7 +133,7 @@ pub struct Planned {
 }
 
 /// Reads the template and the records, and plans. Writes nothing.
-pub fn prepare(args: &PlanArgs) -> Result<Planned, CliError> {
+pub fn prepare<R: TenantRecords>(args: &PlanArgs) -> Result<Planned<R>, CliError> {
     let path = args.template.display();
     let limits = TemplateLimits {
         max_bytes: args.max_template_bytes,
@@ -145,7 +146,7 @@ pub fn prepare(args: &PlanArgs) -> Result<Planned, CliError> {
     let template = read_capped(file, &limits)
         .and_then(|bytes| read_template(&bytes, &limits))
         .map_err(|error| CliError::Rejected(format!("{path}: {error}")))?;
-    let records = RecordsFile::read(&args.records)?;
+    let records = R::read(&args.records)?;
     let tenant = records
         .tenant_label()
         .unwrap_or_else(|| dns_name(&args.tenant));
@@ -153,7 +154,7 @@ pub fn prepare(args: &PlanArgs) -> Result<Planned, CliError> {
         tenant: tenant.clone(),
         sso_sync: args.sso_sync,
     };
-    let plan = plan(&template, &records.users, &options);
+    let plan = plan(&template, records.users(), &options);
     let date = args.date.unwrap_or_else(|| chrono::Utc::now().date_naive());
     let error_report = write_error_report(&args.tenant, date, &template, &plan);
     let report = build_report(&args.tenant, &template, &plan, error_report.as_ref());
@@ -169,7 +170,7 @@ pub fn prepare(args: &PlanArgs) -> Result<Planned, CliError> {
 
 /// `plan`: prints the three sections; writes the error report only when asked to.
 pub fn run_plan(args: &PlanArgs) -> Result<(), CliError> {
-    let planned = prepare(args)?;
+    let planned = prepare::<PlanRecords>(args)?;
     if let (Some(path), Some(report)) = (&args.error_report, &planned.error_report) {
         prepare_atomic_write(&report_path(path, report), &report.csv)?.persist()?;
     }
@@ -180,7 +181,7 @@ pub fn run_plan(args: &PlanArgs) -> Result<(), CliError> {
 
 /// The process ends right after a command: freeing a large plan record by record would take
 /// longer than the operating system reclaiming it all at once.
-fn exit_without_freeing(planned: Planned) {
+fn exit_without_freeing<R>(planned: Planned<R>) {
     std::mem::forget(planned);
 }
 
@@ -190,7 +191,7 @@ fn exit_without_freeing(planned: Planned) {
 /// mail settings, the report's file name and folder, both temporary files) is checked or
 /// prepared first, then the mail is sent, and only then are the files renamed into place.
 pub fn run_import(args: &ImportArgs) -> Result<(), CliError> {
-    let mut planned = prepare(&args.plan)?;
+    let mut planned = prepare::<RecordsFile>(&args.plan)?;
     let mail = match &planned.error_report {
         Some(error_report) => Some(mail_settings(args, error_report)?),
         None => None,
