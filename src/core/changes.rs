@@ -1,7 +1,7 @@
 //! What a row changes (spec section 5): editable and non-editable fields, highlights,
 //! blank-never-overwrites, linking, and the record of a new user.
 
-use super::fields::Field;
+use super::fields::{Field, trim};
 use super::matching::fold;
 use crate::resources::{TenantUserSpec, UserStatus};
 
@@ -9,7 +9,8 @@ use crate::resources::{TenantUserSpec, UserStatus};
 #[derive(Clone, Debug, PartialEq)]
 pub struct Changes {
     /// The stored spec with every applicable change made; `None` when nothing is applied.
-    pub desired: Option<TenantUserSpec>,
+    /// Boxed: a plan keeps one `Changes` per row that matches a user, most of them `None`.
+    pub desired: Option<Box<TenantUserSpec>>,
     /// Field names written, in TenantUser order (`ssoSynced` last when a link sets it).
     pub changed: Vec<&'static str>,
     /// Non-editable fields of an SSO-synced user that the row would change: not applied.
@@ -35,7 +36,7 @@ pub fn diff_update<'a>(
     sso_sync: bool,
 ) -> Changes {
     // Most rows of a re-import change nothing: the stored spec is copied only on a first change.
-    let mut desired: Option<TenantUserSpec> = None;
+    let mut desired: Option<Box<TenantUserSpec>> = None;
     let mut changed = Vec::new();
     let mut highlighted = Vec::new();
     for &field in fields {
@@ -50,7 +51,10 @@ pub fn diff_update<'a>(
         if stored.sso_synced && field.is_non_editable() && !is_link(field, current) {
             highlighted.push(field);
         } else {
-            field.set(desired.get_or_insert_with(|| stored.clone()), given);
+            field.set(
+                desired.get_or_insert_with(|| Box::new(stored.clone())),
+                given,
+            );
             changed.push(field.name());
         }
     }
@@ -97,14 +101,14 @@ pub fn new_user<'a>(
 /// Stored and given values compare exactly after trimming, except the fields that ignore case.
 pub fn same_value(field: Field, stored: &str, given: &str) -> bool {
     if field.ignores_case() {
-        let (stored, given) = (stored.trim(), given.trim());
+        let (stored, given) = (trim(stored), trim(given));
         if stored.is_ascii() && given.is_ascii() {
             stored.eq_ignore_ascii_case(given) // no allocation for the common case
         } else {
             fold(stored) == fold(given)
         }
     } else {
-        stored.trim() == given.trim()
+        trim(stored) == trim(given)
     }
 }
 

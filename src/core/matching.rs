@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use foldhash::{HashMap, HashMapExt};
 
-use super::fields::Field;
+use super::fields::{Field, trim};
 use crate::resources::TenantUserSpec;
 
 /// An existing user record of the tenant: its object name and its spec.
@@ -159,7 +159,7 @@ pub fn fold_key(value: &str) -> Cow<'_, str> {
         text.bytes()
             .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
     };
-    if is_folded(value) && value.trim().len() == value.len() {
+    if is_folded(value) && trim(value).len() == value.len() {
         Cow::Borrowed(value)
     } else {
         Cow::Owned(fold(value))
@@ -169,7 +169,7 @@ pub fn fold_key(value: &str) -> Cow<'_, str> {
 /// The case-folded form keys are compared in. Keys are nearly always ASCII, whose lower-casing
 /// is a plain byte map; anything else takes Unicode's rules.
 pub fn fold(value: &str) -> String {
-    let value = value.trim();
+    let value = trim(value);
     if value.is_ascii() {
         value.to_ascii_lowercase()
     } else {

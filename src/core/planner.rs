@@ -7,11 +7,11 @@ use foldhash::HashMap;
 
 use super::changes::{Changes, diff_update, new_user};
 use super::fields::Field;
-use super::matching::{ExistingUser, Match, RowKeys, UserIndex, fold};
+use super::matching::{ExistingUser, Match, RowKeys, UserIndex, fold_key};
 use super::naming::record_name;
 use super::report::{Counts, NewEntry, ProblemEntry, ProblemReason, UpdateEntry, UserKeys};
-use super::template::{Template, TemplateRow};
-use super::validation::{RowProblems, row_list, validate_rows};
+use super::template::{FieldColumns, Template, TemplateRow};
+use super::validation::{RowProblems, row_list, shared, validate_rows};
 use crate::resources::TenantUserSpec;
 
 /// What the planner needs besides the template and the users.
@@ -57,61 +57,86 @@ impl Plan {
     }
 }
 
-/// The decision for one row before the lists are assembled.
+/// The decision for one row before the lists are assembled. Kept small (the spec of a new
+/// user is boxed): there is one per row of the template.
 enum Outcome {
-    New { name: String, spec: TenantUserSpec },
-    Update { target: usize, changes: Changes },
+    New {
+        name: String,
+        spec: Box<TenantUserSpec>,
+    },
+    Update {
+        target: usize,
+        changes: Changes,
+    },
     Problem(RowProblems, Option<usize>),
 }
 
 /// Plans the template against the tenant's users. Pure and deterministic.
 pub fn plan(template: &Template, users: &[ExistingUser], options: &PlanOptions) -> Plan {
+    let columns = FieldColumns::new(template);
     let fields: Vec<Field> = Field::ALL
         .into_iter()
-        .filter(|field| template.column_of(*field).is_some())
+        .filter(|field| columns.has(*field))
         .collect();
     let index = UserIndex::new(users);
     let mut problems = validate_rows(template);
-    let names = mark_record_name_collisions(template, &options.tenant, &mut problems);
+    let names = record_names(template, &columns, &options.tenant, &problems);
+    mark_record_name_collisions(template, &columns, &names, &mut problems);
+    let row = RowContext {
+        columns: &columns,
+        fields: &fields,
+        index: &index,
+        options,
+    };
     let mut outcomes: Vec<Outcome> = template
         .rows
         .iter()
         .zip(problems)
         .zip(names)
-        .map(|((row, problems), name)| {
-            decide(template, row, &fields, &index, options, problems, name)
-        })
+        .map(|((cells, problems), name)| row.decide(cells, problems, name))
         .collect();
     mark_new_username_duplicates(template, &mut outcomes);
-    assemble(template, &index, outcomes)
+    assemble(template, &columns, &index, outcomes)
+}
+
+/// Each row's record name, should it make a new user: None where its id is blank or invalid.
+fn record_names(
+    template: &Template,
+    columns: &FieldColumns,
+    tenant: &str,
+    problems: &[RowProblems],
+) -> Vec<Option<String>> {
+    template
+        .rows
+        .iter()
+        .zip(problems)
+        .map(|(row, problems)| {
+            let id = columns.cell(row, Field::CoupaUserId);
+            let invalid = problems
+                .reasons
+                .contains(&ProblemReason::InvalidCoupaUserId);
+            (!id.is_empty() && !invalid).then(|| record_name(tenant, id))
+        })
+        .collect()
 }
 
 /// Two template rows never land in one record. A record name is `<tenant>-<coupaUserId>` cut
 /// to 253 characters, so with a long tenant name two different ids can give one name: the
 /// first row (in template order) keeps it, and every later row with another id that gives the
 /// same name is an `InvalidCoupaUserId` problem, whatever the first row turned out to be.
-/// Rows with the same id are left to `DuplicateInTemplate`.
-///
-/// Returns each row's record name (None where its id is blank or invalid), for `decide`.
+/// Rows with the same id are left to `DuplicateInTemplate`. `names` are the rows' record names.
 fn mark_record_name_collisions(
     template: &Template,
-    tenant: &str,
+    columns: &FieldColumns,
+    names: &[Option<String>],
     problems: &mut [RowProblems],
-) -> Vec<Option<String>> {
+) {
     // The first row to give each name: its id and its row number.
-    let mut first: HashMap<String, (&str, usize)> = HashMap::default();
-    let mut names = Vec::with_capacity(template.rows.len());
-    for (row, problems) in template.rows.iter().zip(problems.iter_mut()) {
-        let id = template.cell(row, Field::CoupaUserId);
-        if id.is_empty()
-            || problems
-                .reasons
-                .contains(&ProblemReason::InvalidCoupaUserId)
-        {
-            names.push(None);
-            continue;
-        }
-        let name = record_name(tenant, id);
+    let mut first: HashMap<&str, (&str, usize)> =
+        HashMap::with_capacity_and_hasher(names.len(), Default::default());
+    for ((row, problems), name) in template.rows.iter().zip(problems.iter_mut()).zip(names) {
+        let Some(name) = name else { continue };
+        let id = columns.cell(row, Field::CoupaUserId);
         match first.get(name.as_str()) {
             Some(&(first_id, number)) if first_id != id => {
                 let message = format!(
@@ -125,72 +150,82 @@ fn mark_record_name_collisions(
             }
             Some(_) => {}
             None => {
-                first.insert(name.clone(), (id, row.number));
+                first.insert(name, (id, row.number));
             }
         }
-        names.push(Some(name));
     }
-    names
 }
 
-/// Sorts one row: validation problems first, then matching, then what an update changes.
-/// `name` is the row's record name, should it make a new user.
-fn decide(
-    template: &Template,
-    row: &TemplateRow,
-    fields: &[Field],
-    index: &UserIndex,
-    options: &PlanOptions,
-    mut problems: RowProblems,
-    name: Option<String>,
-) -> Outcome {
-    let cell = |field: Field| template.cell(row, field);
-    let keys = RowKeys {
-        id: cell(Field::CoupaUserId),
-        coupa_username: cell(Field::CoupaUsername),
-        email: cell(Field::Email),
-    };
-    match index.match_row(keys) {
-        Match::Mismatch { with, fields } => {
-            add_mismatch(&mut problems, index, with, &fields, &cell);
-            Outcome::Problem(problems, Some(with))
-        }
-        Match::Update { target, .. } if !problems.is_empty() => {
-            Outcome::Problem(problems, Some(target))
-        }
-        Match::New if !problems.is_empty() => Outcome::Problem(problems, None),
-        Match::Update { target, link } => {
-            let stored = &index.users[target].spec;
-            let changes = diff_update(fields, &cell, stored, link, options.sso_sync);
-            let desired = changes.desired.as_ref();
-            let new_username = desired.and_then(|d| d.username.as_deref()).unwrap_or("");
-            match index
-                .by_username(new_username)
-                .filter(|&holder| holder != target)
-            {
-                Some(holder) if changes.changed.contains(&"username") => {
+/// What deciding a row needs besides the row.
+struct RowContext<'a> {
+    columns: &'a FieldColumns,
+    /// The fields the template has columns for, in TenantUser order.
+    fields: &'a [Field],
+    index: &'a UserIndex<'a>,
+    options: &'a PlanOptions,
+}
+
+impl RowContext<'_> {
+    /// Sorts one row: validation problems first, then matching, then what an update changes.
+    /// `name` is the row's record name, should it make a new user.
+    fn decide(
+        &self,
+        row: &TemplateRow,
+        mut problems: RowProblems,
+        name: Option<String>,
+    ) -> Outcome {
+        let (index, options) = (self.index, self.options);
+        let cell = |field: Field| self.columns.cell(row, field);
+        let keys = RowKeys {
+            id: cell(Field::CoupaUserId),
+            coupa_username: cell(Field::CoupaUsername),
+            email: cell(Field::Email),
+        };
+        match index.match_row(keys) {
+            Match::Mismatch { with, fields } => {
+                add_mismatch(&mut problems, index, with, &fields, &cell);
+                Outcome::Problem(problems, Some(with))
+            }
+            Match::Update { target, .. } if !problems.is_empty() => {
+                Outcome::Problem(problems, Some(target))
+            }
+            Match::New if !problems.is_empty() => Outcome::Problem(problems, None),
+            Match::Update { target, link } => {
+                let stored = &index.users[target].spec;
+                let changes = diff_update(self.fields, &cell, stored, link, options.sso_sync);
+                let desired = changes.desired.as_deref();
+                let new_username = desired.and_then(|d| d.username.as_deref()).unwrap_or("");
+                match index
+                    .by_username(new_username)
+                    .filter(|&holder| holder != target)
+                {
+                    Some(holder) if changes.changed.contains(&"username") => {
+                        add_mismatch(&mut problems, index, holder, &[Field::Username], &cell);
+                        Outcome::Problem(problems, Some(holder))
+                    }
+                    _ => Outcome::Update { target, changes },
+                }
+            }
+            Match::New => {
+                let spec = new_user(self.fields, &cell, options.sso_sync);
+                let name = name.unwrap_or_else(|| record_name(&options.tenant, keys.id));
+                let username = spec.username.as_deref().unwrap_or("");
+                if let Some(holder) = index.by_username(username) {
                     add_mismatch(&mut problems, index, holder, &[Field::Username], &cell);
                     Outcome::Problem(problems, Some(holder))
+                } else if let Some(holder) = index.by_name(&name) {
+                    let message = format!(
+                        "the record name \"{name}\" is taken by user \"{}\"",
+                        index.users[holder].spec.username.as_deref().unwrap_or("")
+                    );
+                    problems.add(ProblemReason::Mismatch, &[Field::CoupaUserId], message);
+                    Outcome::Problem(problems, Some(holder))
+                } else {
+                    Outcome::New {
+                        name,
+                        spec: Box::new(spec),
+                    }
                 }
-                _ => Outcome::Update { target, changes },
-            }
-        }
-        Match::New => {
-            let spec = new_user(fields, &cell, options.sso_sync);
-            let name = name.unwrap_or_else(|| record_name(&options.tenant, keys.id));
-            let username = spec.username.as_deref().unwrap_or("");
-            if let Some(holder) = index.by_username(username) {
-                add_mismatch(&mut problems, index, holder, &[Field::Username], &cell);
-                Outcome::Problem(problems, Some(holder))
-            } else if let Some(holder) = index.by_name(&name) {
-                let message = format!(
-                    "the record name \"{name}\" is taken by user \"{}\"",
-                    index.users[holder].spec.username.as_deref().unwrap_or("")
-                );
-                problems.add(ProblemReason::Mismatch, &[Field::CoupaUserId], message);
-                Outcome::Problem(problems, Some(holder))
-            } else {
-                Outcome::New { name, spec }
             }
         }
     }
@@ -230,14 +265,16 @@ fn key_value<'a>(field: Field, cell: &dyn Fn(Field) -> &'a str) -> &'a str {
 
 /// Two new users of one template may not take the same username: none of them wins.
 fn mark_new_username_duplicates(template: &Template, outcomes: &mut [Outcome]) {
-    let mut by_username: HashMap<String, Vec<usize>> = HashMap::default();
-    for (position, outcome) in outcomes.iter().enumerate() {
-        if let Outcome::New { spec, .. } = outcome {
-            let username = fold(spec.username.as_deref().unwrap_or(""));
-            by_username.entry(username).or_default().push(position);
-        }
-    }
-    for group in by_username.into_values().filter(|group| group.len() > 1) {
+    let usernames = outcomes
+        .iter()
+        .enumerate()
+        .filter_map(|(position, outcome)| {
+            let Outcome::New { spec, .. } = outcome else {
+                return None;
+            };
+            Some((position, fold_key(spec.username.as_deref().unwrap_or(""))))
+        });
+    for group in shared(usernames) {
         let rows = row_list(group.iter().map(|&position| template.rows[position].number));
         for position in group {
             let mut problems = RowProblems::default();
@@ -255,20 +292,29 @@ fn mark_new_username_duplicates(template: &Template, outcomes: &mut [Outcome]) {
 }
 
 /// Turns the per-row outcomes into the three sections, in row order.
-fn assemble(template: &Template, index: &UserIndex, outcomes: Vec<Outcome>) -> Plan {
+fn assemble(
+    template: &Template,
+    columns: &FieldColumns,
+    index: &UserIndex,
+    outcomes: Vec<Outcome>,
+) -> Plan {
     let mut plan = Plan::default();
     for (position, outcome) in outcomes.into_iter().enumerate() {
         let row = &template.rows[position];
-        let id = template.cell(row, Field::CoupaUserId).to_string();
+        let id = columns.cell(row, Field::CoupaUserId);
         match outcome {
-            Outcome::New { name, spec } => add_new(&mut plan, row.number, id, name, spec),
+            Outcome::New { name, spec } => add_new(&mut plan, row.number, id, name, *spec),
             Outcome::Update { target, changes } => {
                 add_update(&mut plan, row.number, id, &index.users[target], changes)
             }
             Outcome::Problem(problems, with) => {
                 let conflicts_with = with.map(|user| user_keys(&index.users[user].spec));
-                plan.problem
-                    .push(problem_entry(row.number, id, problems, conflicts_with));
+                plan.problem.push(problem_entry(
+                    row.number,
+                    id.to_string(),
+                    problems,
+                    conflicts_with,
+                ));
                 plan.problem_rows.push(position);
                 plan.counts.problem += 1;
             }
@@ -277,10 +323,10 @@ fn assemble(template: &Template, index: &UserIndex, outcomes: Vec<Outcome>) -> P
     plan
 }
 
-fn add_new(plan: &mut Plan, row: usize, id: String, name: String, spec: TenantUserSpec) {
+fn add_new(plan: &mut Plan, row: usize, id: &str, name: String, spec: TenantUserSpec) {
     plan.new.push(NewEntry {
         row,
-        coupa_user_id: id,
+        coupa_user_id: id.to_string(),
         coupa_username: spec.coupa_username.clone().unwrap_or_default(),
         email: spec.email.clone().unwrap_or_default(),
         username: spec.username.clone().unwrap_or_default(),
@@ -301,14 +347,14 @@ fn add_new(plan: &mut Plan, row: usize, id: String, name: String, spec: TenantUs
     plan.counts.new += 1;
 }
 
-fn add_update(plan: &mut Plan, row: usize, id: String, user: &ExistingUser, changes: Changes) {
+fn add_update(plan: &mut Plan, row: usize, id: &str, user: &ExistingUser, changes: Changes) {
     if !changes.writes_anything() && changes.highlighted.is_empty() {
         plan.counts.unchanged += 1;
         return;
     }
     plan.update.push(UpdateEntry {
         row,
-        coupa_user_id: id,
+        coupa_user_id: id.to_string(),
         username: user.spec.username.clone().unwrap_or_default(),
         changed_fields: changes
             .changed
@@ -326,7 +372,7 @@ fn add_update(plan: &mut Plan, row: usize, id: String, user: &ExistingUser, chan
             row,
             name: user.name.clone(),
             create: false,
-            spec,
+            spec: *spec,
             changed_fields: changes.changed,
         });
     }

@@ -9,7 +9,7 @@ use foldhash::HashMap;
 use super::fields::Field;
 use super::matching::fold_key;
 use super::report::ProblemReason;
-use super::template::Template;
+use super::template::{FieldColumns, Template};
 use crate::resources::UserStatus;
 
 /// The problems found in one row: reasons in precedence order, and every field concerned.
@@ -44,12 +44,13 @@ pub const MAX_COUPA_USER_ID_DIGITS: usize = 20;
 
 /// Validates every row of the template; the result has one entry per template row.
 pub fn validate_rows(template: &Template) -> Vec<RowProblems> {
+    let columns = FieldColumns::new(template);
     let mut problems: Vec<RowProblems> = template
         .rows
         .iter()
-        .map(|row| validate_cells(&|field| template.cell(row, field)))
+        .map(|row| validate_cells(&|field| columns.cell(row, field)))
         .collect();
-    mark_duplicates(template, &mut problems);
+    mark_duplicates(template, &columns, &mut problems);
     problems
 }
 
@@ -108,7 +109,13 @@ pub fn validate_cells<'a>(cell: &dyn Fn(Field) -> &'a str) -> RowProblems {
 /// (a missing `@`, a stray space, `acme..test`) without refusing any address a mail relay
 /// would deliver to.
 pub fn is_valid_email(email: &str) -> bool {
-    if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    // In ASCII, the spaces and control characters are the bytes up to ' ', and DEL.
+    let has_space_or_control = if email.is_ascii() {
+        email.bytes().any(|byte| byte <= b' ' || byte == 0x7f)
+    } else {
+        email.chars().any(|c| c.is_whitespace() || c.is_control())
+    };
+    if has_space_or_control {
         return false;
     }
     let Some((local, domain)) = email.split_once('@') else {
@@ -124,14 +131,14 @@ pub fn is_valid_email(email: &str) -> bool {
 /// `DuplicateInTemplate`: rows sharing a Coupa User ID, or sharing an email or Coupa Username
 /// under different Coupa User IDs. Every row of such a group is a problem: none wins.
 /// Blank cells never count as equal, and a blank Coupa User ID is no "different" id.
-fn mark_duplicates(template: &Template, problems: &mut [RowProblems]) {
-    let ids: Vec<&str> = column(template, Field::CoupaUserId);
+fn mark_duplicates(template: &Template, columns: &FieldColumns, problems: &mut [RowProblems]) {
+    let ids: Vec<&str> = column(template, columns, Field::CoupaUserId);
     let id_keys = ids.iter().enumerate().filter(|(_, id)| !id.is_empty());
     for group in shared(id_keys.map(|(index, id)| (index, fold_key(id)))) {
         mark_group(template, problems, &group, Field::CoupaUserId);
     }
     for field in [Field::Email, Field::CoupaUsername] {
-        let values = column(template, field);
+        let values = column(template, columns, field);
         let keys = values
             .iter()
             .enumerate()
@@ -147,8 +154,12 @@ fn mark_duplicates(template: &Template, problems: &mut [RowProblems]) {
 
 /// The groups of two or more rows that share a key, each in row order. Only such groups
 /// allocate: a template of distinct keys costs one map entry per row.
-fn shared<'a>(keys: impl Iterator<Item = (usize, Cow<'a, str>)>) -> Vec<Vec<usize>> {
-    let mut seen: HashMap<Cow<'a, str>, (usize, Option<usize>)> = HashMap::default();
+pub(super) fn shared<'a>(keys: impl Iterator<Item = (usize, Cow<'a, str>)>) -> Vec<Vec<usize>> {
+    // Sized for every key at once (the most there can be): growing the map as it fills would
+    // move its entries again and again.
+    let most = keys.size_hint().1.unwrap_or(0);
+    let mut seen: HashMap<Cow<'a, str>, (usize, Option<usize>)> =
+        HashMap::with_capacity_and_hasher(most, Default::default());
     let mut groups: Vec<Vec<usize>> = Vec::new();
     for (index, key) in keys {
         match seen.get_mut(&key) {
@@ -165,11 +176,11 @@ fn shared<'a>(keys: impl Iterator<Item = (usize, Cow<'a, str>)>) -> Vec<Vec<usiz
     groups
 }
 
-fn column(template: &Template, field: Field) -> Vec<&str> {
+fn column<'a>(template: &'a Template, columns: &FieldColumns, field: Field) -> Vec<&'a str> {
     template
         .rows
         .iter()
-        .map(|row| template.cell(row, field))
+        .map(|row| columns.cell(row, field))
         .collect()
 }
 
