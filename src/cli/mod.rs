@@ -13,10 +13,12 @@ use chrono::NaiveDate;
 use clap::{ArgAction, Args, ValueEnum};
 
 use crate::core::error_report::{ErrorReport, write_error_report};
+use crate::core::matching::UserIndex;
 use crate::core::naming::dns_name;
-use crate::core::planner::{Plan, PlanOptions, plan};
+use crate::core::planner::{Plan, PlanOptions, Writes, plan_checked};
 use crate::core::report::{ImportReport, build_report};
 use crate::core::template::{Template, TemplateLimits, read_capped, read_template};
+use crate::core::validation::{RowProblems, validate_rows};
 use crate::mail::{MailArgs, MailError, MailSettings, ReportMail, build_message, send};
 use records_file::{PlanRecords, RecordsFile, TenantRecords, prepare_atomic_write};
 
@@ -133,20 +135,25 @@ pub struct Planned<R = RecordsFile> {
 }
 
 /// Reads the template and the records, and plans. Writes nothing.
-pub fn prepare<R: TenantRecords>(args: &PlanArgs) -> Result<Planned<R>, CliError> {
-    let path = args.template.display();
-    let limits = TemplateLimits {
-        max_bytes: args.max_template_bytes,
-        max_rows: args.max_rows,
-        max_cell_chars: args.max_cell_chars,
-    };
-    let file = std::fs::File::open(&args.template)
-        .map_err(|error| CliError::Rejected(format!("cannot read {path}: {error}")))?;
-    // Read within the size limit: an endless input (a pipe, /dev/zero) stops there.
-    let template = read_capped(file, &limits)
-        .and_then(|bytes| read_template(&bytes, &limits))
-        .map_err(|error| CliError::Rejected(format!("{path}: {error}")))?;
-    let records = R::read(&args.records)?;
+///
+/// The template (read and checked on its own) and the records are independent until the
+/// plan: each is read on a core of its own. `writes` says whether the plan keeps its writes
+/// (`import` applies them; `plan` only prints the report).
+pub fn prepare<R: TenantRecords + Send>(
+    args: &PlanArgs,
+    writes: Writes,
+) -> Result<Planned<R>, CliError> {
+    let (checked, records) = std::thread::scope(|scope| {
+        let records = scope.spawn(|| R::read(&args.records));
+        let checked = read_and_check_template(args);
+        let records = records
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (checked, records)
+    });
+    // A rejected template is reported first, whatever the records file holds.
+    let (template, problems) = checked?;
+    let records = records?;
     let tenant = records
         .tenant_label()
         .unwrap_or_else(|| dns_name(&args.tenant));
@@ -154,7 +161,13 @@ pub fn prepare<R: TenantRecords>(args: &PlanArgs) -> Result<Planned<R>, CliError
         tenant: tenant.clone(),
         sso_sync: args.sso_sync,
     };
-    let plan = plan(&template, records.users(), &options);
+    let plan = plan_checked(
+        &template,
+        problems,
+        &UserIndex::new(records.users()),
+        &options,
+        writes,
+    );
     let date = args.date.unwrap_or_else(|| chrono::Utc::now().date_naive());
     let error_report = write_error_report(&args.tenant, date, &template, &plan);
     let report = build_report(&args.tenant, &template, &plan, error_report.as_ref());
@@ -168,9 +181,27 @@ pub fn prepare<R: TenantRecords>(args: &PlanArgs) -> Result<Planned<R>, CliError
     })
 }
 
+/// Reads the template within its limits, and checks its rows ([`validate_rows`]).
+fn read_and_check_template(args: &PlanArgs) -> Result<(Template, Vec<RowProblems>), CliError> {
+    let path = args.template.display();
+    let limits = TemplateLimits {
+        max_bytes: args.max_template_bytes,
+        max_rows: args.max_rows,
+        max_cell_chars: args.max_cell_chars,
+    };
+    let file = std::fs::File::open(&args.template)
+        .map_err(|error| CliError::Rejected(format!("cannot read {path}: {error}")))?;
+    // Read within the size limit: an endless input (a pipe, /dev/zero) stops there.
+    let template = read_capped(file, &limits)
+        .and_then(|bytes| read_template(&bytes, &limits))
+        .map_err(|error| CliError::Rejected(format!("{path}: {error}")))?;
+    let problems = validate_rows(&template);
+    Ok((template, problems))
+}
+
 /// `plan`: prints the three sections; writes the error report only when asked to.
 pub fn run_plan(args: &PlanArgs) -> Result<(), CliError> {
-    let planned = prepare::<PlanRecords>(args)?;
+    let planned = prepare::<PlanRecords>(args, Writes::Skip)?;
     if let (Some(path), Some(report)) = (&args.error_report, &planned.error_report) {
         prepare_atomic_write(&report_path(path, report), &report.csv)?.persist()?;
     }
@@ -191,7 +222,7 @@ fn exit_without_freeing<R>(planned: Planned<R>) {
 /// mail settings, the report's file name and folder, both temporary files) is checked or
 /// prepared first, then the mail is sent, and only then are the files renamed into place.
 pub fn run_import(args: &ImportArgs) -> Result<(), CliError> {
-    let mut planned = prepare::<RecordsFile>(&args.plan)?;
+    let mut planned = prepare::<RecordsFile>(&args.plan, Writes::Keep)?;
     let mail = match &planned.error_report {
         Some(error_report) => Some(mail_settings(args, error_report)?),
         None => None,

@@ -3,12 +3,14 @@
 
 use super::fields::{Field, trim};
 use super::matching::fold;
+use super::planner::Writes;
 use crate::resources::{TenantUserSpec, UserStatus};
 
 /// The outcome of comparing a row with the stored user it updates.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Changes {
-    /// The stored spec with every applicable change made; `None` when nothing is applied.
+    /// The stored spec with every applicable change made; `None` when nothing is applied, or
+    /// when the plan skips its writes ([`Writes::Skip`]).
     /// Boxed: a plan keeps one `Changes` per row that matches a user, most of them `None`.
     pub desired: Option<Box<TenantUserSpec>>,
     /// Field names written, in TenantUser order (`ssoSynced` last when a link sets it).
@@ -19,7 +21,7 @@ pub struct Changes {
 
 impl Changes {
     pub fn writes_anything(&self) -> bool {
-        self.desired.is_some()
+        !self.changed.is_empty()
     }
 }
 
@@ -27,13 +29,15 @@ impl Changes {
 ///
 /// `fields` are the fields the template has columns for; `cell` gives a field's trimmed cell.
 /// `link` is true when the row sets the user's Coupa User ID (section 4); `sso_sync` is the
-/// tenant's `spec.ssoSync.enabled`, which a link copies into `ssoSynced`.
+/// tenant's `spec.ssoSync.enabled`, which a link copies into `ssoSynced`. With
+/// [`Writes::Skip`] the changes are found but not made: `desired` stays `None`.
 pub fn diff_update<'a>(
     fields: &[Field],
     cell: &dyn Fn(Field) -> &'a str,
     stored: &TenantUserSpec,
     link: bool,
     sso_sync: bool,
+    writes: Writes,
 ) -> Changes {
     // Most rows of a re-import change nothing: the stored spec is copied only on a first change.
     let mut desired: Option<Box<TenantUserSpec>> = None;
@@ -51,18 +55,20 @@ pub fn diff_update<'a>(
         if stored.sso_synced && field.is_non_editable() && !is_link(field, current) {
             highlighted.push(field);
         } else {
-            field.set(
-                desired.get_or_insert_with(|| Box::new(stored.clone())),
-                given,
-            );
+            if writes == Writes::Keep {
+                field.set(
+                    desired.get_or_insert_with(|| Box::new(stored.clone())),
+                    given,
+                );
+            }
             changed.push(field.name());
         }
     }
-    if let Some(desired) = desired
-        .as_mut()
-        .filter(|desired| link && desired.sso_synced != sso_sync)
-    {
-        desired.sso_synced = sso_sync;
+    // A link that changes anything also sets ssoSynced (the fields above never touch it).
+    if !changed.is_empty() && link && stored.sso_synced != sso_sync {
+        if let Some(desired) = desired.as_mut() {
+            desired.sso_synced = sso_sync;
+        }
         changed.push("ssoSynced");
     }
     Changes {

@@ -23,6 +23,17 @@ pub struct PlanOptions {
     pub sso_sync: bool,
 }
 
+/// Whether a plan keeps the writes that apply it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Writes {
+    /// Every create and change, each with its whole desired spec: to apply the plan.
+    Keep,
+    /// None (`Plan::writes` is empty): the plan is only reported, as by the command line's
+    /// `plan`, which spares a copy of every changed user's spec. The sections and counts are
+    /// the same.
+    Skip,
+}
+
 /// A user record to create or change.
 #[derive(Clone, Debug, PartialEq)]
 pub struct UserWrite {
@@ -73,31 +84,62 @@ enum Outcome {
 
 /// Plans the template against the tenant's users. Pure and deterministic.
 pub fn plan(template: &Template, users: &[ExistingUser], options: &PlanOptions) -> Plan {
+    plan_checked(
+        template,
+        validate_rows(template),
+        &UserIndex::new(users),
+        options,
+        Writes::Keep,
+    )
+}
+
+/// [`plan`], from the template's own checks ([`validate_rows`]) and the index of the users:
+/// a caller that reads the template and the users at the same time can check the one while
+/// the other is still being read. `problems` has one entry per row of the template.
+pub fn plan_checked(
+    template: &Template,
+    problems: Vec<RowProblems>,
+    index: &UserIndex,
+    options: &PlanOptions,
+    writes: Writes,
+) -> Plan {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let threads = cores.min(template.rows.len() / ROWS_PER_THREAD).max(1);
+    plan_on_threads(template, problems, index, options, writes, threads)
+}
+
+/// [`plan_checked`], deciding the rows on `threads` threads (at least one).
+pub(in crate::core) fn plan_on_threads(
+    template: &Template,
+    mut problems: Vec<RowProblems>,
+    index: &UserIndex,
+    options: &PlanOptions,
+    writes: Writes,
+    threads: usize,
+) -> Plan {
+    assert_eq!(problems.len(), template.rows.len(), "one entry per row");
     let columns = FieldColumns::new(template);
     let fields: Vec<Field> = Field::ALL
         .into_iter()
         .filter(|field| columns.has(*field))
         .collect();
-    let index = UserIndex::new(users);
-    let mut problems = validate_rows(template);
     let names = record_names(template, &columns, &options.tenant, &problems);
     mark_record_name_collisions(template, &columns, &names, &mut problems);
-    let row = RowContext {
+    let context = RowContext {
         columns: &columns,
         fields: &fields,
-        index: &index,
+        index,
         options,
+        writes,
     };
-    let mut outcomes: Vec<Outcome> = template
-        .rows
-        .iter()
-        .zip(problems)
-        .zip(names)
-        .map(|((cells, problems), name)| row.decide(cells, problems, name))
-        .collect();
+    let mut outcomes = context.decide_all(&template.rows, problems, names, threads);
     mark_new_username_duplicates(template, &mut outcomes);
-    assemble(template, &columns, &index, outcomes)
+    assemble(template, &columns, index, outcomes, writes)
 }
+
+/// The fewest rows worth a thread of their own: below that, starting a thread costs more than
+/// it saves.
+const ROWS_PER_THREAD: usize = 10_000;
 
 /// Each row's record name, should it make a new user: None where its id is blank or invalid.
 fn record_names(
@@ -163,9 +205,53 @@ struct RowContext<'a> {
     fields: &'a [Field],
     index: &'a UserIndex<'a>,
     options: &'a PlanOptions,
+    writes: Writes,
 }
 
 impl RowContext<'_> {
+    /// Decides every row, in row order. Each decision reads the template and the index only,
+    /// so a large template is cut into `threads` runs of rows, decided at the same time.
+    fn decide_all(
+        &self,
+        rows: &[TemplateRow],
+        mut problems: Vec<RowProblems>,
+        mut names: Vec<Option<String>>,
+        threads: usize,
+    ) -> Vec<Outcome> {
+        let decide_run =
+            |rows: &[TemplateRow], problems: &mut [RowProblems], names: &mut [Option<String>]| {
+                rows.iter()
+                    .zip(problems)
+                    .zip(names)
+                    .map(|((row, problems), name)| {
+                        self.decide(row, std::mem::take(problems), name.take())
+                    })
+                    .collect::<Vec<Outcome>>()
+            };
+        if threads <= 1 || rows.len() < 2 {
+            return decide_run(rows, &mut problems, &mut names);
+        }
+        let run = rows.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let runs: Vec<_> = rows
+                .chunks(run)
+                .zip(problems.chunks_mut(run))
+                .zip(names.chunks_mut(run))
+                .map(|((rows, problems), names)| {
+                    scope.spawn(move || decide_run(rows, problems, names))
+                })
+                .collect();
+            let mut outcomes = Vec::with_capacity(rows.len());
+            for run in runs {
+                let decided = run
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                outcomes.extend(decided);
+            }
+            outcomes
+        })
+    }
+
     /// Sorts one row: validation problems first, then matching, then what an update changes.
     /// `name` is the row's record name, should it make a new user.
     fn decide(
@@ -192,18 +278,27 @@ impl RowContext<'_> {
             Match::New if !problems.is_empty() => Outcome::Problem(problems, None),
             Match::Update { target, link } => {
                 let stored = &index.users[target].spec;
-                let changes = diff_update(self.fields, &cell, stored, link, options.sso_sync);
-                let desired = changes.desired.as_deref();
-                let new_username = desired.and_then(|d| d.username.as_deref()).unwrap_or("");
-                match index
-                    .by_username(new_username)
-                    .filter(|&holder| holder != target)
-                {
-                    Some(holder) if changes.changed.contains(&"username") => {
+                let changes = diff_update(
+                    self.fields,
+                    &cell,
+                    stored,
+                    link,
+                    options.sso_sync,
+                    self.writes,
+                );
+                // A changed username is the row's Username cell: it may not be another's.
+                let holder = changes
+                    .changed
+                    .contains(&"username")
+                    .then(|| index.by_username(cell(Field::Username)))
+                    .flatten()
+                    .filter(|&holder| holder != target);
+                match holder {
+                    Some(holder) => {
                         add_mismatch(&mut problems, index, holder, &[Field::Username], &cell);
                         Outcome::Problem(problems, Some(holder))
                     }
-                    _ => Outcome::Update { target, changes },
+                    None => Outcome::Update { target, changes },
                 }
             }
             Match::New => {
@@ -297,13 +392,14 @@ fn assemble(
     columns: &FieldColumns,
     index: &UserIndex,
     outcomes: Vec<Outcome>,
+    writes: Writes,
 ) -> Plan {
     let mut plan = Plan::default();
     for (position, outcome) in outcomes.into_iter().enumerate() {
         let row = &template.rows[position];
         let id = columns.cell(row, Field::CoupaUserId);
         match outcome {
-            Outcome::New { name, spec } => add_new(&mut plan, row.number, id, name, *spec),
+            Outcome::New { name, spec } => add_new(&mut plan, row.number, id, name, *spec, writes),
             Outcome::Update { target, changes } => {
                 add_update(&mut plan, row.number, id, &index.users[target], changes)
             }
@@ -323,7 +419,14 @@ fn assemble(
     plan
 }
 
-fn add_new(plan: &mut Plan, row: usize, id: &str, name: String, spec: TenantUserSpec) {
+fn add_new(
+    plan: &mut Plan,
+    row: usize,
+    id: &str,
+    name: String,
+    spec: TenantUserSpec,
+    writes: Writes,
+) {
     plan.new.push(NewEntry {
         row,
         coupa_user_id: id.to_string(),
@@ -332,18 +435,20 @@ fn add_new(plan: &mut Plan, row: usize, id: &str, name: String, spec: TenantUser
         username: spec.username.clone().unwrap_or_default(),
         highlighted_fields: Vec::new(),
     });
-    let changed_fields = Field::ALL
-        .into_iter()
-        .filter(|field| field.get(&spec).is_some())
-        .map(Field::name)
-        .collect();
-    plan.writes.push(UserWrite {
-        row,
-        name,
-        create: true,
-        spec,
-        changed_fields,
-    });
+    if writes == Writes::Keep {
+        let changed_fields = Field::ALL
+            .into_iter()
+            .filter(|field| field.get(&spec).is_some())
+            .map(Field::name)
+            .collect();
+        plan.writes.push(UserWrite {
+            row,
+            name,
+            create: true,
+            spec,
+            changed_fields,
+        });
+    }
     plan.counts.new += 1;
 }
 
