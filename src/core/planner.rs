@@ -11,7 +11,7 @@ use super::matching::{ExistingUser, Match, RowKeys, UserIndex, fold_key};
 use super::naming::record_name;
 use super::report::{Counts, NewEntry, ProblemEntry, ProblemReason, UpdateEntry, UserKeys};
 use super::template::{FieldColumns, Template, TemplateRow};
-use super::validation::{RowProblems, row_list, shared, validate_rows};
+use super::validation::{MAX_COUPA_USER_ID_DIGITS, RowProblems, row_list, shared, validate_rows};
 use crate::resources::TenantUserSpec;
 
 /// What the planner needs besides the template and the users.
@@ -123,8 +123,14 @@ pub(in crate::core) fn plan_on_threads(
         .into_iter()
         .filter(|field| columns.has(*field))
         .collect();
-    let names = record_names(template, &columns, &options.tenant, &problems);
-    mark_record_name_collisions(template, &columns, &names, &mut problems);
+    let names = if names_can_be_cut(&options.tenant) {
+        let names = record_names(template, &columns, &options.tenant, &problems);
+        mark_record_name_collisions(template, &columns, &names, &mut problems);
+        names
+    } else {
+        // No collision is possible: a new user's name is made when the row turns out new.
+        vec![None; template.rows.len()]
+    };
     let context = RowContext {
         columns: &columns,
         fields: &fields,
@@ -140,6 +146,16 @@ pub(in crate::core) fn plan_on_threads(
 /// The fewest rows worth a thread of their own: below that, starting a thread costs more than
 /// it saves.
 const ROWS_PER_THREAD: usize = 10_000;
+
+/// Whether a record name of this tenant can be cut to 253 characters.
+///
+/// The name of a valid id (at most [`MAX_COUPA_USER_ID_DIGITS`] digits) is the tenant's part
+/// followed by the whole id unless the name is cut, so two different ids give two different
+/// names whenever the longest id's name is shorter than the cut: then no two rows can collide.
+fn names_can_be_cut(tenant: &str) -> bool {
+    let longest_id = "9".repeat(MAX_COUPA_USER_ID_DIGITS);
+    record_name(tenant, &longest_id).len() >= 253
+}
 
 /// Each row's record name, should it make a new user: None where its id is blank or invalid.
 fn record_names(
