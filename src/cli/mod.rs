@@ -134,12 +134,18 @@ pub struct Planned<R = RecordsFile> {
     pub tenant: String,
 }
 
-/// Reads the template and the records, and plans. Writes nothing.
+/// Reads the template and the records, and plans, as `import` does: every record whole, and
+/// the writes that apply the plan. Writes nothing.
+pub fn prepare(args: &PlanArgs) -> Result<Planned, CliError> {
+    prepare_with::<RecordsFile>(args, Writes::Keep)
+}
+
+/// [`prepare`], reading of the records what `R` keeps, with the plan's writes or not: `plan`
+/// reads the users alone and keeps no writes, as it only prints the report.
 ///
 /// The template (read and checked on its own) and the records are independent until the
-/// plan: each is read on a core of its own. `writes` says whether the plan keeps its writes
-/// (`import` applies them; `plan` only prints the report).
-pub fn prepare<R: TenantRecords + Send>(
+/// plan: each is read on a core of its own.
+pub fn prepare_with<R: TenantRecords + Send>(
     args: &PlanArgs,
     writes: Writes,
 ) -> Result<Planned<R>, CliError> {
@@ -225,7 +231,7 @@ fn read_and_check_template(args: &PlanArgs) -> Result<(Template, Vec<RowProblems
 
 /// `plan`: prints the three sections; writes the error report only when asked to.
 pub fn run_plan(args: &PlanArgs) -> Result<(), CliError> {
-    let planned = prepare::<PlanRecords>(args, Writes::Skip)?;
+    let planned = prepare_with::<PlanRecords>(args, Writes::Skip)?;
     if let (Some(path), Some(report)) = (&args.error_report, &planned.error_report) {
         prepare_atomic_write(&report_path(path, report), &report.csv)?.persist()?;
     }
@@ -246,7 +252,7 @@ fn exit_without_freeing<R>(planned: Planned<R>) {
 /// mail settings, the report's file name and folder, both temporary files) is checked or
 /// prepared first, then the mail is sent, and only then are the files renamed into place.
 pub fn run_import(args: &ImportArgs) -> Result<(), CliError> {
-    let mut planned = prepare::<RecordsFile>(&args.plan, Writes::Keep)?;
+    let mut planned = prepare(&args.plan)?;
     let mail = match &planned.error_report {
         Some(error_report) => Some(mail_settings(args, error_report)?),
         None => None,
