@@ -50,44 +50,43 @@ pub enum Match {
 const USERS_PER_THREAD: usize = 10_000;
 
 impl<'a> UserIndex<'a> {
-    /// Indexes the users. A large tenant's five maps are filled on two threads: the three keys
-    /// rows are matched by on one, the username and name on the other.
+    /// Indexes the users. A large tenant's five tables are filled on two threads: the Coupa
+    /// keys on one, the email, username and name on the other.
     pub fn new(users: &'a [ExistingUser]) -> UserIndex<'a> {
-        let keys = || {
-            let mut maps = (
-                KeyTable::folded(users.len()),
-                KeyTable::folded(users.len()),
-                KeyTable::folded(users.len()),
-            );
+        let coupa_keys = || {
+            let mut tables = (KeyTable::folded(users.len()), KeyTable::folded(users.len()));
             for (position, user) in users.iter().enumerate() {
-                insert(&mut maps.0, &user.spec, Field::CoupaUserId, position);
-                insert(&mut maps.1, &user.spec, Field::CoupaUsername, position);
-                insert(&mut maps.2, &user.spec, Field::Email, position);
+                insert(&mut tables.0, &user.spec, Field::CoupaUserId, position);
+                insert(&mut tables.1, &user.spec, Field::CoupaUsername, position);
             }
-            maps
+            tables
         };
         let names = || {
-            let mut by_username = KeyTable::folded(users.len());
-            let mut by_name = KeyTable::exact(users.len());
+            let mut tables = (
+                KeyTable::folded(users.len()),
+                KeyTable::folded(users.len()),
+                KeyTable::exact(users.len()),
+            );
             for (position, user) in users.iter().enumerate() {
-                insert(&mut by_username, &user.spec, Field::Username, position);
-                by_name.insert_first(&user.name, position);
+                insert(&mut tables.0, &user.spec, Field::Email, position);
+                insert(&mut tables.1, &user.spec, Field::Username, position);
+                tables.2.insert_first(&user.name, position);
             }
-            (by_username, by_name)
+            tables
         };
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        let ((by_id, by_coupa_username, by_email), (by_username, by_name)) =
+        let ((by_id, by_coupa_username), (by_email, by_username, by_name)) =
             if cores > 1 && users.len() >= USERS_PER_THREAD {
                 std::thread::scope(|scope| {
                     let names = scope.spawn(names);
-                    let keys = keys();
+                    let coupa_keys = coupa_keys();
                     let names = names
                         .join()
                         .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                    (keys, names)
+                    (coupa_keys, names)
                 })
             } else {
-                (keys(), names())
+                (coupa_keys(), names())
             };
         UserIndex {
             users,

@@ -138,9 +138,75 @@ pub(in crate::core) fn plan_on_threads(
         options,
         writes,
     };
-    let mut outcomes = context.decide_all(&template.rows, problems, names, threads);
-    mark_new_username_duplicates(template, &mut outcomes);
-    assemble(template, &columns, index, outcomes, writes)
+    let mut runs = context.decide_all(&template.rows, problems, names, threads);
+    mark_new_username_duplicates(template, &mut runs);
+    let run = runs.run;
+    let inputs = runs.outcomes.into_iter().enumerate().collect();
+    let plans = on_threads(inputs, |(number, outcomes)| {
+        assemble(template, &columns, index, outcomes, number * run, writes)
+    });
+    join_plans(plans)
+}
+
+/// The outcomes of the rows, in runs of consecutive rows: one run per thread that decided them,
+/// to be assembled by as many threads.
+struct Runs {
+    /// Rows in each run (the last may have fewer).
+    run: usize,
+    outcomes: Vec<Vec<Outcome>>,
+}
+
+impl Runs {
+    fn iter(&self) -> impl Iterator<Item = &Outcome> {
+        self.outcomes.iter().flatten()
+    }
+
+    fn get_mut(&mut self, position: usize) -> &mut Outcome {
+        &mut self.outcomes[position / self.run][position % self.run]
+    }
+}
+
+/// `work` on each input at the same time, the last on this thread; the results in order.
+fn on_threads<T: Send, R: Send>(mut inputs: Vec<T>, work: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let Some(last) = inputs.pop() else {
+        return Vec::new();
+    };
+    let work = &work;
+    std::thread::scope(|scope| {
+        let others: Vec<_> = inputs
+            .into_iter()
+            .map(|input| scope.spawn(move || work(input)))
+            .collect();
+        let last = work(last);
+        let mut results: Vec<R> = others
+            .into_iter()
+            .map(|other| {
+                other
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect();
+        results.push(last);
+        results
+    })
+}
+
+/// The plans of consecutive runs of rows, as one plan.
+fn join_plans(plans: Vec<Plan>) -> Plan {
+    let mut plans = plans.into_iter();
+    let mut plan = plans.next().unwrap_or_default();
+    for run in plans {
+        plan.counts.new += run.counts.new;
+        plan.counts.update += run.counts.update;
+        plan.counts.unchanged += run.counts.unchanged;
+        plan.counts.problem += run.counts.problem;
+        plan.new.extend(run.new);
+        plan.update.extend(run.update);
+        plan.problem.extend(run.problem);
+        plan.writes.extend(run.writes);
+        plan.problem_rows.extend(run.problem_rows);
+    }
+    plan
 }
 
 /// The fewest rows worth a thread of their own: below that, starting a thread costs more than
@@ -225,47 +291,31 @@ struct RowContext<'a> {
 }
 
 impl RowContext<'_> {
-    /// Decides every row, in row order. Each decision reads the template and the index only,
-    /// so a large template is cut into `threads` runs of rows, decided at the same time.
+    /// Decides every row. Each decision reads the template and the index only, so a large
+    /// template is cut into `threads` runs of rows, decided at the same time.
     fn decide_all(
         &self,
         rows: &[TemplateRow],
         mut problems: Vec<RowProblems>,
         mut names: Vec<Option<String>>,
         threads: usize,
-    ) -> Vec<Outcome> {
-        let decide_run =
-            |rows: &[TemplateRow], problems: &mut [RowProblems], names: &mut [Option<String>]| {
-                rows.iter()
-                    .zip(problems)
-                    .zip(names)
-                    .map(|((row, problems), name)| {
-                        self.decide(row, std::mem::take(problems), name.take())
-                    })
-                    .collect::<Vec<Outcome>>()
-            };
-        if threads <= 1 || rows.len() < 2 {
-            return decide_run(rows, &mut problems, &mut names);
-        }
-        let run = rows.len().div_ceil(threads);
-        std::thread::scope(|scope| {
-            let runs: Vec<_> = rows
-                .chunks(run)
-                .zip(problems.chunks_mut(run))
-                .zip(names.chunks_mut(run))
-                .map(|((rows, problems), names)| {
-                    scope.spawn(move || decide_run(rows, problems, names))
+    ) -> Runs {
+        let run = rows.len().div_ceil(threads.max(1)).max(1);
+        let inputs = rows
+            .chunks(run)
+            .zip(problems.chunks_mut(run))
+            .zip(names.chunks_mut(run))
+            .collect();
+        let outcomes = on_threads(inputs, |((rows, problems), names)| {
+            rows.iter()
+                .zip(problems)
+                .zip(names)
+                .map(|((row, problems), name)| {
+                    self.decide(row, std::mem::take(problems), name.take())
                 })
-                .collect();
-            let mut outcomes = Vec::with_capacity(rows.len());
-            for run in runs {
-                let decided = run
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                outcomes.extend(decided);
-            }
-            outcomes
-        })
+                .collect()
+        });
+        Runs { run, outcomes }
     }
 
     /// Sorts one row: validation problems first, then matching, then what an update changes.
@@ -375,7 +425,7 @@ fn key_value<'a>(field: Field, cell: &dyn Fn(Field) -> &'a str) -> &'a str {
 }
 
 /// Two new users of one template may not take the same username: none of them wins.
-fn mark_new_username_duplicates(template: &Template, outcomes: &mut [Outcome]) {
+fn mark_new_username_duplicates(template: &Template, outcomes: &mut Runs) {
     let usernames = outcomes
         .iter()
         .enumerate()
@@ -397,21 +447,23 @@ fn mark_new_username_duplicates(template: &Template, outcomes: &mut [Outcome]) {
                 &[Field::Username],
                 message,
             );
-            outcomes[position] = Outcome::Problem(problems, None);
+            *outcomes.get_mut(position) = Outcome::Problem(problems, None);
         }
     }
 }
 
-/// Turns the per-row outcomes into the three sections, in row order.
+/// Turns the outcomes of a run of rows, from row position `first` on, into the three
+/// sections, in row order.
 fn assemble(
     template: &Template,
     columns: &FieldColumns,
     index: &UserIndex,
     outcomes: Vec<Outcome>,
+    first: usize,
     writes: Writes,
 ) -> Plan {
     let mut plan = Plan::default();
-    for (position, outcome) in outcomes.into_iter().enumerate() {
+    for (position, outcome) in (first..).zip(outcomes) {
         let row = &template.rows[position];
         let id = columns.cell(row, Field::CoupaUserId);
         match outcome {
