@@ -426,7 +426,8 @@ fn key_value<'a>(field: Field, cell: &dyn Fn(Field) -> &'a str) -> &'a str {
 
 /// Two new users of one template may not take the same username: none of them wins.
 fn mark_new_username_duplicates(template: &Template, outcomes: &mut Runs) {
-    let usernames = outcomes
+    // Collected first, so that the map is sized for the new users, not for every row.
+    let usernames: Vec<_> = outcomes
         .iter()
         .enumerate()
         .filter_map(|(position, outcome)| {
@@ -434,8 +435,9 @@ fn mark_new_username_duplicates(template: &Template, outcomes: &mut Runs) {
                 return None;
             };
             Some((position, fold_key(spec.username.as_deref().unwrap_or(""))))
-        });
-    for group in shared(usernames) {
+        })
+        .collect();
+    for group in shared(usernames.into_iter()) {
         let rows = row_list(group.iter().map(|&position| template.rows[position].number));
         for position in group {
             let mut problems = RowProblems::default();
