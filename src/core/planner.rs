@@ -1,7 +1,8 @@
 //! Planning an import: every row of the template sorted into New, Update, Unchanged or Problem,
 //! with the desired state of every user to create or change (spec sections 3-5).
 //!
-//! Linear in rows and users: one pass to index the users, one pass over the rows.
+//! Linear in rows and users: one pass to index the users, one pass over the rows. A large
+//! template's rows are decided and assembled in one run of rows per core, joined in row order.
 
 use foldhash::HashMap;
 

@@ -177,6 +177,7 @@ impl Template {
 pub struct FieldColumns([Option<usize>; Field::ALL.len()]);
 
 impl FieldColumns {
+    /// The columns of `template`'s fields.
     pub fn new(template: &Template) -> FieldColumns {
         FieldColumns(Field::ALL.map(|field| template.column_of(field)))
     }
