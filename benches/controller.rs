@@ -285,6 +285,7 @@ impl Rig {
                     key: "template.csv".into(),
                 }),
                 secret_key_ref: None,
+                ..Default::default()
             },
             mode: Default::default(),
             on_problem: Default::default(),

@@ -1,4 +1,4 @@
-//! The command line (spec section 8), run as a real process on files in a temporary folder.
+//! The command line (docs/cli.md), run as a real process on files in a temporary folder.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -870,4 +870,76 @@ fn errors_in_a_multi_document_records_file_name_the_right_document() {
             "{place}: {message}"
         );
     }
+}
+
+/// gzip of `bytes` (flate2, the operator's own decompressor's crate).
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+#[test]
+fn a_gzip_template_plans_as_the_plain_one_and_a_gzip_bomb_is_over_the_limit() {
+    let dir = scratch();
+    let csv = std::fs::read(dir.path().join("template.csv")).unwrap();
+    std::fs::write(dir.path().join("template.csv.gz"), gzip(&csv)).unwrap();
+    // Recognised by its first bytes, not its name.
+    std::fs::write(dir.path().join("packed.txt"), gzip(&csv)).unwrap();
+    let plain = json(&run(dir.path(), &plan_json()));
+    for name in ["template.csv.gz", "packed.txt"] {
+        let args: Vec<&str> = plan_json()
+            .into_iter()
+            .map(|arg| if arg == "template.csv" { name } else { arg })
+            .collect();
+        let packed = json(&run(dir.path(), &args));
+        // The same report, digest included: the digest is the CSV's, not the gzip file's.
+        assert_eq!(packed, plain, "{name}");
+    }
+
+    // 64 MiB of zeros in about 64 KiB: stopped at the limit of the decompressed size.
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = vec![0u8; 1024 * 1024];
+    for _ in 0..64 {
+        std::io::Write::write_all(&mut encoder, &zeros).unwrap();
+    }
+    let bomb = encoder.finish().unwrap();
+    let message = rejected(&bomb, &["--max-template-bytes", "1000000"]);
+    assert!(
+        message.contains("decompressed") && message.contains("limit of 1000000 bytes"),
+        "{message}"
+    );
+}
+
+#[test]
+fn mail_options_are_read_from_their_prefixed_variables_and_the_old_names_only_warned_about() {
+    let dir = scratch();
+    let out = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(words(
+            "import --template template.csv --records records.yaml --to admin@acme.test",
+        ))
+        .env("USER_IMPORT_OUTBOX", "mail-from-env")
+        .env("USER_IMPORT_MAIL_FROM", "Env Sender <env@acme.test>")
+        // The name `--smtp-url` had before: no longer read, so no relay is tried.
+        .env("SMTP_URL", "smtp://127.0.0.1:1")
+        .env_remove("USER_IMPORT_SMTP_URL")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("SMTP_URL is set but no longer read: rename it USER_IMPORT_SMTP_URL"),
+        "{}",
+        stderr(&out)
+    );
+    let outbox = files(&dir.path().join("mail-from-env"));
+    assert_eq!(outbox.len(), 1, "{outbox:?}");
+    assert!(!dir.path().join("outbox").exists());
+    let raw = std::fs::read(dir.path().join("mail-from-env").join(&outbox[0])).unwrap();
+    let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    assert_eq!(
+        message.from().unwrap().first().unwrap().address(),
+        Some("env@acme.test")
+    );
 }

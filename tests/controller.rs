@@ -643,6 +643,7 @@ async fn secret_source_windows_1252_and_capped_lists() {
             name: "tpl".into(),
             key: "template.csv".into(),
         }),
+        ..Default::default()
     };
     env.create_import("imp", import).await;
     let status = env.wait_finished("imp").await.status.unwrap();

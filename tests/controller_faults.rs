@@ -261,6 +261,7 @@ fn secret_source(name: &str) -> TemplateSource {
             name: name.into(),
             key: "template.csv".into(),
         }),
+        ..Default::default()
     }
 }
 

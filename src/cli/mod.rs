@@ -1,4 +1,4 @@
-//! The command line's `plan` and `import`: the core run on local files (spec section 8).
+//! The command line's `plan` and `import`: the core run on local files (docs/cli.md).
 //!
 //! Everything is computed first; files are written (atomically) only when all went well, so a
 //! failed command leaves nothing behind.
@@ -9,15 +9,16 @@ pub mod table;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use chrono::NaiveDate;
 use clap::{ArgAction, Args, ValueEnum};
+use jiff::civil::Date;
 
+use crate::core::archive::read_unpacked;
 use crate::core::error_report::{ErrorReport, write_error_report};
 use crate::core::matching::UserIndex;
 use crate::core::naming::dns_name;
 use crate::core::planner::{Plan, PlanOptions, Writes, plan_checked};
 use crate::core::report::{HIGHLIGHT_MESSAGE, ImportReport, build_report};
-use crate::core::template::{Template, TemplateLimits, read_capped, read_template};
+use crate::core::template::{Template, TemplateLimits, read_template};
 use crate::core::validation::{RowProblems, validate_rows};
 use crate::mail::{MailArgs, MailError, MailSettings, ReportMail, build_message, send};
 use records_file::{PlanRecords, RecordsFile, TenantRecords, prepare_atomic_write};
@@ -25,7 +26,8 @@ use records_file::{PlanRecords, RecordsFile, TenantRecords, prepare_atomic_write
 /// Options shared by `plan` and `import`.
 #[derive(Args, Debug, Clone)]
 pub struct PlanArgs {
-    /// The User Import Template (CSV).
+    /// The User Import Template: a CSV, or a CSV compressed with gzip (`.csv.gz`, recognised by
+    /// its first bytes, not by its name).
     #[arg(long, value_name = "FILE")]
     pub template: PathBuf,
     /// The tenant's users, as `kubectl get tenantusers -o yaml|json` prints them. A missing
@@ -39,8 +41,8 @@ pub struct PlanArgs {
     #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set)]
     pub sso_sync: bool,
     /// The report date, YYYY-MM-DD (default: today, UTC).
-    #[arg(long, value_name = "YYYY-MM-DD")]
-    pub date: Option<NaiveDate>,
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = report_date)]
+    pub date: Option<Date>,
     /// How to print the result.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
@@ -174,7 +176,11 @@ pub fn prepare_with<R: TenantRecords + Send>(
         &options,
         writes,
     );
-    let date = args.date.unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let date = args.date.unwrap_or_else(|| {
+        jiff::Timestamp::now()
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .date()
+    });
     let error_report = write_error_report(&args.tenant, date, &template, &plan);
     let report = take_report(&args.tenant, &template, &mut plan, error_report.as_ref());
     Ok(Planned {
@@ -221,8 +227,9 @@ fn read_and_check_template(args: &PlanArgs) -> Result<(Template, Vec<RowProblems
     };
     let file = std::fs::File::open(&args.template)
         .map_err(|error| CliError::Rejected(format!("cannot read {path}: {error}")))?;
-    // Read within the size limit: an endless input (a pipe, /dev/zero) stops there.
-    let template = read_capped(file, &limits)
+    // Read within the size limit: an endless input (a pipe, /dev/zero) stops there, and so does
+    // a gzip file whose decompressed content is over it.
+    let template = read_unpacked(file, &limits)
         .and_then(|bytes| read_template(&bytes, &limits))
         .map_err(|error| CliError::Rejected(format!("{path}: {error}")))?;
     let problems = validate_rows(&template);
@@ -296,6 +303,12 @@ pub fn run_import(args: &ImportArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// `--date`: a calendar date written `YYYY-MM-DD`. Anything else, or a day that does not exist
+/// (2026-02-30), is refused by clap as a usage error (exit 2).
+fn report_date(text: &str) -> Result<Date, String> {
+    Date::strptime("%Y-%m-%d", text).map_err(|error| format!("not a date YYYY-MM-DD: {error}"))
+}
+
 /// `--to` must be an address a message can be sent to: a bad one is a usage error, found
 /// before anything is read or written.
 fn recipient_address(text: &str) -> Result<String, String> {
@@ -318,6 +331,9 @@ fn mail_settings(
             "{rows} problem row(s) make an error report to send: name its recipient with --to EMAIL"
         )));
     };
+    for warning in MailArgs::retired_variable_warnings() {
+        eprintln!("user-import-operator: warning: {warning}");
+    }
     let settings = args.mail.settings().map_err(|error| match error {
         MailError::InvalidAddress { .. } | MailError::InvalidSettings(_) => {
             CliError::Usage(error.to_string())
@@ -403,7 +419,7 @@ mod tests {
         let bytes = std::fs::read(examples.join("template.csv")).unwrap();
         let template = read_template(&bytes, &TemplateLimits::default()).unwrap();
         let records = RecordsFile::read(&examples.join("records.yaml")).unwrap();
-        let date = NaiveDate::from_ymd_opt(2026, 1, 2).unwrap();
+        let date = jiff::civil::date(2026, 1, 2);
         let mut highlights = 0;
         for users in [&records.users[..], &[]] {
             let options = PlanOptions {
@@ -418,5 +434,29 @@ mod tests {
             highlights += usize::from(taken.highlight_message.is_some());
         }
         assert_eq!(highlights, 1, "one plan with highlights, one without");
+    }
+
+    #[test]
+    fn a_report_date_is_a_calendar_day_written_yyyy_mm_dd() {
+        assert_eq!(
+            report_date("2026-11-24"),
+            Ok(jiff::civil::date(2026, 11, 24))
+        );
+        assert_eq!(
+            report_date("2028-02-29"),
+            Ok(jiff::civil::date(2028, 2, 29))
+        );
+        for bad in [
+            "2026-13-01",
+            "2026-02-30",
+            "2027-02-29",
+            "2026-11-24x",
+            "2026-11-24T10:00",
+            "24.11.2026",
+            "today",
+            "",
+        ] {
+            assert!(report_date(bad).is_err(), "{bad:?} accepted");
+        }
     }
 }

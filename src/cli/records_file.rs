@@ -60,12 +60,21 @@ impl RecordsFile {
     /// Reads `path`, every object whole, to rewrite it later; a missing file is an empty YAML
     /// list.
     pub fn read(path: &Path) -> Result<RecordsFile> {
-        let parsed = read_parsed::<ObjectMeta>(path)?;
-        Ok(RecordsFile {
+        read_parsed::<ObjectMeta>(path).map(RecordsFile::from_parsed)
+    }
+
+    /// Reads the text of a records file (JSON or YAML, as [`RecordsFile::read`] does), without
+    /// touching the file system: what the fuzz tests feed arbitrary bytes to.
+    pub fn parse(bytes: &[u8]) -> Result<RecordsFile> {
+        Ok(RecordsFile::from_parsed(parse::<ObjectMeta>(bytes)?))
+    }
+
+    fn from_parsed(parsed: Parsed<ObjectMeta>) -> RecordsFile {
+        RecordsFile {
             format: parsed.format,
             users: parsed.users,
             metadata: parsed.kept,
-        })
+        }
     }
 
     /// The `riskassess.io/tenant` label the records share, if they all carry the same one:
@@ -190,13 +199,25 @@ pub struct PlanRecords {
     tenant_label: Option<String>,
 }
 
-impl TenantRecords for PlanRecords {
-    fn read(path: &Path) -> Result<Self> {
-        let parsed = read_parsed::<PlanMeta>(path)?;
-        Ok(PlanRecords {
+impl PlanRecords {
+    /// Reads the text of a records file as `plan` does, without touching the file system: a
+    /// file that [`RecordsFile::parse`] reads gives the same users and tenant label, and a file
+    /// refused here is refused there too.
+    pub fn parse(bytes: &[u8]) -> Result<PlanRecords> {
+        parse::<PlanMeta>(bytes).map(PlanRecords::from_parsed)
+    }
+
+    fn from_parsed(parsed: Parsed<PlanMeta>) -> PlanRecords {
+        PlanRecords {
             users: parsed.users,
             tenant_label: parsed.kept.shared(),
-        })
+        }
+    }
+}
+
+impl TenantRecords for PlanRecords {
+    fn read(path: &Path) -> Result<Self> {
+        read_parsed::<PlanMeta>(path).map(PlanRecords::from_parsed)
     }
 
     fn users(&self) -> &[ExistingUser] {
@@ -854,4 +875,111 @@ fn check_destination(path: &Path) -> Result<()> {
         bail!("cannot write {}: it is a folder", path.display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// A TenantUser with a tenant label and another label; no name when `name` is None.
+    fn user(name: Option<&str>, label: &str, id: &str) -> Value {
+        let mut object = json!({
+            "apiVersion": "riskassess.io/v1alpha1",
+            "kind": "TenantUser",
+            "metadata": {"labels": {"riskassess.io/tenant": label, "app": "x"}},
+            "spec": {"username": format!("u{id}"), "email": format!("u{id}@acme.test"),
+                     "coupaUsername": format!("u{id}"), "coupaUserId": id},
+        });
+        if let Some(name) = name {
+            object["metadata"]["name"] = name.into();
+        }
+        object
+    }
+
+    /// The objects as a JSON List, a YAML List and YAML documents.
+    fn forms(objects: &[Value]) -> [String; 3] {
+        let list = json!({"apiVersion": "v1", "kind": "List", "items": objects});
+        let documents = objects
+            .iter()
+            .map(|object| format!("---\n{}", serde_norway::to_string(object).unwrap()))
+            .collect();
+        [
+            serde_json::to_string_pretty(&list).unwrap(),
+            serde_norway::to_string(&list).unwrap(),
+            documents,
+        ]
+    }
+
+    /// Records files good and bad, in the three forms: valid ones, shared and mixed labels, a
+    /// shared name, an object without a name or with an empty one, no spec, another kind, a
+    /// spec field of the wrong type, a syntax error, and text that is no records file at all.
+    fn cases() -> Vec<String> {
+        let good = |id: &str| user(Some(&format!("acme-{id}")), "acme", id);
+        let config_map =
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm"}});
+        let mut no_spec = good("2");
+        no_spec.as_object_mut().unwrap().remove("spec");
+        let mut bad_spec = good("9");
+        bad_spec["spec"]["coupaUserId"] = json!([9]);
+        let sets = [
+            vec![],
+            vec![good("1")],
+            vec![good("1"), good("2"), good("3")],
+            vec![good("1"), user(Some("acme-2"), "other", "2")],
+            vec![good("1"), good("2"), good("1")],
+            vec![good("1"), user(None, "acme", "2")],
+            vec![good("1"), user(Some(""), "acme", "2")],
+            vec![good("1"), no_spec, good("3")],
+            vec![good("1"), good("2"), config_map],
+            vec![good("1"), bad_spec],
+        ];
+        let mut cases: Vec<String> = sets.iter().flat_map(|set| forms(set)).collect();
+        let [_, list, documents] = forms(&[good("1"), good("2")]);
+        cases.push(format!("{documents}---\nspec: [unclosed\n"));
+        cases.push(format!("{documents}---\n{list}"));
+        cases.extend(
+            [
+                "",
+                "---\n",
+                "{",
+                "[]",
+                "{\"items\": null}",
+                "{\"items\": [], \"items\": []}",
+                "\u{feff}{\"kind\": \"List\", \"items\": []}",
+                "plain text",
+            ]
+            .map(String::from),
+        );
+        cases
+    }
+
+    /// `plan` reads only part of each object: it gives the users and the label a full read
+    /// gives, and refuses what a full read refuses, with the same words.
+    #[test]
+    fn plan_reads_the_users_a_full_read_reads_and_refuses_what_it_refuses() {
+        let mut refused = 0;
+        for case in cases() {
+            match (
+                RecordsFile::parse(case.as_bytes()),
+                PlanRecords::parse(case.as_bytes()),
+            ) {
+                (Ok(file), Ok(plan)) => {
+                    assert_eq!(plan.users, file.users, "{case}");
+                    assert_eq!(plan.tenant_label, file.tenant_label(), "{case}");
+                }
+                (Err(full), Err(plan)) => {
+                    assert_eq!(format!("{plan:#}"), format!("{full:#}"), "{case}");
+                    refused += 1;
+                }
+                (full, plan) => panic!(
+                    "{case}\nfull read: {:?}\nplan: {:?}",
+                    full.map(|file| file.users.len()),
+                    plan.map(|plan| plan.users.len())
+                ),
+            }
+        }
+        assert!(refused >= 20, "{refused} refused");
+    }
 }

@@ -7,18 +7,14 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 
-pub const READY: &str = "Ready";
-pub const RECONCILING: &str = "Reconciling";
-pub const STALLED: &str = "Stalled";
-pub const TEMPLATE_VALID: &str = "TemplateValid";
-pub const REPORT_DELIVERED: &str = "ReportDelivered";
-
-/// Reason of `Stalled=True`: the reconcile panicked (a bug, or input nobody foresaw). Retried
-/// with back-off, and at once when the UserImport's spec changes.
-pub const RECONCILE_PANICKED: &str = "ReconcilePanicked";
-/// Reason of `Stalled=True`: a name in the UserImport's or its Tenant's spec is not a valid
-/// object name (the message names the field).
-pub const INVALID_REFERENCE: &str = "InvalidReference";
+// The names live in the vocabulary; re-exported so that `conditions::READY` keeps working.
+pub use super::reasons::{
+    ARTIFACT_NOT_READY, ARTIFACT_UNREADABLE, FLUX_SOURCES_DISABLED, INVALID_REFERENCE,
+    INVALID_TEMPLATE_PATH, INVALID_TEMPLATE_REF, READY, RECONCILE_PANICKED, RECONCILING,
+    REPORT_DELIVERED, RETRYING_AFTER_ERROR, STALLED, TEMPLATE_DIGEST_MISMATCH,
+    TEMPLATE_FETCH_FAILED, TEMPLATE_KEY_NOT_FOUND, TEMPLATE_PATH_NOT_FOUND,
+    TEMPLATE_SOURCE_NOT_FOUND, TEMPLATE_VALID,
+};
 
 /// One condition to set: type, status, reason, message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,16 +76,10 @@ pub fn merge(
 }
 
 fn order(type_: &str) -> usize {
-    [
-        READY,
-        RECONCILING,
-        STALLED,
-        TEMPLATE_VALID,
-        REPORT_DELIVERED,
-    ]
-    .iter()
-    .position(|known| *known == type_)
-    .unwrap_or(usize::MAX)
+    super::reasons::CONDITION_TYPES
+        .iter()
+        .position(|known| *known == type_)
+        .unwrap_or(usize::MAX)
 }
 
 /// The condition of `type_`, if set.

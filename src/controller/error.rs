@@ -15,6 +15,10 @@ pub enum Error {
     /// Serialising a status or a TenantUser failed (a bug, never the user's input).
     #[error("serialisation: {0}")]
     Serialize(#[from] serde_json::Error),
+    /// Downloading the template (a URL, a Flux artifact) failed: unreachable, an HTTP error, a
+    /// broken connection. Retried with back-off like an API error.
+    #[error("{0}")]
+    Fetch(String),
 }
 
 impl Error {
@@ -24,6 +28,15 @@ impl Error {
             Error::Kube(_) => "KubeApi",
             Error::MissingMetadata(_) => "MissingMetadata",
             Error::Serialize(_) => "Serialize",
+            Error::Fetch(_) => "TemplateFetch",
+        }
+    }
+
+    /// The reason of the `Reconciling=True` condition while the error is retried.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::Fetch(_) => super::conditions::TEMPLATE_FETCH_FAILED,
+            _ => super::conditions::RETRYING_AFTER_ERROR,
         }
     }
 }

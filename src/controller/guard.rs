@@ -21,6 +21,19 @@ use crate::resources::UserImport;
 
 /// Runs `reconcile` (one reconcile of `import`) and turns a panic inside it into a `Failed`
 /// status with reason `ReconcilePanicked` and a retry after a back-off.
+///
+/// This is where each reconcile starts, so its span is here: every log line of the reconcile
+/// (and of a panic in it) carries the import's namespace, name and uid. The import itself is
+/// skipped: it holds the whole status, with the e-mail addresses of its rows.
+#[tracing::instrument(
+    name = "reconcile",
+    skip_all,
+    fields(
+        namespace = import.metadata.namespace.as_deref(),
+        name = import.metadata.name.as_deref(),
+        uid = import.metadata.uid.as_deref(),
+    )
+)]
 pub async fn contained<F>(
     import: Arc<UserImport>,
     ctx: Arc<Context>,

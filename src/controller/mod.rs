@@ -2,18 +2,22 @@
 //!
 //! - [`reconcile`]: one reconcile (resolve, read, plan, apply, report).
 //! - [`references`]: the names a spec refers to, checked before any request uses them.
-//! - [`template_source`]: the template's bytes from a ConfigMap or Secret.
+//! - [`template_source`]: the template from a ConfigMap or Secret (plain or gzip), a Flux
+//!   source's artifact ([`flux`]) or an HTTPS URL, downloaded by [`download`].
 //! - [`tenant_users`]: the tenant's users (one list) and the applies.
-//! - [`status`], [`conditions`]: the status and its kstatus conditions.
+//! - [`status`], [`conditions`]: the status and its kstatus conditions; [`reasons`]: their names.
 //! - [`events`], [`metrics`]: what the controller tells.
 //! - [`guard`]: a panic in one reconcile fails that import, not the operator.
 
 pub mod conditions;
 pub mod context;
+pub mod download;
 pub mod error;
 pub mod events;
+pub mod flux;
 pub mod guard;
 pub mod metrics;
+pub mod reasons;
 pub mod reconcile;
 pub mod references;
 pub mod report_mail;
@@ -126,6 +130,36 @@ pub async fn run_with<R, F>(
 /// How long to wait before starting the controller again after it panicked.
 const RESTART_DELAY: Duration = Duration::from_secs(1);
 
+/// How often the controller's memory is checked against its cache of UserImports.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Forgets, every [`SWEEP_INTERVAL`], the UserImports deleted since (see [`Context::sweep`]).
+/// A reconcile that sees its import deleted forgets it at once; this catches the rest, such as
+/// an import deleted while no reconcile of it was due.
+async fn sweep_forgotten(ctx: Arc<Context>) {
+    // Before the first list the cache is empty, and a sweep would forget every import.
+    // Re-polled on a short timer, like the readiness callback: the store wakes only its last
+    // poller.
+    loop {
+        match tokio::time::timeout(Duration::from_millis(50), ctx.imports.wait_until_ready()).await
+        {
+            Ok(Ok(())) => break,
+            // The controller's watch ended: so does this run, and its Context with it.
+            Ok(Err(_)) => return,
+            Err(_) => {}
+        }
+    }
+    let mut every = tokio::time::interval(SWEEP_INTERVAL);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let forgotten = ctx.sweep();
+        if forgotten > 0 {
+            tracing::debug!(forgotten, "forgot deleted UserImports");
+        }
+    }
+}
+
 /// The readiness callback, called on the first full list of the first run only.
 type OnSynced = Arc<Mutex<Option<Box<dyn FnOnce() + Send>>>>;
 
@@ -180,7 +214,22 @@ async fn run_once<R, F>(
             }
         }
     });
-    let (by_config_map, by_secret, by_tenant) = (store.clone(), store.clone(), store);
+    let (by_config_map, by_secret, by_tenant) = (store.clone(), store.clone(), store.clone());
+    // The Flux source kinds are watched once the API server serves them (Flux may come later,
+    // or never): their changes arrive as reconcile requests on this channel.
+    let (flux_triggers, flux_requests) = futures::channel::mpsc::unbounded();
+    let _flux_watch = context.settings.flux_sources.then(|| {
+        let watch = flux::watch_sources(
+            client.clone(),
+            namespace.map(str::to_string),
+            store,
+            flux_triggers,
+            context.settings.flux_discovery,
+        );
+        AbortOnDrop(tokio::spawn(watch))
+    });
+    // What the controller remembers of an import is dropped once the import is gone.
+    let _sweep = AbortOnDrop(tokio::spawn(sweep_forgotten(context.clone())));
     let guarded = move |import: Arc<UserImport>, ctx: Arc<Context>| {
         let reconcile = reconcile(import.clone(), ctx.clone());
         guard::contained(import, ctx, reconcile)
@@ -201,6 +250,7 @@ async fn run_once<R, F>(
             watcher::Config::default(),
             move |tenant| watches::imports_of_tenant(&by_tenant, &tenant),
         )
+        .reconcile_on(flux_requests)
         .graceful_shutdown_on(shutdown)
         .run(guarded, reconcile::error_policy, context)
         .for_each(|result| async move {

@@ -9,21 +9,25 @@ use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube::runtime::controller::Action;
 
-use super::conditions::RECONCILE_PANICKED;
+use super::conditions::{RECONCILE_PANICKED, TEMPLATE_FETCH_FAILED};
+use super::context::SourceVersion;
 use super::context::{Context, ImportKey, Presence};
 use super::error::{Error, Result};
 use super::events::{self, Note};
 use super::metrics::ErrorLabel;
+use super::reasons::{
+    IMPORTED, PROBLEM_ROWS, RECONCILE_FAILED, TEMPLATE_REJECTED, TENANT_NOT_FOUND,
+};
 use super::references;
 use super::report_mail::{self, Prepared, Subject};
 use super::status::{self, Basis};
-use super::template_source::{self, SourceProblem, TemplateBytes};
+use super::template_source::{self, Content, Known, SourceProblem, TemplateBytes};
 use super::tenant_users;
 use crate::core::error_report::{ErrorReport, write_error_report};
 use crate::core::planner::{Plan, PlanOptions, plan};
 use crate::core::report::{Counts, ImportReport, build_report};
 use crate::core::template::{Template, read_template};
-use crate::resources::{ImportMode, OnProblem, Tenant, UserImport, UserImportStatus};
+use crate::resources::{ImportMode, OnProblem, TemplateRef, Tenant, UserImport, UserImportStatus};
 
 /// The entry point given to the kube-runtime `Controller`.
 pub async fn reconcile(import: Arc<UserImport>, ctx: Arc<Context>) -> Result<Action> {
@@ -34,6 +38,7 @@ pub async fn reconcile(import: Arc<UserImport>, ctx: Arc<Context>) -> Result<Act
         Ok(target) => reconcile_import(target, &ctx).await,
         Err(missing) => Err(Error::MissingMetadata(missing)),
     };
+    let result = result.map(|action| recheck_url(action, &import, &ctx));
     ctx.metrics
         .duration
         .observe(started.elapsed().as_secs_f64());
@@ -43,6 +48,25 @@ pub async fn reconcile(import: Arc<UserImport>, ctx: Arc<Context>) -> Result<Act
         ctx.reset_backoff(uid);
     }
     result
+}
+
+/// A URL source has no watch to tell of a new file: an import that would otherwise wait for a
+/// change (or the long resync) looks again after the URL's `interval`.
+fn recheck_url(action: Action, import: &UserImport, ctx: &Context) -> Action {
+    let Ok(TemplateRef::Url(url)) = import.spec.template.resolve() else {
+        return action;
+    };
+    let Some(interval) = url.interval() else {
+        return action;
+    };
+    let idle = action == Action::await_change() || action == Action::requeue(ctx.settings.resync);
+    if idle && interval < ctx.settings.resync {
+        Action::requeue(interval)
+    } else if action == Action::await_change() {
+        Action::requeue(ctx.settings.resync)
+    } else {
+        action
+    }
 }
 
 /// What the kube-runtime `Controller` does after an error: retry with a growing delay.
@@ -99,6 +123,70 @@ impl<'a> Target<'a> {
     fn key(&self, bytes: &TemplateBytes) -> ImportKey {
         (self.import.metadata.generation, bytes.digest.clone())
     }
+
+    /// What the finished import of this generation read, if there is one: a download whose
+    /// source still has that version (ETag, artifact revision) is not made again.
+    fn known(&self, ctx: &Context) -> Option<Known> {
+        let status = self.import.status.as_ref()?;
+        let generation = self.import.metadata.generation;
+        let digest = status.template_digest.clone()?;
+        if !status::is_done(Some(status), generation, &digest) {
+            return None;
+        }
+        // A newer version that gave the same template, fetched by this process.
+        if let Some(version) = ctx.version_of(&self.uid, generation, &digest) {
+            return Some(Known {
+                digest,
+                revision: version.revision,
+                etag: version.etag,
+            });
+        }
+        Some(Known {
+            digest,
+            revision: status.template_revision.clone(),
+            etag: status.template_etag.clone(),
+        })
+    }
+
+    /// Fetches the template (not downloaded again when `known` says it is unchanged), or stalls.
+    async fn fetch(
+        &self,
+        ctx: &Context,
+        known: Option<&Known>,
+    ) -> Result<Result<TemplateBytes, SourceProblem>> {
+        let template = &self.import.spec.template;
+        let generation = self.import.metadata.generation;
+        if let (Some(known), Ok(TemplateRef::Url(url))) = (known, template.resolve()) {
+            // A URL is asked at most once per `interval`, not at every reconcile (each status
+            // write triggers one).
+            let checked = ctx.version_of(&self.uid, generation, &known.digest);
+            let recent = checked.is_some_and(|version| {
+                url.interval()
+                    .is_some_and(|interval| version.checked_at.elapsed() < interval)
+            });
+            if recent {
+                return Ok(Ok(TemplateBytes {
+                    content: Content::Unchanged,
+                    digest: known.digest.clone(),
+                    revision: known.revision.clone(),
+                    etag: known.etag.clone(),
+                }));
+            }
+        }
+        let fetched = template_source::fetch(ctx, &self.namespace, template, known).await?;
+        ctx.fetch_succeeded(&self.uid);
+        if let Ok(bytes) = &fetched {
+            let version = SourceVersion {
+                generation,
+                revision: bytes.revision.clone(),
+                etag: bytes.etag.clone(),
+                digest: bytes.digest.clone(),
+                checked_at: std::time::Instant::now(),
+            };
+            ctx.remember_version(&self.uid, version);
+        }
+        Ok(fetched)
+    }
 }
 
 async fn reconcile_import(target: &Target<'_>, ctx: &Context) -> Result<Action> {
@@ -106,11 +194,15 @@ async fn reconcile_import(target: &Target<'_>, ctx: &Context) -> Result<Action> 
     if let Err(problem) = references::of_import(&import.spec) {
         return stall(target, ctx, problem).await;
     }
+    if let Some(wait) = ctx.fetch_wait(&target.uid, import.metadata.generation) {
+        // A download failed a moment ago: its back-off holds, whatever triggered this reconcile.
+        return Ok(Action::requeue(wait));
+    }
     let tenant_name = &import.spec.tenant_ref.name;
     let tenants: Api<Tenant> = Api::namespaced(ctx.client.clone(), &target.namespace);
     let Some(tenant) = tenants.get_opt(tenant_name).await? else {
         let problem = SourceProblem {
-            reason: "TenantNotFound",
+            reason: TENANT_NOT_FOUND,
             message: format!("Tenant {tenant_name:?} not found"),
         };
         return stall(target, ctx, problem).await;
@@ -118,14 +210,33 @@ async fn reconcile_import(target: &Target<'_>, ctx: &Context) -> Result<Action> 
     if let Err(problem) = references::of_tenant(&tenant) {
         return stall(target, ctx, problem).await;
     }
-    let source = template_source::fetch(&ctx.client, &target.namespace, &import.spec.template);
-    let bytes = match source.await? {
-        Ok(bytes) => bytes,
-        Err(problem) => return stall(target, ctx, problem).await,
+    let known = target.known(ctx);
+    let mut bytes = match target.fetch(ctx, known.as_ref()).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(problem)) => return stall(target, ctx, problem).await,
+        Err(Error::Fetch(message)) => return fetch_failed(target, ctx, message).await,
+        Err(error) => return Err(error),
     };
+    let unchanged = matches!(bytes.content, Content::Unchanged);
+    if unchanged
+        && !status::is_done(
+            import.status.as_ref(),
+            import.metadata.generation,
+            &bytes.digest,
+        )
+    {
+        // Not reached while `known` is only offered for a finished import; if it were, the
+        // template is fetched whole rather than imported from nothing.
+        bytes = match target.fetch(ctx, None).await {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(problem)) => return stall(target, ctx, problem).await,
+            Err(Error::Fetch(message)) => return fetch_failed(target, ctx, message).await,
+            Err(error) => return Err(error),
+        };
+    }
     let key = target.key(&bytes);
     if status::is_done(import.status.as_ref(), key.0, &key.1) {
-        // Same generation, same template, finished: never applied twice (spec section 6).
+        // Same generation, same template, finished: never applied twice.
         // Only a report delivery may be left to do.
         return deliver_if_wanted(target, ctx, &tenant, &bytes, &key).await;
     }
@@ -147,23 +258,32 @@ async fn import_template(
     tenant: &Tenant,
     bytes: &TemplateBytes,
 ) -> Result<Action> {
-    let template = match read_template(&bytes.bytes, &ctx.settings.limits) {
+    let read = match &bytes.content {
+        Content::Csv(csv) => read_template(csv, &ctx.settings.limits).map_err(|r| r.to_string()),
+        Content::Rejected(message) => Err(message.clone()),
+        Content::Unchanged => {
+            return Err(Error::Fetch(
+                "the template was not downloaded (unchanged); fetching it again".into(),
+            ));
+        }
+    };
+    let template = match read {
         Ok(template) => template,
-        Err(rejection) => {
+        Err(message) => {
             // Started and rejected at once: the Running status it passes through is not written.
             let started = status::running(&target.basis(), &UserImportStatus::default());
             let basis = Basis {
                 previous: Some(&started),
                 ..target.basis()
             };
-            let message = rejection.to_string();
-            let rejected = status::rejected(&basis, &bytes.digest, &message);
+            let mut rejected = status::rejected(&basis, &bytes.digest, &message);
+            with_source_version(&mut rejected, bytes);
             target.status.write(&rejected).await?;
             tracing::info!(import = %target.name, "template rejected");
             events::publish(
                 &ctx.recorder,
                 target.import,
-                Note::warning("TemplateRejected", message),
+                Note::warning(TEMPLATE_REJECTED, message),
             )
             .await;
             return Ok(Action::await_change());
@@ -173,10 +293,12 @@ async fn import_template(
     let plan = plan_against_users(ctx, &target.namespace, tenant, &template).await?;
     if ctx.presence(target.import).deleted() {
         tracing::info!(import = %target.name, namespace = %target.namespace, "the UserImport was deleted before its import started");
+        ctx.forget_if_gone(target.import);
         return Ok(Action::await_change());
     }
     let planned = planned_result(target, ctx, tenant, &template, &plan, bytes);
-    let running = status::running(&target.basis(), &planned.status);
+    let mut running = status::running(&target.basis(), &planned.status);
+    with_source_version(&mut running, bytes);
     target.status.write(&running).await?;
     ctx.keep_plan(&target.uid, target.key(bytes), planned.status.clone());
     if let Some(prepared) = &planned.report {
@@ -197,6 +319,7 @@ async fn import_template(
             planned = plan.writes.len(),
             "the UserImport was deleted: its import stopped"
         );
+        ctx.forget_if_gone(target.import);
         return Ok(Action::await_change());
     }
     // The Running status just written is the basis of the final one (conditions).
@@ -300,7 +423,7 @@ fn reports(
     plan: &Plan,
 ) -> (ImportReport, Option<ErrorReport>) {
     let display_name = &tenant.spec.display_name;
-    let date = chrono::Utc::now().date_naive();
+    let date = Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
     let error_report = write_error_report(display_name, date, template, plan);
     let report = build_report(display_name, template, plan, error_report.as_ref());
     (report, error_report)
@@ -348,7 +471,23 @@ async fn rebuild_report(
     tenant: &Tenant,
     bytes: &TemplateBytes,
 ) -> Result<Option<Prepared>> {
-    let Ok(template) = read_template(&bytes.bytes, &ctx.settings.limits) else {
+    let fetched;
+    let csv = match &bytes.content {
+        Content::Csv(csv) => csv,
+        Content::Rejected(_) => return Ok(None),
+        Content::Unchanged => {
+            // Not downloaded as unchanged: the report needs the rows.
+            fetched = match target.fetch(ctx, None).await? {
+                Ok(fetched) if fetched.digest == bytes.digest => fetched,
+                _ => return Ok(None),
+            };
+            match &fetched.content {
+                Content::Csv(csv) => csv,
+                _ => return Ok(None),
+            }
+        }
+    };
+    let Ok(template) = read_template(csv, &ctx.settings.limits) else {
         return Ok(None);
     };
     let plan = plan_against_users(ctx, &target.namespace, tenant, &template).await?;
@@ -408,6 +547,7 @@ async fn finish(
     let mut completed = status::completed(basis, &planned.status);
     // The digest of the bytes as fetched: the one `is_done` compares on the next reconcile.
     completed.template_digest = Some(bytes.digest.clone());
+    with_source_version(&mut completed, bytes);
     if let Err(why) = written {
         // DryRun or Abort: say so where `kubectl get` users look first.
         status::note_on_ready(&mut completed, why);
@@ -443,14 +583,14 @@ async fn finish(
         events::publish(
             &ctx.recorder,
             target.import,
-            Note::warning("ProblemRows", message),
+            Note::warning(PROBLEM_ROWS, message),
         )
         .await;
     }
     events::publish(
         &ctx.recorder,
         target.import,
-        Note::normal("Imported", summary),
+        Note::normal(IMPORTED, summary),
     )
     .await;
     let Some(prepared) = &planned.report else {
@@ -461,6 +601,40 @@ async fn finish(
         return Ok(Action::requeue(ctx.settings.resync));
     }
     report_mail::deliver(&target.subject(), ctx, tenant, completed, prepared).await
+}
+
+/// The template could not be downloaded: the status says why (unless a finished import of this
+/// generation stands: then a Warning event does), and the download is tried again after a
+/// back-off that doubles with each failure.
+async fn fetch_failed(target: &Target<'_>, ctx: &Context, message: String) -> Result<Action> {
+    let generation = target.import.metadata.generation;
+    let wait = ctx.fetch_failed(&target.uid, generation);
+    ctx.metrics
+        .failures
+        .get_or_create(&ErrorLabel {
+            error: "TemplateFetch",
+        })
+        .inc();
+    tracing::warn!(import = %target.name, namespace = %target.namespace, %message, retry_in = ?wait, "the template could not be downloaded");
+    let previous = target.import.status.as_ref();
+    if !status::has_result_for(previous, generation) {
+        let failed = status::failed(&target.basis(), TEMPLATE_FETCH_FAILED, &message);
+        let same = previous.is_some_and(|previous| {
+            previous.phase == failed.phase && previous.conditions == failed.conditions
+        });
+        if !same {
+            target.status.write(&failed).await?;
+        }
+    }
+    let note = Note::warning(TEMPLATE_FETCH_FAILED, message);
+    events::publish(&ctx.recorder, target.import, note).await;
+    Ok(Action::requeue(wait))
+}
+
+/// Records where the template came from (a Flux revision, an ETag) beside its digest.
+fn with_source_version(status: &mut UserImportStatus, bytes: &TemplateBytes) {
+    status.template_revision = bytes.revision.clone();
+    status.template_etag = bytes.etag.clone();
 }
 
 /// The import cannot start. Writes the Stalled status (only when it changes, so a requeue of
@@ -533,7 +707,7 @@ async fn record_failure(
         // A re-check of a finished import, or the delivery of its report, failed: the import's
         // result stands (a `Failed` phase here would outlive the error). The retry comes by
         // back-off; the event and the log say why.
-        let note = Note::warning("ReconcileFailed", error.to_string());
+        let note = Note::warning(RECONCILE_FAILED, error.to_string());
         events::publish(&ctx.recorder, import, note).await;
         return;
     }
@@ -541,10 +715,10 @@ async fn record_failure(
         previous,
         ..target.basis()
     };
-    let failed = status::failed(&basis, &error.to_string());
+    let failed = status::failed(&basis, error.reason(), &error.to_string());
     if let Err(status_error) = target.status.write(&failed).await {
         tracing::warn!(import = %target.name, error = %status_error, "could not write the Failed status");
     }
-    let note = Note::warning("ReconcileFailed", error.to_string());
+    let note = Note::warning(RECONCILE_FAILED, error.to_string());
     events::publish(&ctx.recorder, import, note).await;
 }

@@ -7,7 +7,8 @@ use super::conditions::INVALID_REFERENCE;
 use super::template_source::SourceProblem;
 use crate::resources::{OBJECT_NAME_MAX_LENGTH, Tenant, UserImportSpec, is_object_name};
 
-/// The names of a UserImport's spec: `spec.tenantRef.name` and the template source's name.
+/// The names of a UserImport's spec: `spec.tenantRef.name`, the template source's name, and
+/// the Secret of a URL's credentials.
 pub fn of_import(spec: &UserImportSpec) -> Result<(), SourceProblem> {
     check("spec.tenantRef.name", &spec.tenant_ref.name)?;
     let template = &spec.template;
@@ -16,6 +17,16 @@ pub fn of_import(spec: &UserImportSpec) -> Result<(), SourceProblem> {
     }
     if let Some(key) = &template.secret_key_ref {
         check("spec.template.secretKeyRef.name", &key.name)?;
+    }
+    if let Some(source) = &template.source_ref {
+        check("spec.template.sourceRef.name", &source.name)?;
+    }
+    if let Some(secret) = template
+        .url
+        .as_ref()
+        .and_then(|url| url.secret_ref.as_ref())
+    {
+        check("spec.template.url.secretRef.name", &secret.name)?;
     }
     Ok(())
 }
@@ -75,6 +86,7 @@ mod tests {
             template: TemplateSource {
                 config_map_key_ref: config_map.map(key),
                 secret_key_ref: secret.map(key),
+                ..Default::default()
             },
             mode: Default::default(),
             on_problem: Default::default(),
@@ -97,6 +109,21 @@ mod tests {
         assert_eq!(field_of(config_map), "spec.template.configMapKeyRef.name");
         let secret = of_import(&spec("acme", None, Some("Tpl")));
         assert_eq!(field_of(secret), "spec.template.secretKeyRef.name");
+        let mut flux = spec("acme", None, None);
+        flux.template.source_ref = Some(crate::resources::FluxSourceRef {
+            kind: crate::resources::FluxSourceKind::Bucket,
+            name: "../x".into(),
+        });
+        assert_eq!(field_of(of_import(&flux)), "spec.template.sourceRef.name");
+        let mut url = spec("acme", None, None);
+        url.template.url = Some(crate::resources::UrlSource {
+            secret_ref: Some(SecretName { name: "a/b".into() }),
+            ..Default::default()
+        });
+        assert_eq!(
+            field_of(of_import(&url)),
+            "spec.template.url.secretRef.name"
+        );
     }
 
     #[test]

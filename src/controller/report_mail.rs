@@ -1,4 +1,4 @@
-//! Mailing the error report of an import with problem rows (spec section 7) and recording the
+//! Mailing the error report of an import with problem rows (docs/error-report.md) and recording the
 //! delivery in `status.errorReport` and the `ReportDelivered` condition.
 //!
 //! Each attempt is recorded in the status before the message is sent, so a crash mid-send
@@ -17,6 +17,10 @@ use super::conditions::{self, REPORT_DELIVERED, Wanted};
 use super::context::Context;
 use super::error::Result;
 use super::events::{self, Note};
+use super::reasons::{
+    DELIVERY_FAILED, DELIVERY_REJECTED, NO_RECIPIENT, REPORT_FAILED, REPORT_HEADER_SANITIZED,
+    REPORT_SENT, RETRIES_EXHAUSTED, SENDING, SENT,
+};
 use super::references;
 use super::status;
 use crate::core::error_report::ErrorReport;
@@ -26,12 +30,6 @@ use crate::resources::{ErrorReportState, Tenant, UserImport, UserImportStatus};
 
 /// Delivery tries across reconciles before the report stays `Failed`.
 pub const MAX_ATTEMPTS: u32 = 5;
-
-/// The reason of `ReportDelivered=False` after a failure that a later try may fix.
-const RETRYING: &str = "DeliveryFailed";
-const NO_RECIPIENT: &str = "NoRecipient";
-/// Event reason: a Tenant value was changed to stand in a mail header (a line break replaced).
-const REPORT_HEADER_SANITIZED: &str = "ReportHeaderSanitized";
 
 /// The report and its CSV, as mailed.
 pub struct Prepared {
@@ -50,7 +48,7 @@ pub fn wanted(status: &UserImportStatus, tenant: &Tenant) -> bool {
         ErrorReportState::Pending => true,
         ErrorReportState::Failed => match reason {
             Some(NO_RECIPIENT) => recipient(tenant).is_some(),
-            Some(RETRYING) => report.attempts < MAX_ATTEMPTS,
+            Some(DELIVERY_FAILED) => report.attempts < MAX_ATTEMPTS,
             _ => false,
         },
         ErrorReportState::NotNeeded | ErrorReportState::Sent => false,
@@ -111,7 +109,7 @@ pub async fn deliver(
         &mut status,
         generation,
         ErrorReportState::Pending,
-        "Sending",
+        SENDING,
         "sending the error report",
     );
     subject.status.write(&status).await?;
@@ -142,13 +140,13 @@ pub async fn deliver(
                 &mut status,
                 generation,
                 ErrorReportState::Sent,
-                "Sent",
+                SENT,
                 &message,
             );
             subject.status.write(&status).await?;
             tracing::info!(import = %subject.name, "error report sent");
             let note = Note::normal(
-                "ReportSent",
+                REPORT_SENT,
                 "the error report was sent to the tenant's default site administrator",
             );
             events::publish(&ctx.recorder, subject.import, note).await;
@@ -170,9 +168,9 @@ pub async fn deliver(
                 report.last_error = Some(error.to_string());
             }
             let reason = match (retry, transient) {
-                (true, _) => RETRYING,
-                (false, true) => "RetriesExhausted",
-                (false, false) => "DeliveryRejected",
+                (true, _) => DELIVERY_FAILED,
+                (false, true) => RETRIES_EXHAUSTED,
+                (false, false) => DELIVERY_REJECTED,
             };
             record(
                 &mut status,
@@ -186,7 +184,7 @@ pub async fn deliver(
             events::publish(
                 &ctx.recorder,
                 subject.import,
-                Note::warning("ReportFailed", error.to_string()),
+                Note::warning(REPORT_FAILED, error.to_string()),
             )
             .await;
             let wait = retry.then(|| backoff(ctx.settings.mail_backoff, tried));
@@ -383,11 +381,11 @@ mod tests {
     #[test]
     fn pending_is_sent_sent_is_not() {
         assert!(wanted(
-            &status(ErrorReportState::Pending, 0, "Sending"),
+            &status(ErrorReportState::Pending, 0, SENDING),
             &tenant("a@b.test")
         ));
         assert!(!wanted(
-            &status(ErrorReportState::Sent, 1, "Sent"),
+            &status(ErrorReportState::Sent, 1, SENT),
             &tenant("a@b.test")
         ));
         assert!(!wanted(&UserImportStatus::default(), &tenant("a@b.test")));
@@ -396,19 +394,19 @@ mod tests {
     #[test]
     fn failures_are_retried_within_the_budget_and_no_recipient_waits_for_one() {
         assert!(wanted(
-            &status(ErrorReportState::Failed, 1, RETRYING),
+            &status(ErrorReportState::Failed, 1, DELIVERY_FAILED),
             &tenant("a@b.test")
         ));
         assert!(!wanted(
-            &status(ErrorReportState::Failed, MAX_ATTEMPTS, RETRYING),
+            &status(ErrorReportState::Failed, MAX_ATTEMPTS, DELIVERY_FAILED),
             &tenant("a@b.test")
         ));
         assert!(!wanted(
-            &status(ErrorReportState::Failed, 1, "DeliveryRejected"),
+            &status(ErrorReportState::Failed, 1, DELIVERY_REJECTED),
             &tenant("a@b.test")
         ));
         assert!(!wanted(
-            &status(ErrorReportState::Failed, 5, "RetriesExhausted"),
+            &status(ErrorReportState::Failed, 5, RETRIES_EXHAUSTED),
             &tenant("a@b.test")
         ));
         assert!(!wanted(

@@ -15,6 +15,7 @@ use super::conditions::{
     self, READY, RECONCILE_PANICKED, RECONCILING, STALLED, TEMPLATE_VALID, Wanted,
 };
 use super::error::Result;
+use super::reasons::{IMPORTED, IMPORTING, TEMPLATE_READ, TEMPLATE_REJECTED};
 use crate::core::report::ImportReport;
 use crate::resources::{
     ErrorReportState, ErrorReportStatus, ImportPhase, UserImport, UserImportStatus,
@@ -24,10 +25,12 @@ use crate::resources::{
 pub const LIST_CAP: usize = 100;
 
 /// Every field of `UserImportStatus` as serialised: the ones absent from a patch are nulled.
-const FIELDS: [&str; 15] = [
+const FIELDS: [&str; 17] = [
     "phase",
     "observedGeneration",
     "templateDigest",
+    "templateRevision",
+    "templateEtag",
     "templateEncoding",
     "counts",
     "new",
@@ -138,9 +141,9 @@ pub fn running(basis: &Basis, planned: &UserImportStatus) -> UserImportStatus {
             .or_else(|| Some(rfc3339(basis.now))),
         completed_at: None,
         conditions: basis.conditions(&[
-            Wanted::new(READY, false, "Importing", "the import is running"),
-            Wanted::new(RECONCILING, true, "Importing", "the import is running"),
-            Wanted::new(STALLED, false, "Importing", ""),
+            Wanted::new(READY, false, IMPORTING, "the import is running"),
+            Wanted::new(RECONCILING, true, IMPORTING, "the import is running"),
+            Wanted::new(STALLED, false, IMPORTING, ""),
         ]),
         ..planned.clone()
     }
@@ -162,7 +165,6 @@ pub fn stalled(basis: &Basis, reason: &str, message: &str) -> UserImportStatus {
 
 /// The template was rejected whole: nothing was written.
 pub fn rejected(basis: &Basis, digest: &str, message: &str) -> UserImportStatus {
-    const REASON: &str = "TemplateRejected";
     UserImportStatus {
         phase: Some(ImportPhase::Failed),
         observed_generation: basis.generation,
@@ -170,26 +172,26 @@ pub fn rejected(basis: &Basis, digest: &str, message: &str) -> UserImportStatus 
         started_at: basis.previous_started_at(),
         completed_at: Some(rfc3339(basis.now)),
         conditions: basis.conditions(&[
-            Wanted::new(READY, false, REASON, message),
-            Wanted::new(RECONCILING, false, REASON, ""),
-            Wanted::new(STALLED, true, REASON, message),
-            Wanted::new(TEMPLATE_VALID, false, REASON, message),
+            Wanted::new(READY, false, TEMPLATE_REJECTED, message),
+            Wanted::new(RECONCILING, false, TEMPLATE_REJECTED, ""),
+            Wanted::new(STALLED, true, TEMPLATE_REJECTED, message),
+            Wanted::new(TEMPLATE_VALID, false, TEMPLATE_REJECTED, message),
         ]),
         ..Default::default()
     }
 }
 
-/// A controller error (the API server failing); the reconcile is retried.
-pub fn failed(basis: &Basis, message: &str) -> UserImportStatus {
-    const REASON: &str = "RetryingAfterError";
+/// A controller error (the API server failing, a download failing: `reason` says which); the
+/// reconcile is retried.
+pub fn failed(basis: &Basis, reason: &str, message: &str) -> UserImportStatus {
     let mut status = kept(basis);
     status.phase = Some(ImportPhase::Failed);
     status.observed_generation = basis.generation;
     status.conditions = basis.conditions(&[
-        Wanted::new(READY, false, REASON, message),
+        Wanted::new(READY, false, reason, message),
         // Still being worked on: the controller retries by itself.
-        Wanted::new(RECONCILING, true, REASON, message),
-        Wanted::new(STALLED, false, REASON, ""),
+        Wanted::new(RECONCILING, true, reason, message),
+        Wanted::new(STALLED, false, reason, ""),
     ]);
     status
 }
@@ -244,10 +246,10 @@ pub fn completed(basis: &Basis, planned: &UserImportStatus) -> UserImportStatus 
         error_report: Some(planned.error_report.clone().unwrap_or_default()),
         completed_at: Some(rfc3339(basis.now)),
         conditions: basis.conditions(&[
-            Wanted::new(READY, true, "Imported", &message),
-            Wanted::new(RECONCILING, false, "Imported", ""),
-            Wanted::new(STALLED, false, "Imported", ""),
-            Wanted::new(TEMPLATE_VALID, true, "TemplateRead", ""),
+            Wanted::new(READY, true, IMPORTED, &message),
+            Wanted::new(RECONCILING, false, IMPORTED, ""),
+            Wanted::new(STALLED, false, IMPORTED, ""),
+            Wanted::new(TEMPLATE_VALID, true, TEMPLATE_READ, ""),
         ]),
         ..planned.clone()
     }
@@ -275,17 +277,14 @@ fn capped<T: Clone>(list: &[T]) -> Vec<T> {
 }
 
 /// True when the status already describes a finished import of this generation and template:
-/// the controller then does nothing at all (spec section 6: never applied twice).
+/// the controller then does nothing at all (docs/status.md: never applied twice).
 pub fn is_done(status: Option<&UserImportStatus>, generation: Option<i64>, digest: &str) -> bool {
     let Some(status) = status else { return false };
     let finished = match status.phase {
         Some(ImportPhase::Succeeded | ImportPhase::SucceededWithProblems) => true,
         // A rejected template stays rejected until the template or the spec changes.
-        Some(ImportPhase::Failed) => {
-            conditions::find(&status.conditions, STALLED).is_some_and(|stalled| {
-                stalled.status == "True" && stalled.reason == "TemplateRejected"
-            })
-        }
+        Some(ImportPhase::Failed) => conditions::find(&status.conditions, STALLED)
+            .is_some_and(|stalled| stalled.status == "True" && stalled.reason == TEMPLATE_REJECTED),
         _ => false,
     };
     finished
@@ -365,6 +364,7 @@ fn with_nulls(value: Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controller::reasons::RETRYING_AFTER_ERROR;
 
     fn basis(previous: Option<&UserImportStatus>) -> Basis<'_> {
         Basis {
@@ -402,7 +402,7 @@ mod tests {
         assert!(!is_done(Some(&status), Some(3), "sha256:b"));
         let rejected = rejected(&basis(None), "sha256:a", "bad");
         assert!(is_done(Some(&rejected), Some(3), "sha256:a"));
-        let failed = failed(&basis(Some(&status)), "api down");
+        let failed = failed(&basis(Some(&status)), RETRYING_AFTER_ERROR, "api down");
         assert!(!is_done(Some(&failed), Some(3), "sha256:a"));
     }
 
@@ -431,7 +431,7 @@ mod tests {
     fn planned_result() -> UserImportStatus {
         UserImportStatus {
             template_digest: Some("sha256:a".into()),
-            counts: Some(crate::core::report::Counts {
+            counts: Some(crate::resources::Counts {
                 new: 980,
                 ..Default::default()
             }),
@@ -451,7 +451,7 @@ mod tests {
         assert_eq!(planned_in(Some(&running), Some(4), "sha256:a"), None);
         assert_eq!(planned_in(Some(&running), Some(3), "sha256:b"), None);
         // An error or a panic keeps it for the retry.
-        let failed = failed(&basis(Some(&running)), "500");
+        let failed = failed(&basis(Some(&running)), RETRYING_AFTER_ERROR, "500");
         assert!(planned_in(Some(&failed), Some(3), "sha256:a").is_some());
         let panicked = panicked(&basis(Some(&running)), "boom");
         assert!(planned_in(Some(&panicked), Some(3), "sha256:a").is_some());
@@ -481,7 +481,7 @@ mod tests {
     fn a_failure_of_another_generation_drops_the_old_result() {
         let mut old = running(&basis(None), &planned_result());
         old.observed_generation = Some(2);
-        let failed = failed(&basis(Some(&old)), "500");
+        let failed = failed(&basis(Some(&old)), RETRYING_AFTER_ERROR, "500");
         assert_eq!(failed.observed_generation, Some(3));
         assert_eq!(failed.counts, None);
         assert_eq!(planned_in(Some(&failed), Some(3), "sha256:a"), None);

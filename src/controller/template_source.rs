@@ -1,18 +1,66 @@
-//! Fetching the template's bytes from the ConfigMap or Secret key that `spec.template` names.
+//! Fetching the template from where `spec.template` says it is: a ConfigMap or Secret key
+//! (plain or gzip-compressed), a file in a Flux source's artifact, or an HTTPS URL.
+//!
+//! Downloads are read as streams in a blocking task: digested, decompressed and unpacked while
+//! they arrive, within the template's limits, so that the operator holds at most one copy of
+//! the template (plus, later, its decoded rows).
 
-use crate::core::template::digest;
+use std::io::{self, Read};
+
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::DynamicObject;
 use kube::{Api, Client};
 
-use super::error::Result;
-use crate::resources::{KeyRef, TemplateRef, TemplateSource};
+use super::conditions::{
+    ARTIFACT_NOT_READY, ARTIFACT_UNREADABLE, FLUX_SOURCES_DISABLED, INVALID_TEMPLATE_PATH,
+    INVALID_TEMPLATE_REF, TEMPLATE_DIGEST_MISMATCH, TEMPLATE_KEY_NOT_FOUND,
+    TEMPLATE_PATH_NOT_FOUND, TEMPLATE_SOURCE_NOT_FOUND,
+};
+use super::context::Context;
+use super::download::{self, BodyReader, Credentials, Response};
+use super::error::{Error, Result};
+use super::flux::{self, Artifact};
+use crate::core::archive::{
+    ArchiveError, ArchiveLimits, DigestAlgorithm, Digesting, ExpectedDigest, extract_file, is_gzip,
+    normalize_path, read_unpacked,
+};
+use crate::core::template::{TemplateLimits, digest};
+use crate::resources::{FluxSourceRef, KeyRef, SecretName, TemplateRef, TemplateSource, UrlSource};
 
-/// The template's bytes and their digest, computed before parsing so that an import that is
-/// already done can be recognised without reading a large file again.
+/// The template as fetched, with the digest that identifies it. The digest is computed before
+/// parsing, so that an import that is already done is recognised without parsing again.
+#[derive(Debug)]
 pub struct TemplateBytes {
-    pub bytes: Vec<u8>,
-    /// `sha256:<lower-case hex>`: the same definition as `Template::digest`.
+    pub content: Content,
+    /// `sha256:<lower-case hex>` of the CSV (decompressed), the same definition as
+    /// `Template::digest`; for a [`Content::Rejected`] template that could not be read whole,
+    /// the digest of the data as stored or downloaded.
     pub digest: String,
+    /// The Flux artifact's revision the template was read from.
+    pub revision: Option<String>,
+    /// The ETag of the downloaded file (a URL source).
+    pub etag: Option<String>,
+}
+
+/// What was fetched.
+#[derive(Debug)]
+pub enum Content {
+    /// The CSV's bytes, decompressed when they were compressed.
+    Csv(Vec<u8>),
+    /// Data that is no acceptable template before it is even parsed (over the size limit once
+    /// decompressed, damaged gzip): the message says why. Rejected as a template is.
+    Rejected(String),
+    /// Not downloaded: the source says it is the one of `Known` (same ETag, same revision).
+    Unchanged,
+}
+
+/// What the last finished import of the current generation read: a source whose version is
+/// still this one is not downloaded again.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Known {
+    pub digest: String,
+    pub revision: Option<String>,
+    pub etag: Option<String>,
 }
 
 /// Why the template cannot be fetched: the user must fix the spec or create the object.
@@ -23,29 +71,66 @@ pub struct SourceProblem {
     pub message: String,
 }
 
-/// Fetches the bytes, or says why they are not there. `Err` only for API failures.
+impl SourceProblem {
+    fn new(reason: &'static str, message: impl Into<String>) -> Self {
+        SourceProblem {
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+/// Fetches the template, or says why it is not there. `Err` for failures that a retry may cure
+/// (the API server, a download), retried with back-off.
 pub async fn fetch(
-    client: &Client,
+    ctx: &Context,
     namespace: &str,
     source: &TemplateSource,
+    known: Option<&Known>,
 ) -> Result<Result<TemplateBytes, SourceProblem>> {
     let reference = match source.resolve() {
         Ok(reference) => reference,
-        Err(message) => {
-            return Ok(Err(SourceProblem {
-                reason: "InvalidTemplateRef",
-                message: message.to_string(),
-            }));
+        Err(message) => return Ok(Err(SourceProblem::new(INVALID_TEMPLATE_REF, message))),
+    };
+    let limits = &ctx.settings.limits;
+    match &reference {
+        TemplateRef::ConfigMap(key) => {
+            let stored = config_map_key(&ctx.client, namespace, key).await?;
+            Ok(stored.map(|stored| from_stored(stored, limits)))
         }
+        TemplateRef::Secret(key) => {
+            let stored = secret_key(&ctx.client, namespace, key).await?;
+            Ok(stored.map(|stored| from_stored(stored, limits)))
+        }
+        TemplateRef::Flux { source, path } => {
+            flux_source(ctx, namespace, source, path, known).await
+        }
+        TemplateRef::Url(url) => url_source(ctx, namespace, url, known).await,
+    }
+}
+
+/// Bytes of a ConfigMap or Secret key: a CSV, or a gzip-compressed CSV (by its magic bytes,
+/// whatever the key is called).
+fn from_stored(stored: Vec<u8>, limits: &TemplateLimits) -> TemplateBytes {
+    let template = |content, digest| TemplateBytes {
+        content,
+        digest,
+        revision: None,
+        etag: None,
     };
-    let bytes = match &reference {
-        TemplateRef::ConfigMap(key) => config_map_key(client, namespace, key).await?,
-        TemplateRef::Secret(key) => secret_key(client, namespace, key).await?,
+    let csv = if is_gzip(&stored) {
+        match read_unpacked(&stored[..], limits) {
+            // The compressed copy is dropped here, before the CSV is parsed.
+            Ok(csv) => csv,
+            Err(rejection) => {
+                return template(Content::Rejected(rejection.to_string()), digest(&stored));
+            }
+        }
+    } else {
+        stored
     };
-    Ok(bytes.map(|bytes| TemplateBytes {
-        digest: digest(&bytes),
-        bytes,
-    }))
+    let digest = digest(&csv);
+    template(Content::Csv(csv), digest)
 }
 
 async fn config_map_key(
@@ -55,9 +140,9 @@ async fn config_map_key(
 ) -> Result<Result<Vec<u8>, SourceProblem>> {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
     let Some(config_map) = api.get_opt(&key.name).await? else {
-        return Ok(Err(not_found("ConfigMap", key)));
+        return Ok(Err(not_found("ConfigMap", &key.name)));
     };
-    // `data` holds UTF-8 text; `binaryData` holds anything else (a Windows-1252 export).
+    // `data` holds UTF-8 text; `binaryData` holds anything else (a Windows-1252 export, gzip).
     let text = config_map
         .data
         .and_then(|mut data| data.remove(&key.key))
@@ -80,7 +165,7 @@ async fn secret_key(
 ) -> Result<Result<Vec<u8>, SourceProblem>> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let Some(secret) = api.get_opt(&key.name).await? else {
-        return Ok(Err(not_found("Secret", key)));
+        return Ok(Err(not_found("Secret", &key.name)));
     };
     let data = secret.data.and_then(|mut data| data.remove(&key.key));
     let string_data = || {
@@ -95,18 +180,349 @@ async fn secret_key(
         .ok_or_else(|| key_missing("Secret", key)))
 }
 
-fn not_found(kind: &str, key: &KeyRef) -> SourceProblem {
-    SourceProblem {
-        reason: "TemplateSourceNotFound",
-        message: format!("{kind} {:?} not found", key.name),
-    }
+fn not_found(kind: &str, name: &str) -> SourceProblem {
+    SourceProblem::new(
+        TEMPLATE_SOURCE_NOT_FOUND,
+        format!("{kind} {name:?} not found"),
+    )
 }
 
 fn key_missing(kind: &str, key: &KeyRef) -> SourceProblem {
-    SourceProblem {
-        reason: "TemplateKeyNotFound",
-        message: format!("{kind} {:?} has no key {:?}", key.name, key.key),
+    SourceProblem::new(
+        TEMPLATE_KEY_NOT_FOUND,
+        format!("{kind} {:?} has no key {:?}", key.name, key.key),
+    )
+}
+
+/// The file `path` of a Flux source's artifact.
+async fn flux_source(
+    ctx: &Context,
+    namespace: &str,
+    source: &FluxSourceRef,
+    path: &str,
+    known: Option<&Known>,
+) -> Result<Result<TemplateBytes, SourceProblem>> {
+    let kind = source.kind.kind();
+    if !ctx.settings.flux_sources {
+        return Ok(Err(SourceProblem::new(
+            FLUX_SOURCES_DISABLED,
+            format!(
+                "spec.template.sourceRef names a {kind}, and this operator does not read Flux \
+                 sources (run it with --flux-sources=true; the chart: fluxSources.enabled=true)"
+            ),
+        )));
     }
+    // Checked before any request: a path that leaves the archive is never looked for.
+    if let Err(error) = normalize_path(path) {
+        return Ok(Err(SourceProblem::new(
+            INVALID_TEMPLATE_PATH,
+            format!("spec.template.path: {error}"),
+        )));
+    }
+    let resource = flux::api_resource(source.kind);
+    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), namespace, &resource);
+    let Some(object) = api.get_opt(&source.name).await? else {
+        return Ok(Err(SourceProblem::new(
+            TEMPLATE_SOURCE_NOT_FOUND,
+            format!(
+                "{kind} {:?} not found (or the API server does not serve {}/{})",
+                source.name, resource.api_version, resource.plural
+            ),
+        )));
+    };
+    let described = flux::describe(source.kind, &object);
+    let artifact = match flux::artifact_of(&object) {
+        Ok(artifact) => artifact,
+        Err(why) => {
+            return Ok(Err(SourceProblem::new(
+                ARTIFACT_NOT_READY,
+                format!("{described}: {why}; the import starts when it has one"),
+            )));
+        }
+    };
+    let revision = Some(artifact.revision.clone());
+    if let Some(known) =
+        known.filter(|known| known.revision.is_some() && known.revision == revision)
+    {
+        return Ok(Ok(TemplateBytes {
+            content: Content::Unchanged,
+            digest: known.digest.clone(),
+            revision,
+            etag: None,
+        }));
+    }
+    let credentials = Credentials::default();
+    let request = download::Request {
+        url: &artifact.url,
+        https_only: false,
+        credentials: &credentials,
+        if_none_match: None,
+    };
+    let body = match download::get(&request).await {
+        Ok(Response::Body { body, .. }) => body,
+        Ok(Response::NotModified) => {
+            return Err(Error::Fetch(format!(
+                "GET {}: 304 Not Modified to a request without If-None-Match",
+                artifact.url
+            )));
+        }
+        Err(error) => return Err(Error::Fetch(format!("{described}: {error}"))),
+    };
+    let reader = download::body_reader(body, &artifact.url);
+    let limits = ctx.settings.limits;
+    let archive = ArchiveLimits {
+        max_archive_bytes: ctx.settings.max_archive_bytes,
+    };
+    let path = path.to_string();
+    let read = tokio::task::spawn_blocking(move || {
+        read_artifact(reader, &artifact, &described, &path, &limits, &archive)
+    });
+    let read = read
+        .await
+        .map_err(|error| Error::Fetch(format!("the artifact's reader failed: {error}")))?;
+    Ok(read?.map(|(content, digest)| TemplateBytes {
+        content,
+        digest,
+        revision,
+        etag: None,
+    }))
+}
+
+/// What a blocking read of a download found: the content and its digest, a problem the user
+/// must fix, or a failure to retry.
+type Reading = Result<Result<(Content, String), SourceProblem>>;
+
+/// Reads an artifact as it downloads: digests every byte, takes the file out of the tarball,
+/// then reads the rest only to finish the digest. Nothing is used unless the digest is the one
+/// the source's status announced.
+fn read_artifact(
+    reader: BodyReader,
+    artifact: &Artifact,
+    described: &str,
+    path: &str,
+    limits: &TemplateLimits,
+    archive: &ArchiveLimits,
+) -> Reading {
+    let mut digesting = Digesting::new(reader, artifact.digest.algorithm);
+    let extracted = extract_file(&mut digesting, path, limits, archive);
+    network_failure(&mut digesting)?;
+    let of_artifact = |what: String| {
+        format!(
+            "{what} (the artifact of {described}, revision {:?})",
+            artifact.revision
+        )
+    };
+    if let Err(ArchiveError::TooLarge { .. }) = &extracted {
+        // Read no further; nothing of it is used.
+        let error = extracted.unwrap_err();
+        let message = of_artifact(error.to_string());
+        return Ok(Ok((
+            Content::Rejected(message),
+            artifact.digest.digest.clone(),
+        )));
+    }
+    let left = archive.max_archive_bytes.saturating_sub(digesting.bytes);
+    let drained = io::copy(&mut (&mut digesting).take(left + 1), &mut io::sink());
+    network_failure(&mut digesting)?;
+    drained.map_err(|error| Error::Fetch(format!("{described}: {error}")))?;
+    if digesting.bytes > archive.max_archive_bytes {
+        let message = of_artifact(
+            ArchiveError::TooLarge {
+                limit: archive.max_archive_bytes,
+            }
+            .to_string(),
+        );
+        return Ok(Ok((
+            Content::Rejected(message),
+            artifact.digest.digest.clone(),
+        )));
+    }
+    let actual = digesting.digest();
+    if actual != artifact.digest.digest {
+        return Ok(Err(SourceProblem::new(
+            TEMPLATE_DIGEST_MISMATCH,
+            format!(
+                "the artifact of {described} downloaded from {} has the digest {actual}, not \
+                 {} as its status.artifact.digest says: it was not used",
+                artifact.url, artifact.digest.digest
+            ),
+        )));
+    }
+    Ok(match extracted {
+        Ok(csv) => {
+            let digest = digest(&csv);
+            Ok((Content::Csv(csv), digest))
+        }
+        Err(ArchiveError::Template(rejection)) => Ok((
+            Content::Rejected(of_artifact(format!("{path:?}: {rejection}"))),
+            artifact.digest.digest.clone(),
+        )),
+        Err(error @ (ArchiveError::NotFound { .. } | ArchiveError::NotAFile { .. })) => Err(
+            SourceProblem::new(TEMPLATE_PATH_NOT_FOUND, of_artifact(error.to_string())),
+        ),
+        Err(error @ ArchiveError::InvalidPath { .. }) => Err(SourceProblem::new(
+            INVALID_TEMPLATE_PATH,
+            format!("spec.template.path: {error}"),
+        )),
+        Err(error) => Err(SourceProblem::new(
+            ARTIFACT_UNREADABLE,
+            of_artifact(error.to_string()),
+        )),
+    })
+}
+
+/// A failure of the download itself (not of its content): retried.
+fn network_failure(digesting: &mut Digesting<BodyReader>) -> Result<()> {
+    match digesting.get_mut().failure() {
+        Some(failure) => Err(Error::Fetch(failure)),
+        None => Ok(()),
+    }
+}
+
+/// A template downloaded from `spec.template.url`.
+async fn url_source(
+    ctx: &Context,
+    namespace: &str,
+    source: &UrlSource,
+    known: Option<&Known>,
+) -> Result<Result<TemplateBytes, SourceProblem>> {
+    let expected = match source.digest.as_deref().map(ExpectedDigest::parse) {
+        None => None,
+        Some(Ok(expected)) => Some(expected),
+        Some(Err(why)) => {
+            return Ok(Err(SourceProblem::new(
+                INVALID_TEMPLATE_REF,
+                format!("spec.template.url.digest: {why}"),
+            )));
+        }
+    };
+    let credentials = match &source.secret_ref {
+        None => Credentials::default(),
+        Some(secret) => match credentials(&ctx.client, namespace, secret).await? {
+            Ok(credentials) => credentials,
+            Err(problem) => return Ok(Err(problem)),
+        },
+    };
+    let if_none_match = known.and_then(|known| known.etag.as_deref());
+    let request = download::Request {
+        url: &source.url,
+        https_only: true,
+        credentials: &credentials,
+        if_none_match,
+    };
+    let (etag, body) = match download::get(&request).await {
+        Ok(Response::Body { etag, body }) => (etag, body),
+        Ok(Response::NotModified) => {
+            return match known {
+                Some(known) => Ok(Ok(TemplateBytes {
+                    content: Content::Unchanged,
+                    digest: known.digest.clone(),
+                    revision: None,
+                    etag: known.etag.clone(),
+                })),
+                None => Err(Error::Fetch(format!(
+                    "GET {}: 304 Not Modified to a request without If-None-Match",
+                    source.url
+                ))),
+            };
+        }
+        Err(error) => return Err(Error::Fetch(error.to_string())),
+    };
+    let reader = download::body_reader(body, &source.url);
+    let limits = ctx.settings.limits;
+    let url = source.url.clone();
+    let read = tokio::task::spawn_blocking(move || read_file(reader, &url, expected, &limits));
+    let read = read
+        .await
+        .map_err(|error| Error::Fetch(format!("the download's reader failed: {error}")))?;
+    Ok(read?.map(|(content, digest)| TemplateBytes {
+        content,
+        digest,
+        revision: None,
+        etag,
+    }))
+}
+
+/// Reads a downloaded template (plain or gzip) as it arrives, digesting the file as served.
+fn read_file(
+    reader: BodyReader,
+    url: &str,
+    expected: Option<ExpectedDigest>,
+    limits: &TemplateLimits,
+) -> Reading {
+    let algorithm = expected
+        .as_ref()
+        .map_or(DigestAlgorithm::Sha256, |expected| expected.algorithm);
+    let mut digesting = Digesting::new(reader, algorithm);
+    let content = read_unpacked(&mut digesting, limits);
+    network_failure(&mut digesting)?;
+    let csv = match content {
+        Ok(csv) => csv,
+        // Read no further: nothing of it is used. The digest of what was read tells this file.
+        Err(rejection) => {
+            return Ok(Ok((
+                Content::Rejected(rejection.to_string()),
+                digesting.digest(),
+            )));
+        }
+    };
+    // Anything after a gzip stream's end still counts for the file's digest (bounded: at most
+    // the template limit more).
+    let left = u64::try_from(limits.max_bytes).unwrap_or(u64::MAX);
+    let drained = io::copy(&mut (&mut digesting).take(left), &mut io::sink());
+    network_failure(&mut digesting)?;
+    drained.map_err(|error| Error::Fetch(format!("GET {url}: {error}")))?;
+    let served = digesting.digest();
+    if let Some(expected) = expected.filter(|expected| served != expected.digest) {
+        return Ok(Err(SourceProblem::new(
+            TEMPLATE_DIGEST_MISMATCH,
+            format!(
+                "the file at {url} has the digest {served}, not {} as spec.template.url.digest \
+                 requires: it was not used",
+                expected.digest
+            ),
+        )));
+    }
+    let digest = digest(&csv);
+    Ok(Ok((Content::Csv(csv), digest)))
+}
+
+/// The credentials of a URL source's Secret: `token`, or `username` and `password`; `ca.crt`.
+async fn credentials(
+    client: &Client,
+    namespace: &str,
+    secret: &SecretName,
+) -> Result<Result<Credentials, SourceProblem>> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let Some(secret_object) = api.get_opt(&secret.name).await? else {
+        return Ok(Err(not_found("Secret", &secret.name)));
+    };
+    let mut data = secret_object.data.unwrap_or_default();
+    let mut text = |key: &str| {
+        data.remove(key)
+            .map(|bytes| String::from_utf8_lossy(&bytes.0).trim().to_string())
+            .filter(|value| !value.is_empty())
+    };
+    let token = text("token");
+    let basic = match (text("username"), text("password")) {
+        (Some(user), Some(password)) => Some((user, password)),
+        (None, None) => None,
+        _ => {
+            return Ok(Err(SourceProblem::new(
+                INVALID_TEMPLATE_REF,
+                format!(
+                    "Secret {:?} has one of username and password: basic auth needs both",
+                    secret.name
+                ),
+            )));
+        }
+    };
+    let ca_pem = text("ca.crt").map(String::into_bytes);
+    Ok(Ok(Credentials {
+        token,
+        basic,
+        ca_pem,
+    }))
 }
 
 #[cfg(test)]
@@ -118,6 +534,28 @@ mod tests {
         assert_eq!(
             digest(b"abc"),
             "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn stored_gzip_is_the_csv_and_a_bomb_is_rejected_with_the_stored_digest() {
+        use std::io::Write;
+        let csv = b"First Name,Last Name,Email,Coupa Username,Coupa User ID\n".to_vec();
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(&csv).unwrap();
+        let packed = encoder.finish().unwrap();
+        let limits = TemplateLimits::default();
+        let read = from_stored(packed.clone(), &limits);
+        assert_eq!(read.digest, digest(&csv), "the digest is the CSV's");
+        assert!(matches!(read.content, Content::Csv(ref bytes) if *bytes == csv));
+        let small = TemplateLimits {
+            max_bytes: 10,
+            ..limits
+        };
+        let rejected = from_stored(packed.clone(), &small);
+        assert_eq!(rejected.digest, digest(&packed));
+        assert!(
+            matches!(&rejected.content, Content::Rejected(message) if message.contains("limit of 10 bytes"))
         );
     }
 }

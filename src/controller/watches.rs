@@ -1,11 +1,12 @@
-//! Mapping a change of a ConfigMap, Secret or Tenant back to the UserImports that use it, over
-//! the controller's own cache of UserImports (no API call per event).
+//! Mapping a change of a ConfigMap, Secret, Tenant or Flux source back to the UserImports that
+//! use it, over the controller's own cache of UserImports (no API call per event).
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::ResourceExt;
+use kube::api::DynamicObject;
 use kube::runtime::reflector::{ObjectRef, Store};
 
-use crate::resources::{Tenant, UserImport};
+use crate::resources::{FluxSourceKind, Tenant, UserImport};
 
 pub fn imports_of_config_map(
     store: &Store<UserImport>,
@@ -22,15 +23,35 @@ pub fn imports_of_config_map(
     })
 }
 
+/// The UserImports whose template is in the Secret, or whose URL's credentials are.
 pub fn imports_of_secret(store: &Store<UserImport>, object: &Secret) -> Vec<ObjectRef<UserImport>> {
+    let name = object.name_any();
+    matching(store, object.namespace(), |import| {
+        let template = &import.spec.template;
+        let key = template.secret_key_ref.as_ref().map(|key| &key.name);
+        let credentials = template
+            .url
+            .as_ref()
+            .and_then(|url| url.secret_ref.as_ref())
+            .map(|secret| &secret.name);
+        key == Some(&name) || credentials == Some(&name)
+    })
+}
+
+/// The UserImports whose `sourceRef` names this Flux source.
+pub fn imports_of_flux_source(
+    store: &Store<UserImport>,
+    kind: FluxSourceKind,
+    object: &DynamicObject,
+) -> Vec<ObjectRef<UserImport>> {
+    let name = object.name_any();
     matching(store, object.namespace(), |import| {
         import
             .spec
             .template
-            .secret_key_ref
+            .source_ref
             .as_ref()
-            .map(|key| key.name.as_str())
-            == Some(object.name_any().as_str())
+            .is_some_and(|source| source.kind == kind && source.name == name)
     })
 }
 

@@ -1,4 +1,4 @@
-//! What a row changes (spec section 5): editable and non-editable fields, highlights,
+//! What a row changes (docs/changes.md): editable and non-editable fields, highlights,
 //! blank-never-overwrites, linking, and the record of a new user.
 
 use super::fields::{Field, trim};

@@ -1,9 +1,9 @@
-//! The error report (spec section 7): one CSV row per problem row, with the original data,
+//! The error report (docs/error-report.md): one CSV row per problem row, with the original data,
 //! the Risk Assess user it matched or collided with, and the reason.
 
-use chrono::NaiveDate;
+use jiff::civil::Date;
 
-use super::naming::error_report_file_name;
+use super::naming::{error_report_file_name, report_date};
 use super::planner::Plan;
 use super::template::Template;
 
@@ -22,7 +22,7 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// The report of `plan`'s problem rows, or `None` when there are none.
 pub fn write_error_report(
     tenant_display_name: &str,
-    date: NaiveDate,
+    date: Date,
     template: &Template,
     plan: &Plan,
 ) -> Option<ErrorReport> {
@@ -32,7 +32,7 @@ pub fn write_error_report(
     let mut writer = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
         .from_writer(BOM.to_vec());
-    let date_text = date.format("%Y-%m-%d").to_string();
+    let date_text = report_date(date);
     let header = std::iter::once("Sync Failed Date")
         .chain(template.headers.iter().map(String::as_str))
         .chain([

@@ -1,4 +1,4 @@
-//! The template's fields: their TenantUser names, accepted headers (spec section 2), and which
+//! The template's fields: their TenantUser names, accepted headers (docs/template.md), and which
 //! are mandatory or non-editable (the vendor note).
 
 use crate::resources::{TenantUserSpec, UserStatus};
@@ -126,7 +126,7 @@ impl Field {
         self.aliases()[0]
     }
 
-    /// Every header text accepted for this field (spec section 2).
+    /// Every header text accepted for this field (docs/template.md).
     pub fn aliases(self) -> &'static [&'static str] {
         match self {
             Field::Username => &["Username", "User Name", "Login"],
@@ -195,7 +195,7 @@ impl Field {
         )
     }
 
-    /// Whether stored and given values are compared ignoring case (spec section 5).
+    /// Whether stored and given values are compared ignoring case (docs/changes.md).
     pub fn ignores_case(self) -> bool {
         matches!(
             self,

@@ -1,4 +1,4 @@
-//! Matching a row to the tenant's existing users (spec section 4).
+//! Matching a row to the tenant's existing users (docs/matching.md).
 
 use std::borrow::Cow;
 use std::hash::BuildHasher;
@@ -108,7 +108,7 @@ impl<'a> UserIndex<'a> {
         self.by_name.get(name)
     }
 
-    /// Applies the table of spec section 4 (all but the username row, see `planner`).
+    /// Applies the table of docs/matching.md (all but the username row, see `planner`).
     pub fn match_row(&self, keys: RowKeys) -> Match {
         let by_id = lookup(&self.by_id, keys.id);
         let by_cu = lookup(&self.by_coupa_username, keys.coupa_username);

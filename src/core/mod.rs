@@ -5,10 +5,13 @@
 //! core (scoped threads over runs of rows and halves of the index); its result is the same as
 //! on one.
 //!
+//! Packed templates (gzip, a file in a `.tar.gz`) are unpacked by [`archive`] first.
+//!
 //! The flow: [`template::read_template`] → [`planner::plan`] (using [`validation`],
 //! [`matching`] and [`changes`]) → [`report::build_report`] and
 //! [`error_report::write_error_report`].
 
+pub mod archive;
 pub mod changes;
 pub mod error_report;
 pub mod fields;

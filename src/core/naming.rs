@@ -1,5 +1,7 @@
 //! Names derived from data: TenantUser object names and the error report's file name.
 
+use jiff::civil::Date;
+
 /// The object name of a user made by an import: `<tenant>-<coupaUserId>`, lower-cased and made
 /// a valid DNS-1123 subdomain, so that a retried or restarted import finds the same object.
 pub fn record_name(tenant: &str, coupa_user_id: &str) -> String {
@@ -62,9 +64,9 @@ pub const MAX_FILE_NAME_BYTES: usize = 255;
 /// A display name too long for a file name of [`MAX_FILE_NAME_BYTES`] bytes is shortened at a
 /// character boundary, so that the date and `.csv` stay: the report can always be written,
 /// and still tells its tenant and date.
-pub fn error_report_file_name(tenant_display_name: &str, date: chrono::NaiveDate) -> String {
+pub fn error_report_file_name(tenant_display_name: &str, date: Date) -> String {
     const PREFIX: &str = "User Sync Error Report - ";
-    let suffix = format!(" - {}.csv", date.format("%Y-%m-%d"));
+    let suffix = format!(" - {}.csv", report_date(date));
     let room = MAX_FILE_NAME_BYTES.saturating_sub(PREFIX.len() + suffix.len());
     let mut name = String::from(PREFIX);
     for c in tenant_display_name.chars().map(file_name_char) {
@@ -75,6 +77,11 @@ pub fn error_report_file_name(tenant_display_name: &str, date: chrono::NaiveDate
     }
     name.push_str(&suffix);
     name
+}
+
+/// The report date as the error report writes it, in its rows and its file name: `YYYY-MM-DD`.
+pub fn report_date(date: Date) -> String {
+    date.strftime("%Y-%m-%d").to_string()
 }
 
 /// `c`, or `_` when it cannot stand in a file name on one of the usual systems.

@@ -1,5 +1,5 @@
 //! Planning an import: every row of the template sorted into New, Update, Unchanged or Problem,
-//! with the desired state of every user to create or change (spec sections 3-5).
+//! with the desired state of every user to create or change (docs/validation.md, docs/matching.md, docs/changes.md).
 //!
 //! Linear in rows and users: one pass to index the users, one pass over the rows. A large
 //! template's rows are decided and assembled in one run of rows per core, joined in row order.

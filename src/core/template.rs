@@ -1,4 +1,4 @@
-//! Reading the User Import Template (spec section 2): bytes in, header map and rows out.
+//! Reading the User Import Template (docs/template.md): bytes in, header map and rows out.
 //!
 //! Pure: no I/O. The caller reads the bytes (a file, a ConfigMap key) and passes them here;
 //! [`read_capped`] reads them from any reader within the size limit.
@@ -87,6 +87,9 @@ pub enum TemplateError {
     TooLarge { bytes: usize, limit: usize },
     /// The input went on past `max_bytes`, and was not read any further (see [`read_capped`]).
     TooLargeInput { limit: usize },
+    /// Compressed input whose decompressed content went on past `max_bytes` (a gzip bomb, or
+    /// merely a large file): decompression stopped there.
+    TooLargeDecompressed { limit: usize },
     /// The input could not be read (an I/O error while reading it).
     Unreadable(String),
     /// The file has more user rows than `max_rows`.
@@ -127,6 +130,11 @@ impl fmt::Display for TemplateError {
             TemplateError::TooLargeInput { limit } => write!(
                 f,
                 "the template is larger than the limit of {limit} bytes (reading stopped there)"
+            ),
+            TemplateError::TooLargeDecompressed { limit } => write!(
+                f,
+                "the decompressed template is larger than the limit of {limit} bytes \
+                 (decompression stopped there)"
             ),
             TemplateError::Unreadable(reason) => write!(f, "cannot read the template: {reason}"),
             TemplateError::TooManyRows { limit } => {
@@ -229,7 +237,7 @@ pub fn read_capped(reader: impl Read, limits: &TemplateLimits) -> Result<Vec<u8>
     Ok(bytes)
 }
 
-/// Reads a template. See the module docs and spec section 2 for every rule.
+/// Reads a template. See the module docs and docs/template.md for every rule.
 pub fn read_template(bytes: &[u8], limits: &TemplateLimits) -> Result<Template, TemplateError> {
     // The size limit comes first: nothing else should spend work on an oversized file.
     if bytes.len() > limits.max_bytes {

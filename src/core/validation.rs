@@ -1,4 +1,4 @@
-//! Row validation (spec section 3): every reason except `Mismatch`, which needs the tenant's
+//! Row validation (docs/validation.md): every reason except `Mismatch`, which needs the tenant's
 //! users and lives in `matching`.
 
 use std::borrow::Cow;
@@ -8,9 +8,8 @@ use foldhash::HashMap;
 
 use super::fields::Field;
 use super::matching::fold_key;
-use super::report::ProblemReason;
 use super::template::{FieldColumns, Template};
-use crate::resources::UserStatus;
+use crate::resources::{ProblemReason, UserStatus};
 
 /// The problems found in one row: reasons in precedence order, and every field concerned.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

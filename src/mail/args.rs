@@ -1,4 +1,7 @@
 //! The mail options shared by `import` and `run`: `#[command(flatten)] mail: MailArgs`.
+//!
+//! Each option has an environment variable named `USER_IMPORT_` and the option's name, as the
+//! other options of `run` do, so that a Deployment's `env` can set any of them.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -10,41 +13,80 @@ use super::settings::{DEFAULT_FROM, SmtpSettings};
 use super::{MailError, MailSettings, RetryPolicy};
 
 /// Where error reports are mailed: an SMTP relay, or else an outbox folder of `.eml` files.
+// The environment variable names are written out (not `env` alone, which would derive
+// `SMTP_URL`) so that every variable of the binary carries the prefix.
 #[derive(clap::Args, Clone, PartialEq, Eq)]
 pub struct MailArgs {
     /// SMTP relay URL: smtp://host:25, smtp://host:587?tls=required (or tls=opportunistic),
     /// smtps://host:465; credentials as smtp://user:pass@host (percent-encoded).
     /// Without it, messages are written to --outbox.
-    #[arg(long, env = "SMTP_URL", hide_env_values = true, value_name = "URL")]
+    #[arg(
+        long,
+        env = "USER_IMPORT_SMTP_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     pub smtp_url: Option<String>,
 
     /// File holding the SMTP password (for the user named in --smtp-url); read at each send.
-    #[arg(long, value_name = "FILE", requires = "smtp_url")]
+    #[arg(
+        long,
+        env = "USER_IMPORT_SMTP_PASSWORD_FILE",
+        value_name = "FILE",
+        requires = "smtp_url"
+    )]
     pub smtp_password_file: Option<PathBuf>,
 
     /// PEM file of CA certificates to trust for the relay, besides the public roots.
-    #[arg(long, value_name = "FILE", requires = "smtp_url")]
+    #[arg(
+        long,
+        env = "USER_IMPORT_SMTP_CA_FILE",
+        value_name = "FILE",
+        requires = "smtp_url"
+    )]
     pub smtp_ca_file: Option<PathBuf>,
 
     /// Seconds allowed for the TCP connect to the relay.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    #[arg(
+        long,
+        env = "USER_IMPORT_SMTP_CONNECT_TIMEOUT",
+        value_name = "SECONDS",
+        default_value_t = 10
+    )]
     pub smtp_connect_timeout: u64,
 
     /// Seconds allowed for one whole delivery attempt.
-    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    #[arg(
+        long,
+        env = "USER_IMPORT_SMTP_SEND_TIMEOUT",
+        value_name = "SECONDS",
+        default_value_t = 60
+    )]
     pub smtp_send_timeout: u64,
 
     /// Delivery attempts before giving up on transient failures (back-off doubles from 2 s).
-    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(
+        long,
+        env = "USER_IMPORT_SMTP_ATTEMPTS",
+        value_name = "N",
+        default_value_t = 5,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
     pub smtp_attempts: u32,
 
     /// Sender address, e.g. "User Import <noreply@example.com>".
-    #[arg(long, env = "MAIL_FROM", value_name = "ADDRESS", default_value = DEFAULT_FROM)]
+    #[arg(
+        long,
+        env = "USER_IMPORT_MAIL_FROM",
+        value_name = "ADDRESS",
+        default_value = DEFAULT_FROM
+    )]
     pub mail_from: String,
 
     /// Folder for .eml files when no --smtp-url is given (created when missing).
     #[arg(
         long,
+        env = "USER_IMPORT_OUTBOX",
         value_name = "DIR",
         default_value = "./outbox",
         conflicts_with = "smtp_url"
@@ -52,7 +94,22 @@ pub struct MailArgs {
     pub outbox: PathBuf,
 }
 
+/// The variables that set `--smtp-url` and `--mail-from` before every variable carried the
+/// `USER_IMPORT_` prefix, each with its new name. They are no longer read: docs/decisions.md
+/// says why.
+const RETIRED_VARIABLES: [(&str, &str); 2] = [
+    ("SMTP_URL", "USER_IMPORT_SMTP_URL"),
+    ("MAIL_FROM", "USER_IMPORT_MAIL_FROM"),
+];
+
 impl MailArgs {
+    /// One warning for each retired variable (`SMTP_URL`, `MAIL_FROM`) that is set while its
+    /// new name is not. Without it, a deployment still setting `SMTP_URL` would write its
+    /// reports to the outbox and say nothing. The caller prints or logs them.
+    pub fn retired_variable_warnings() -> Vec<String> {
+        retired_variable_warnings(|name| std::env::var_os(name).is_some())
+    }
+
     /// The settings these options describe; errors name the offending option.
     pub fn settings(&self) -> Result<MailSettings, MailError> {
         let from: Mailbox =
@@ -98,6 +155,16 @@ impl MailArgs {
     }
 }
 
+/// [`MailArgs::retired_variable_warnings`] over any environment: `is_set` says whether a
+/// variable is set.
+fn retired_variable_warnings(is_set: impl Fn(&str) -> bool) -> Vec<String> {
+    RETIRED_VARIABLES
+        .iter()
+        .filter(|(old, new)| is_set(old) && !is_set(new))
+        .map(|(old, new)| format!("{old} is set but no longer read: rename it {new}"))
+        .collect()
+}
+
 /// Written by hand because `--smtp-url` may carry a password.
 impl fmt::Debug for MailArgs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -141,8 +208,13 @@ mod tests {
 
     #[test]
     fn without_a_url_mail_goes_to_the_outbox() {
-        // SMTP_URL or MAIL_FROM in the environment change the defaults under test.
-        if std::env::var_os("SMTP_URL").is_some() || std::env::var_os("MAIL_FROM").is_some() {
+        // A mail variable in the environment changes the defaults under test.
+        if std::env::vars_os().any(|(name, _)| {
+            let name = name.to_string_lossy();
+            name.starts_with("USER_IMPORT_SMTP_")
+                || name == "USER_IMPORT_MAIL_FROM"
+                || name == "USER_IMPORT_OUTBOX"
+        }) {
             return;
         }
         let s = settings(&[]).unwrap();
@@ -186,6 +258,17 @@ mod tests {
         assert!(err(&["--mail-from=nope"]).contains("--mail-from"));
         assert!(args(&["--smtp-url=smtp://relay", "--outbox=/o"]).is_err());
         assert!(args(&["--smtp-attempts=0"]).is_err());
+    }
+
+    #[test]
+    fn a_retired_variable_is_named_when_its_new_name_is_not_set() {
+        let warnings = |set: &[&str]| retired_variable_warnings(|name| set.contains(&name));
+        assert_eq!(warnings(&[]), Vec::<String>::new());
+        assert_eq!(
+            warnings(&["SMTP_URL", "MAIL_FROM", "USER_IMPORT_MAIL_FROM"]),
+            ["SMTP_URL is set but no longer read: rename it USER_IMPORT_SMTP_URL"]
+        );
+        assert_eq!(warnings(&["USER_IMPORT_SMTP_URL"]), Vec::<String>::new());
     }
 
     #[test]

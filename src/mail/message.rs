@@ -1,4 +1,4 @@
-//! The error-report message itself (spec section 7): recipient, subject, a text and an HTML
+//! The error-report message itself (docs/error-report.md): recipient, subject, a text and an HTML
 //! body, the CSV attachment and a deterministic `Message-ID`.
 
 use std::collections::BTreeMap;
@@ -138,7 +138,7 @@ pub fn body_text(mail: &ReportMail) -> String {
     out
 }
 
-/// "Problem rows by reason:" with one line per reason, in the order of spec section 3.
+/// "Problem rows by reason:" with one line per reason, in the order of docs/validation.md.
 fn write_reasons(out: &mut String, report: &ImportReport) {
     let mut by_reason: BTreeMap<ProblemReason, usize> = BTreeMap::new();
     for entry in &report.problem {

@@ -1,4 +1,4 @@
-//! The mailer: e-mails the error report of an import (spec section 7).
+//! The mailer: e-mails the error report of an import (docs/error-report.md).
 //!
 //! Three steps, each usable on its own:
 //! 1. [`build_message`] turns a [`ReportMail`] (plain data: recipient, source, the

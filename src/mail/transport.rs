@@ -78,7 +78,10 @@ async fn send_smtp(
             return Err(failure.into_error(server, attempt));
         }
         let delay = retry.delay_after(attempt);
-        tracing::warn!(%server, attempt, ?delay, reason = %failure.reason, "mail delivery failed; retrying");
+        // The server's reply may quote the recipient's address: personal data, so only at
+        // debug level.
+        tracing::warn!(%server, attempt, ?delay, "mail delivery failed; retrying");
+        tracing::debug!(%server, attempt, reason = %failure.reason, "mail delivery failure");
         tokio::time::sleep(delay).await;
     }
 }

@@ -21,7 +21,8 @@ use http::Health;
 use leader::{Election, LeaseSettings};
 use shutdown::Shutdown;
 
-/// Options of `run`. Each has an environment variable, for a Deployment's `env`.
+/// Options of `run`. Each has an environment variable, `USER_IMPORT_` and its name, for a
+/// Deployment's `env` (`tests/flags.rs` holds `docs/cluster.md`'s table to them).
 #[derive(Args, Clone, Debug)]
 pub struct RunArgs {
     /// Watch UserImports in this namespace only (default: all namespaces).
@@ -61,6 +62,15 @@ pub struct RunArgs {
     /// Longest cell accepted, in characters.
     #[arg(long, env = "USER_IMPORT_MAX_CELL_CHARS", default_value_t = TemplateLimits::default().max_cell_chars)]
     pub max_cell_chars: usize,
+    /// Read templates from Flux sources (`spec.template.sourceRef`), and watch the Flux source
+    /// kinds the API server serves. Needs read access to them (the chart grants it with
+    /// `fluxSources.enabled`); off, a UserImport with a `sourceRef` stalls and no request
+    /// about Flux is made.
+    #[arg(long, env = "USER_IMPORT_FLUX_SOURCES", default_value_t = true, action = clap::ArgAction::Set)]
+    pub flux_sources: bool,
+    /// Most bytes of a Flux artifact read (compressed and decompressed alike).
+    #[arg(long, env = "USER_IMPORT_MAX_ARCHIVE_BYTES", default_value_t = crate::core::archive::ArchiveLimits::default().max_archive_bytes)]
+    pub max_archive_bytes: u64,
     /// Where error reports are mailed (a Tenant's `smtpSecretRef` overrides it).
     #[command(flatten)]
     pub mail: MailArgs,
@@ -83,6 +93,8 @@ impl RunArgs {
                 max_cell_chars: self.max_cell_chars,
             },
             mail: Some(mail),
+            flux_sources: self.flux_sources,
+            max_archive_bytes: self.max_archive_bytes,
             ..Settings::default()
         })
     }
@@ -119,6 +131,9 @@ fn identity() -> String {
 /// Runs the operator until SIGTERM or ctrl-c.
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
+    for warning in MailArgs::retired_variable_warnings() {
+        tracing::warn!("{warning}");
+    }
     install_crypto_provider();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

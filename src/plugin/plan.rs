@@ -4,16 +4,18 @@
 
 use std::io::Write;
 
+use kube::runtime::events::{Recorder, Reporter};
 use kube::{Api, Client};
 
 use super::status::not_found;
 use super::{EXIT_IMPORT_FAILED, EXIT_OK, Output, PluginError, Terminal, check_name};
 use crate::cli::table::{self, Style};
-use crate::controller::{template_source, tenant_users};
+use crate::controller::template_source::{self, Content};
+use crate::controller::{Context, Metrics, Settings, tenant_users};
 use crate::core::error_report::write_error_report;
 use crate::core::planner::{PlanOptions, plan};
 use crate::core::report::{ImportReport, build_report};
-use crate::core::template::{TemplateLimits, read_template};
+use crate::core::template::read_template;
 use crate::resources::{ImportMode, OnProblem, Tenant, UserImport};
 
 /// Why the import cannot be planned, with the reason the controller would put in `Stalled`.
@@ -101,17 +103,37 @@ pub async fn plan_import(
         let message = format!("Tenant {tenant_name:?} not found");
         return Ok(Err(Blocked::new("TenantNotFound", message)));
     };
-    let bytes = match template_source::fetch(client, namespace, &spec.template)
+    // The controller's own fetch, through a context of the plugin's: the same sources (ConfigMap,
+    // Secret, Flux artifact, URL), the operator's default limits (its `run` flags, if changed,
+    // are not visible from here). Nothing is recorded: the recorder is never used by a fetch.
+    let (imports, _) = kube::runtime::reflector::store();
+    let reporter = Reporter {
+        controller: "kubectl-user_import".into(),
+        instance: None,
+    };
+    let ctx = Context::new(
+        client.clone(),
+        imports,
+        Recorder::new(client.clone(), reporter),
+        Metrics::default(),
+        Settings::default(),
+    );
+    let fetched = match template_source::fetch(&ctx, namespace, &spec.template, None)
         .await
         .map_err(|error| PluginError::Failed(error.into()))?
     {
-        Ok(bytes) => bytes,
+        Ok(fetched) => fetched,
         Err(problem) => return Ok(Err(Blocked::new(problem.reason, problem.message))),
     };
-    // The operator's default limits: its `run` flags, if changed, are not visible from here.
-    let template = match read_template(&bytes.bytes, &TemplateLimits::default()) {
+    let read = match fetched.content {
+        Content::Csv(csv) => read_template(&csv, &ctx.settings.limits).map_err(|r| r.to_string()),
+        Content::Rejected(message) => Err(message),
+        // Only a fetch that is told what it read before answers "unchanged"; this one is not.
+        Content::Unchanged => Err("the source answered \"unchanged\" to a first read".into()),
+    };
+    let template = match read {
         Ok(template) => template,
-        Err(rejection) => return Ok(Err(Blocked::new("TemplateRejected", rejection.to_string()))),
+        Err(rejection) => return Ok(Err(Blocked::new("TemplateRejected", rejection))),
     };
     let users = tenant_users::list(client, namespace, tenant_name)
         .await
@@ -123,7 +145,9 @@ pub async fn plan_import(
     let plan = plan(&template, &users, &options);
     // Dated today, as the controller dates the report of an import that starts now.
     let display_name = &tenant.spec.display_name;
-    let date = chrono::Utc::now().date_naive();
+    let date = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
     let error_report = write_error_report(display_name, date, &template, &plan);
     Ok(Ok(build_report(
         display_name,

@@ -5,9 +5,9 @@ use std::fmt::Write;
 
 use crate::cli::table::{self, Section, Sections, Style};
 use crate::controller::status::LIST_CAP;
-use crate::core::report::Counts;
 use crate::resources::{
-    ErrorReportState, ErrorReportStatus, ImportPhase, TemplateSource, UserImport, UserImportStatus,
+    Counts, ErrorReportState, ErrorReportStatus, ImportPhase, TemplateSource, UserImport,
+    UserImportStatus,
 };
 
 const READY: &str = "Ready";
@@ -104,7 +104,8 @@ pub fn is_ready(import: &UserImport) -> bool {
         })
 }
 
-/// `ConfigMap NAME, key KEY` or `Secret NAME, key KEY`; both or neither as the spec has them.
+/// `ConfigMap NAME, key KEY`, `Secret NAME, key KEY`, `GitRepository NAME, path PATH` or
+/// `URL URL`; every source the spec sets (the CRD allows one), or `(none set)`.
 pub fn template_source(source: &TemplateSource) -> String {
     let mut parts = Vec::new();
     if let Some(key) = &source.config_map_key_ref {
@@ -112,6 +113,13 @@ pub fn template_source(source: &TemplateSource) -> String {
     }
     if let Some(key) = &source.secret_key_ref {
         parts.push(format!("Secret {}, key {}", key.name, key.key));
+    }
+    if let Some(flux) = &source.source_ref {
+        let path = source.path.as_deref().unwrap_or("(no path)");
+        parts.push(format!("{} {}, path {path}", flux.kind.kind(), flux.name));
+    }
+    if let Some(url) = &source.url {
+        parts.push(format!("URL {}", url.url));
     }
     if parts.is_empty() {
         "(none set)".into()
@@ -247,8 +255,9 @@ fn key_values(out: &mut String, indent: &str, fields: &[(&str, String)]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::report::{NewEntry, ProblemEntry, ProblemReason, UpdateEntry};
-    use crate::resources::{KeyRef, TenantRef, UserImportSpec};
+    use crate::resources::{
+        KeyRef, NewEntry, ProblemEntry, ProblemReason, TenantRef, UpdateEntry, UserImportSpec,
+    };
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
     fn import(status: Option<UserImportStatus>) -> UserImport {
@@ -263,7 +272,7 @@ mod tests {
                         name: "acme-user-import".into(),
                         key: "template.csv".into(),
                     }),
-                    secret_key_ref: None,
+                    ..TemplateSource::default()
                 },
                 mode: Default::default(),
                 on_problem: Default::default(),

@@ -1,19 +1,24 @@
-//! The three custom resources of group `riskassess.io/v1alpha1` (spec section 1).
+//! The three custom resources of group `riskassess.io/v1alpha1` (docs/resources.md).
 //!
 //! These are plain serde types with the `kube::CustomResource` derive: they hold data and
-//! describe the CRDs; nothing here talks to a cluster.
+//! describe the CRDs; nothing here talks to a cluster. This is the bottom layer: every other
+//! module may use it, and it uses none of them (`tests/layers.rs` checks it), so that the CRD
+//! schema changes only by a change made here.
 
+mod entries;
 mod names;
 mod tenant;
 mod tenant_user;
 mod user_import;
 
+pub use entries::{Counts, NewEntry, ProblemEntry, ProblemReason, UpdateEntry, UserKeys};
 pub use names::{OBJECT_NAME_MAX_LENGTH, OBJECT_NAME_PATTERN, is_object_name};
 pub use tenant::{SecretName, SiteAdministrator, SsoSync, Tenant, TenantSpec};
 pub use tenant_user::{TenantUser, TenantUserSpec, UserStatus};
 pub use user_import::{
-    ErrorReportState, ErrorReportStatus, ImportMode, ImportPhase, KeyRef, OnProblem, TemplateRef,
-    TemplateSource, TenantRef, UserImport, UserImportSpec, UserImportStatus,
+    ErrorReportState, ErrorReportStatus, FLUX_SOURCE_GROUP, FLUX_SOURCE_VERSION, FluxSourceKind,
+    FluxSourceRef, ImportMode, ImportPhase, KeyRef, OnProblem, TemplateRef, TemplateSource,
+    TenantRef, UrlSource, UserImport, UserImportSpec, UserImportStatus,
 };
 
 /// The API group of every resource of this operator.

@@ -3,8 +3,9 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::entries::{Counts, NewEntry, ProblemEntry, UpdateEntry};
 use super::names::{OBJECT_NAME_MAX_LENGTH, OBJECT_NAME_PATTERN};
-use crate::core::report::{Counts, NewEntry, ProblemEntry, UpdateEntry};
+use super::tenant::SecretName;
 
 /// One import of a User Import Template into a tenant.
 // The CRD carries CEL rules (`x-kubernetes-validations`) that only an API server enforces:
@@ -31,7 +32,8 @@ pub struct UserImportSpec {
     /// users belong to one tenant; another tenant is another UserImport.
     #[x_kube(validation = Rule::new("self == oldSelf").message(TENANT_REF_IMMUTABLE))]
     pub tenant_ref: TenantRef,
-    /// Where the template CSV is: exactly one of `configMapKeyRef`, `secretKeyRef`.
+    /// Where the template CSV is: exactly one of `configMapKeyRef`, `secretKeyRef`, `sourceRef`
+    /// (with `path`), `url`.
     pub template: TemplateSource,
     /// `Apply` (default) writes users; `DryRun` only reports.
     #[serde(default)]
@@ -49,24 +51,48 @@ pub struct TenantRef {
     pub name: String,
 }
 
-/// The template's source. Exactly one of the two must be set.
+/// The template's source: exactly one of `configMapKeyRef`, `secretKeyRef`, `sourceRef` (with
+/// `path`) and `url`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new(ONE_TEMPLATE_SOURCE_RULE).message(ONE_TEMPLATE_SOURCE))]
+#[x_kube(
+    validation = Rule::new(ONE_TEMPLATE_SOURCE_RULE).message(ONE_TEMPLATE_SOURCE),
+    validation = Rule::new(PATH_WITH_SOURCE_REF_RULE).message(PATH_WITH_SOURCE_REF)
+)]
 pub struct TemplateSource {
+    /// A key of a ConfigMap (`data`, or `binaryData` for bytes such as a gzip-compressed CSV).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_map_key_ref: Option<KeyRef>,
+    /// A key of a Secret (plain or gzip-compressed CSV).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_key_ref: Option<KeyRef>,
+    /// A Flux source in the UserImport's namespace: the template is the file `path` of its
+    /// artifact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ref: Option<FluxSourceRef>,
+    /// With `sourceRef` (and only with it): the template's path inside the source's artifact,
+    /// relative to its root (`./imports/users.csv`, `imports/users.csv.gz`). It may not leave
+    /// the artifact (no `..`, not absolute).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 4096))]
+    pub path: Option<String>,
+    /// An HTTPS URL, fetched and re-checked every `interval`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<UrlSource>,
 }
 
 /// CEL: exactly one template source is set. A list of `has()`, so that another source kind
 /// is one more entry (and one more name in [`ONE_TEMPLATE_SOURCE`]).
-pub const ONE_TEMPLATE_SOURCE_RULE: &str =
-    "[has(self.configMapKeyRef), has(self.secretKeyRef)].filter(set, set).size() == 1";
+pub const ONE_TEMPLATE_SOURCE_RULE: &str = "[has(self.configMapKeyRef), has(self.secretKeyRef), \
+     has(self.sourceRef), has(self.url)].filter(set, set).size() == 1";
 /// The message of [`ONE_TEMPLATE_SOURCE_RULE`].
 pub const ONE_TEMPLATE_SOURCE: &str =
-    "spec.template must set exactly one of configMapKeyRef, secretKeyRef";
+    "spec.template must set exactly one of configMapKeyRef, secretKeyRef, sourceRef, url";
+/// CEL: `path` goes with `sourceRef`, and only with it.
+pub const PATH_WITH_SOURCE_REF_RULE: &str = "has(self.sourceRef) == has(self.path)";
+/// The message of [`PATH_WITH_SOURCE_REF_RULE`].
+pub const PATH_WITH_SOURCE_REF: &str =
+    "spec.template.path is required with sourceRef, and allowed only with it";
 /// The message of the CEL rule that keeps `spec.tenantRef` as created.
 pub const TENANT_REF_IMMUTABLE: &str =
     "spec.tenantRef is immutable: create another UserImport to import into another Tenant";
@@ -80,22 +106,181 @@ pub struct KeyRef {
     pub key: String,
 }
 
+/// A Flux source object (API group `source.toolkit.fluxcd.io`, version `v1`) in the
+/// UserImport's namespace, as a Flux Kustomization's `sourceRef` names one.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, JsonSchema)]
+pub struct FluxSourceRef {
+    pub kind: FluxSourceKind,
+    /// The source's name: a Kubernetes object name.
+    #[schemars(length(max = OBJECT_NAME_MAX_LENGTH), pattern(OBJECT_NAME_PATTERN))]
+    pub name: String,
+}
+
+/// The Flux kinds whose `status.artifact` (a `.tar.gz` served over HTTP) can hold a template.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+pub enum FluxSourceKind {
+    GitRepository,
+    #[serde(rename = "OCIRepository")]
+    OciRepository,
+    Bucket,
+    ExternalArtifact,
+}
+
+impl FluxSourceKind {
+    /// Every kind, in the order of the docs.
+    pub const ALL: [FluxSourceKind; 4] = [
+        FluxSourceKind::GitRepository,
+        FluxSourceKind::OciRepository,
+        FluxSourceKind::Bucket,
+        FluxSourceKind::ExternalArtifact,
+    ];
+
+    /// The kind as Kubernetes spells it.
+    pub fn kind(self) -> &'static str {
+        match self {
+            FluxSourceKind::GitRepository => "GitRepository",
+            FluxSourceKind::OciRepository => "OCIRepository",
+            FluxSourceKind::Bucket => "Bucket",
+            FluxSourceKind::ExternalArtifact => "ExternalArtifact",
+        }
+    }
+
+    /// The resource's plural, as in its API path.
+    pub fn plural(self) -> &'static str {
+        match self {
+            FluxSourceKind::GitRepository => "gitrepositories",
+            FluxSourceKind::OciRepository => "ocirepositories",
+            FluxSourceKind::Bucket => "buckets",
+            FluxSourceKind::ExternalArtifact => "externalartifacts",
+        }
+    }
+}
+
+/// The API group of the Flux source kinds.
+pub const FLUX_SOURCE_GROUP: &str = "source.toolkit.fluxcd.io";
+/// The version of the Flux source kinds that the operator reads (each kind is served as `v1`
+/// since Flux 2.7).
+pub const FLUX_SOURCE_VERSION: &str = "v1";
+
+/// A template downloaded from an HTTPS URL.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UrlSource {
+    /// The template's `https://` URL (a CSV, or a gzip-compressed CSV).
+    #[schemars(length(max = 2048), pattern(r"^https://[^\s]+$"))]
+    pub url: String,
+    /// When set, `sha256:<hex>` (or `sha384:`/`sha512:`) of the file as served: a file with
+    /// another digest is refused and nothing is written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(r"^(sha256|sha384|sha512):[0-9a-fA-F]+$"))]
+    pub digest: Option<String>,
+    /// A Secret in the UserImport's namespace with credentials: `token` (a bearer token), or
+    /// `username` and `password` (basic auth); and optionally `ca.crt` (PEM CA certificates
+    /// the server's certificate must chain to, beside the public roots).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretName>,
+    /// How often the URL is checked for a new file, as a Go duration (`10m`, `1h`, `30s`). An
+    /// unchanged file (same ETag) is not downloaded again.
+    #[schemars(pattern(r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    pub interval: String,
+}
+
+impl UrlSource {
+    /// `interval` as a duration (a Go duration: `1h30m`, `10m`, `30s`, `500ms`), at least one
+    /// second; None when it is not one.
+    pub fn interval(&self) -> Option<std::time::Duration> {
+        parse_go_duration(&self.interval)
+            .map(|interval| interval.max(std::time::Duration::from_secs(1)))
+    }
+}
+
+/// A Go duration of the units `h`, `m`, `s`, `ms` (what Flux's `interval` fields take).
+fn parse_go_duration(text: &str) -> Option<std::time::Duration> {
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    let mut seconds = 0f64;
+    while !rest.is_empty() {
+        let number_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..number_end].parse().ok()?;
+        rest = &rest[number_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let factor = match &rest[..unit_end] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 0.001,
+            _ => return None,
+        };
+        rest = &rest[unit_end..];
+        seconds += number * factor;
+    }
+    std::time::Duration::try_from_secs_f64(seconds).ok()
+}
+
 /// The resolved template source, once exactly one reference is known to be set.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum TemplateRef {
     ConfigMap(KeyRef),
     Secret(KeyRef),
+    Flux { source: FluxSourceRef, path: String },
+    Url(UrlSource),
 }
 
 impl TemplateSource {
     /// The one reference that is set, or a message saying what is wrong.
-    pub fn resolve(&self) -> Result<TemplateRef, &'static str> {
-        match (&self.config_map_key_ref, &self.secret_key_ref) {
-            (Some(key), None) => Ok(TemplateRef::ConfigMap(key.clone())),
-            (None, Some(key)) => Ok(TemplateRef::Secret(key.clone())),
-            (None, None) => Err("spec.template sets neither configMapKeyRef nor secretKeyRef"),
-            (Some(_), Some(_)) => Err("spec.template sets both configMapKeyRef and secretKeyRef"),
+    pub fn resolve(&self) -> Result<TemplateRef, String> {
+        let set = self.set_sources();
+        if set.len() != 1 {
+            let which = if set.is_empty() {
+                "none".to_string()
+            } else {
+                set.join(", ")
+            };
+            return Err(format!("{ONE_TEMPLATE_SOURCE} (it sets {which})"));
         }
+        if self.source_ref.is_some() != self.path.is_some() {
+            return Err(PATH_WITH_SOURCE_REF.to_string());
+        }
+        Ok(match self {
+            TemplateSource {
+                config_map_key_ref: Some(key),
+                ..
+            } => TemplateRef::ConfigMap(key.clone()),
+            TemplateSource {
+                secret_key_ref: Some(key),
+                ..
+            } => TemplateRef::Secret(key.clone()),
+            TemplateSource {
+                source_ref: Some(source),
+                path: Some(path),
+                ..
+            } => TemplateRef::Flux {
+                source: source.clone(),
+                path: path.clone(),
+            },
+            TemplateSource { url: Some(url), .. } => TemplateRef::Url(url.clone()),
+            _ => unreachable!("exactly one source is set"),
+        })
+    }
+
+    /// The names of the sources that are set.
+    fn set_sources(&self) -> Vec<&'static str> {
+        [
+            ("configMapKeyRef", self.config_map_key_ref.is_some()),
+            ("secretKeyRef", self.secret_key_ref.is_some()),
+            ("sourceRef", self.source_ref.is_some()),
+            ("url", self.url.is_some()),
+        ]
+        .into_iter()
+        .filter(|(_, set)| *set)
+        .map(|(name, _)| name)
+        .collect()
     }
 }
 
@@ -113,7 +298,7 @@ pub enum OnProblem {
     Abort,
 }
 
-/// What the controller last did with this import (spec section 6).
+/// What the controller last did with this import.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(transform = super::kubernetes_integer_formats)]
@@ -123,9 +308,18 @@ pub struct UserImportStatus {
     /// The `metadata.generation` this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// `sha256:<hex>` of the template bytes this status describes.
+    /// `sha256:<hex>` of the template CSV this status describes (decompressed, when it came
+    /// compressed). A template rejected before it could be read whole has the digest of the
+    /// data as stored or downloaded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template_digest: Option<String>,
+    /// The Flux source's artifact revision (`main@sha1:…`) the template was read from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_revision: Option<String>,
+    /// The `ETag` of the file last downloaded from `spec.template.url`: sent as `If-None-Match`,
+    /// so that an unchanged file is not downloaded again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_etag: Option<String>,
     /// `utf-8` or `windows-1252` (a file that was not valid UTF-8).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template_encoding: Option<String>,
@@ -215,7 +409,10 @@ mod tests {
         let spec = spec_schema();
         assert_eq!(
             spec["properties"]["template"]["x-kubernetes-validations"],
-            json!([{"rule": ONE_TEMPLATE_SOURCE_RULE, "message": ONE_TEMPLATE_SOURCE}])
+            json!([
+                {"rule": ONE_TEMPLATE_SOURCE_RULE, "message": ONE_TEMPLATE_SOURCE},
+                {"rule": PATH_WITH_SOURCE_REF_RULE, "message": PATH_WITH_SOURCE_REF},
+            ])
         );
         assert_eq!(
             spec["properties"]["tenantRef"]["x-kubernetes-validations"],
@@ -233,13 +430,90 @@ mod tests {
         let sources = spec["properties"]["template"]["properties"]
             .as_object()
             .unwrap();
-        assert!(sources.len() >= 2, "{sources:?}");
-        for kind in sources.keys() {
+        assert!(sources.len() >= 5, "{sources:?}");
+        // `path` is no source: it goes with `sourceRef` (its own rule).
+        for kind in sources.keys().filter(|key| *key != "path") {
             assert!(
                 ONE_TEMPLATE_SOURCE_RULE.contains(&format!("has(self.{kind})")),
                 "{kind}"
             );
             assert!(ONE_TEMPLATE_SOURCE.contains(kind.as_str()), "{kind}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod resolve_tests {
+    use super::*;
+
+    fn key() -> KeyRef {
+        KeyRef {
+            name: "tpl".into(),
+            key: "template.csv".into(),
+        }
+    }
+
+    #[test]
+    fn exactly_one_source_resolves() {
+        let flux = FluxSourceRef {
+            kind: FluxSourceKind::GitRepository,
+            name: "repo".into(),
+        };
+        let with_flux = TemplateSource {
+            source_ref: Some(flux.clone()),
+            path: Some("users.csv".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            with_flux.resolve(),
+            Ok(TemplateRef::Flux {
+                source: flux,
+                path: "users.csv".into()
+            })
+        );
+        let none = TemplateSource::default().resolve().unwrap_err();
+        assert!(none.ends_with("(it sets none)"), "{none}");
+        let two = TemplateSource {
+            config_map_key_ref: Some(key()),
+            url: Some(UrlSource::default()),
+            ..Default::default()
+        };
+        assert!(
+            two.resolve()
+                .unwrap_err()
+                .ends_with("(it sets configMapKeyRef, url)")
+        );
+        let path_alone = TemplateSource {
+            config_map_key_ref: Some(key()),
+            path: Some("x".into()),
+            ..Default::default()
+        };
+        assert_eq!(path_alone.resolve(), Err(PATH_WITH_SOURCE_REF.to_string()));
+    }
+
+    #[test]
+    fn intervals_are_go_durations_of_at_least_a_second() {
+        let interval = |text: &str| {
+            UrlSource {
+                interval: text.into(),
+                ..Default::default()
+            }
+            .interval()
+            .map(|d| d.as_millis())
+        };
+        assert_eq!(interval("10m"), Some(600_000));
+        assert_eq!(interval("1h30m"), Some(5_400_000));
+        assert_eq!(interval("1.5s"), Some(1_500));
+        assert_eq!(interval("100ms"), Some(1_000));
+        for bad in ["", "10", "m", "10x", "1d", "-1s"] {
+            assert_eq!(interval(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn flux_kinds_serialise_as_kubernetes_spells_them() {
+        for kind in FluxSourceKind::ALL {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.kind());
         }
     }
 }

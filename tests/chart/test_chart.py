@@ -65,6 +65,7 @@ VARIANTS: dict[str, dict] = {
     },
     "smtp-ca-secret": {"smtp": {"urlSecret": {"name": "smtp-relay"}, "ca": {"secretName": "corp-ca", "key": "bundle.pem"}}},
     "single-replica": {"replicaCount": 1, "leaderElection": {"enabled": False}},
+    "flux-sources": {"fluxSources": {"enabled": True}},
     "pinned-and-scheduled": {
         "image": {"digest": "sha256:" + "ab" * 32},
         "nodeSelector": {"kubernetes.io/os": "linux"},
@@ -107,6 +108,12 @@ EXPECTED_WATCH_RULES = {
     ("", "secrets", "watch"),
     ("events.k8s.io", "events", "create"),
     ("events.k8s.io", "events", "patch"),
+}
+# With fluxSources.enabled only: read access to the Flux source kinds.
+EXPECTED_FLUX_RULES = {
+    ("source.toolkit.fluxcd.io", resource, verb)
+    for resource in ("gitrepositories", "ocirepositories", "buckets", "externalartifacts")
+    for verb in ("get", "list", "watch")
 }
 EXPECTED_LEASE_RULES = {
     ("coordination.k8s.io", "leases", "get"),
@@ -376,7 +383,7 @@ def test_image_defaults_to_app_version_and_digest_pins_it():
 def test_no_smtp_settings_by_default():
     docs = render()
     env = env_of(docs)
-    assert "SMTP_URL" not in env and "MAIL_FROM" not in env
+    assert "USER_IMPORT_SMTP_URL" not in env and "USER_IMPORT_MAIL_FROM" not in env
     # Reports go to .eml files in the writable /tmp volume (the root filesystem is read-only).
     assert container(docs)["args"] == ["run", "--outbox=/tmp/outbox"]
     assert {"name": "tmp", "mountPath": "/tmp"} in container(docs)["volumeMounts"]
@@ -393,8 +400,11 @@ def test_smtp_files_without_an_smtp_url_are_refused():
 def test_smtp_url_comes_from_the_secret_and_files_are_mounted():
     docs = render(VARIANTS["smtp"])
     env = env_of(docs)
-    assert env["SMTP_URL"] == {"name": "SMTP_URL", "valueFrom": {"secretKeyRef": {"name": "smtp-relay", "key": "url"}}}
-    assert env["MAIL_FROM"]["value"] == "Risk Assess <no-reply@acme.example>"
+    assert env["USER_IMPORT_SMTP_URL"] == {
+        "name": "USER_IMPORT_SMTP_URL",
+        "valueFrom": {"secretKeyRef": {"name": "smtp-relay", "key": "url"}},
+    }
+    assert env["USER_IMPORT_MAIL_FROM"]["value"] == "Risk Assess <no-reply@acme.example>"
     c = container(docs)
     # --outbox conflicts with an SMTP URL: it must not be passed then.
     assert not any(a.startswith("--outbox") for a in c["args"])
@@ -436,7 +446,7 @@ def test_no_secret_value_is_ever_inlined(variant):
     """Credentials come from Secrets: no env var of the operator carries a literal secret."""
     _, _, docs = variant
     for e in container(docs)["env"]:
-        if e["name"] in ("SMTP_URL", "SMTP_PASSWORD"):
+        if e["name"] in ("USER_IMPORT_SMTP_URL", "SMTP_PASSWORD"):
             assert "value" not in e and "secretKeyRef" in e["valueFrom"]
 
 
@@ -478,6 +488,19 @@ def test_rbac_watch_namespace_uses_roles_only():
     assert env_of(docs)["USER_IMPORT_NAMESPACE"]["value"] == "tenant-a"
 
 
+def test_flux_sources_are_read_only_when_enabled():
+    default = render()
+    assert not rule_rows(only(default, "ClusterRole")["rules"]) & EXPECTED_FLUX_RULES
+    assert env_of(default)["USER_IMPORT_FLUX_SOURCES"]["value"] == "false"
+    enabled = render(VARIANTS["flux-sources"])
+    assert rule_rows(only(enabled, "ClusterRole")["rules"]) == EXPECTED_WATCH_RULES | EXPECTED_FLUX_RULES
+    assert env_of(enabled)["USER_IMPORT_FLUX_SOURCES"]["value"] == "true"
+    one_namespace = render(deep_merge(VARIANTS["flux-sources"], VARIANTS["watch-namespace"]))
+    roles = {r["metadata"]["name"]: r for r in of_kind(one_namespace, "Role")}
+    assert rule_rows(roles[FULLNAME]["rules"]) == EXPECTED_WATCH_RULES | EXPECTED_FLUX_RULES
+    assert not of_kind(one_namespace, "ClusterRole")
+
+
 def test_rbac_has_no_wildcards_and_nothing_beyond_the_table(variant):
     _, _, docs = variant
     granted = set()
@@ -487,7 +510,7 @@ def test_rbac_has_no_wildcards_and_nothing_beyond_the_table(variant):
                 assert "*" not in rule.get(field, []), (role["metadata"]["name"], rule)
             assert "nonResourceURLs" not in rule
         granted |= rule_rows(role["rules"])
-    assert granted <= EXPECTED_WATCH_RULES | EXPECTED_LEASE_RULES
+    assert granted <= EXPECTED_WATCH_RULES | EXPECTED_FLUX_RULES | EXPECTED_LEASE_RULES
     # Only the lease Role may touch leases, and only in the operator's namespace.
     for role in of_kind(docs, "ClusterRole") + of_kind(docs, "Role"):
         if any(row[1] == "leases" for row in rule_rows(role["rules"])):
@@ -562,6 +585,8 @@ BAD_VALUES = {
     "root": {"podSecurityContext": {"runAsNonRoot": False}},
     "concurrency": {"concurrency": "many"},
     "leader-election-string": {"leaderElection": {"enabled": "yes"}},
+    "flux-sources-string": {"fluxSources": {"enabled": "yes"}},
+    "flux-sources-unknown-key": {"fluxSources": {"kinds": ["GitRepository"]}},
 }
 
 

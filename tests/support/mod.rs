@@ -350,6 +350,7 @@ pub fn spec(tenant: &str, config_map: &str) -> UserImportSpec {
                 key: "template.csv".into(),
             }),
             secret_key_ref: None,
+            ..Default::default()
         },
         mode: Default::default(),
         on_problem: Default::default(),

@@ -102,4 +102,11 @@ expected table in tests/chart/test_chart.py.
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
+{{- if .Values.fluxSources.enabled }}
+# Flux sources (spec.template.sourceRef): their status.artifact read with a GET, and watched
+# so that a new artifact revision starts a new import.
+- apiGroups: ["source.toolkit.fluxcd.io"]
+  resources: ["gitrepositories", "ocirepositories", "buckets", "externalartifacts"]
+  verbs: ["get", "list", "watch"]
+{{- end }}
 {{- end }}

@@ -1,11 +1,12 @@
-//! Tests of the core, one module per section of `shared/spec/user-import.md`.
+//! Tests of the core, one module per page of the rules in `docs/` (validation, matching,
+//! changes, results, the error report), and property tests.
 
+mod changes;
+mod error_report;
+mod matching;
 mod properties;
-mod section3_validation;
-mod section4_matching;
-mod section5_changes;
-mod section6_report;
-mod section7_error_report;
+mod results;
+mod validation;
 
 use serde_json::json;
 

@@ -213,7 +213,7 @@ proptest! {
         let bytes = writer.into_inner().unwrap();
         let tmpl = read_template(&bytes, &TemplateLimits::default()).unwrap();
         let plan = plan(&tmpl, &[], &options());
-        let date = chrono::NaiveDate::from_ymd_opt(2026, 1, 2).unwrap();
+        let date = jiff::civil::date(2026, 1, 2);
         let report = write_error_report("T", date, &tmpl, &plan).unwrap();
         let mut reader = csv::ReaderBuilder::new().from_reader(&report.csv[3..]);
         let written: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();

@@ -229,7 +229,10 @@ pub fn write_entries(object: &mut Value, entries: &[Entry]) {
 }
 
 pub fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    // RFC 3339 in whole seconds with `Z`, as the real server writes times.
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 fn upsert<'a>(

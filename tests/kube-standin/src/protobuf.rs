@@ -101,8 +101,9 @@ fn time(b: &[u8]) -> Option<Value> {
             secs = x as i64;
         }
     }
-    let t = chrono::DateTime::from_timestamp(secs, 0)?;
-    Some(json!(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
+    // Whole seconds, so RFC 3339 with `Z` and no fraction, as the real server writes it.
+    let t = jiff::Timestamp::from_second(secs).ok()?;
+    Some(json!(t.to_string()))
 }
 
 fn owner_reference(b: &[u8]) -> Option<Value> {

@@ -15,12 +15,10 @@ pub fn wants_table(accept: &str) -> bool {
 
 /// "42s", "7m", "3h", "5d", like the real server's age columns.
 fn age(timestamp: &str) -> String {
-    let Ok(t) = chrono::DateTime::parse_from_rfc3339(timestamp) else {
+    let Ok(t) = timestamp.parse::<jiff::Timestamp>() else {
         return "<invalid>".into();
     };
-    let secs = (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
-        .num_seconds()
-        .max(0);
+    let secs = jiff::Timestamp::now().duration_since(t).as_secs().max(0);
     match secs {
         s if s < 120 => format!("{s}s"),
         s if s < 7200 => format!("{}m", s / 60),

@@ -4,8 +4,8 @@ use super::*;
 use crate::core::error_report::write_error_report;
 use crate::core::report::{ProblemReason, build_report};
 
-fn date() -> chrono::NaiveDate {
-    chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap()
+fn date() -> jiff::civil::Date {
+    jiff::civil::date(2026, 11, 24)
 }
 
 #[test]

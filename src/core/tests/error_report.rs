@@ -4,8 +4,8 @@ use super::*;
 use crate::core::error_report::{guard_formula, write_error_report};
 use crate::core::naming::error_report_file_name;
 
-fn date() -> chrono::NaiveDate {
-    chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap()
+fn date() -> jiff::civil::Date {
+    jiff::civil::date(2026, 11, 24)
 }
 
 #[test]
