@@ -6,11 +6,12 @@
 //! the names, specs and tenant label ([`PlanRecords`]). Both check the file the same way.
 
 use std::fmt;
+use std::hash::BuildHasher;
 use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use foldhash::{HashMap, HashMapExt};
+use hashbrown::HashTable;
 use kube::api::ObjectMeta;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
@@ -595,14 +596,23 @@ impl<M: Metadata> Sink<M> {
 
     /// No two objects may share a name: they would be one record, and an import would write
     /// one of them over the other.
+    ///
+    /// The table holds only positions: a large tenant's check reads a small table, and a
+    /// name a second time only when its hash matches, not the scattered names at every step.
     fn finish(self, format: RecordsFormat) -> Result<Parsed<M>> {
-        let mut seen: HashMap<&str, usize> = HashMap::with_capacity(self.users.len());
+        let hasher = foldhash::fast::RandomState::default();
+        let name_at = |at: &u32| self.users[*at as usize].name.as_str();
+        let mut seen: HashTable<u32> = HashTable::with_capacity(self.users.len());
         for (position, user) in self.users.iter().enumerate() {
-            if let Some(first) = seen.insert(&user.name, position) {
-                let (first, place) = (self.places[first], self.places[position]);
-                let name = &user.name;
+            let name = user.name.as_str();
+            let hash = hasher.hash_one(name);
+            if let Some(&first) = seen.find(hash, |at| name_at(at) == name) {
+                let (first, place) = (self.places[first as usize], self.places[position]);
                 bail!("{first} and {place} are both named \"{name}\": one name, one record");
             }
+            // A file of 4 billion objects cannot be held in memory anyway.
+            let position = u32::try_from(position).expect("under 4 billion objects");
+            seen.insert_unique(hash, position, |at| hasher.hash_one(name_at(at)));
         }
         Ok(Parsed {
             format,

@@ -3,8 +3,9 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
+use std::hash::BuildHasher;
 
-use foldhash::HashMap;
+use hashbrown::HashTable;
 
 use super::fields::Field;
 use super::matching::fold_key;
@@ -153,20 +154,31 @@ fn mark_duplicates(template: &Template, columns: &FieldColumns, problems: &mut [
 
 /// The groups of two or more rows that share a key, each in row order. Only such groups
 /// allocate: a template of distinct keys costs one map entry per row.
+///
+/// The table holds only a number per key, the key's place in a list filled in order: on a
+/// large template a look-up then reads a small table, and a key's text only when its hash
+/// matches (a shared key, nearly always), instead of missing the cache twice per row.
 pub(super) fn shared<'a>(keys: impl Iterator<Item = (usize, Cow<'a, str>)>) -> Vec<Vec<usize>> {
-    // Sized for every key at once (the most there can be): growing the map as it fills would
-    // move its entries again and again.
+    // Sized for every key at once (the most there can be): growing the table as it fills
+    // would move its entries again and again.
     let most = keys.size_hint().1.unwrap_or(0);
-    let mut seen: HashMap<Cow<'a, str>, (usize, Option<usize>)> =
-        HashMap::with_capacity_and_hasher(most, Default::default());
+    let hasher = foldhash::fast::RandomState::default();
+    // Each distinct key: its text, its first index, and its group once a second row has it.
+    let mut seen: Vec<(Cow<'a, str>, usize, Option<usize>)> = Vec::with_capacity(most);
+    let mut table: HashTable<u32> = HashTable::with_capacity(most);
     let mut groups: Vec<Vec<usize>> = Vec::new();
     for (index, key) in keys {
-        match seen.get_mut(&key) {
+        let hash = hasher.hash_one(&*key);
+        let found = table.find(hash, |&at| seen[at as usize].0 == key).copied();
+        match found.map(|at| &mut seen[at as usize]) {
             None => {
-                seen.insert(key, (index, None));
+                // A template of 4 billion rows cannot be held in memory anyway.
+                let at = u32::try_from(seen.len()).expect("under 4 billion keys");
+                table.insert_unique(hash, at, |&at| hasher.hash_one(&*seen[at as usize].0));
+                seen.push((key, index, None));
             }
-            Some((_, Some(slot))) => groups[*slot].push(index),
-            Some((first, slot)) => {
+            Some((_, _, Some(slot))) => groups[*slot].push(index),
+            Some((_, first, slot)) => {
                 *slot = Some(groups.len());
                 groups.push(vec![*first, index]);
             }
