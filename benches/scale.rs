@@ -1,20 +1,23 @@
-//! The operator end to end on a real kube-apiserver and etcd (scripts/control-plane), anchored
-//! against the API server itself in the same run.
+//! The operator end to end on a real kube-apiserver and etcd (scripts/control-plane), from each
+//! kind of template source that holds a large template, anchored against the API server itself
+//! in the same run.
 //!
-//! For each size N (default 10,000; `cargo bench --bench scale -- 10000 50000`):
-//! 1. **Bare writes** (the baseline): server-side apply of the N TenantUser objects of a template
-//!    at the operator's concurrency (8 in flight), with the same client and field manager, no
-//!    planning and no status — how fast this API server takes these writes at all.
-//! 2. **Import into an empty tenant**: the real `user-import-operator run` binary (release build),
-//!    a UserImport of N rows (9 in 10 new, 1 in 10 a problem row): time from the create until the
-//!    status is finished for the generation, and the ratio to (1).
-//! 3. **Import into a tenant of N/2 existing users**, half of them changed by the template.
-//! 4. **The same import again** after a restart of the operator: no write, no second mail.
+//! For each size N (default 10,000; `cargo bench --bench scale -- 100000`):
+//! 1. **Bare writes** (the baseline): server-side apply of the TenantUser objects of the template
+//!    (9 in 10 of its rows; 1 in 10 is a problem row) at the operator's concurrency (8 in flight),
+//!    with the same client and field manager, no planning and no status: how fast this API
+//!    server takes these writes at all.
+//! 2. For each source (a gzip-compressed ConfigMap `binaryData`, an HTTPS URL, a file in a Flux
+//!    GitRepository's artifact): the real `user-import-operator run` binary (release build)
+//!    imports the template into an empty tenant of its own. Time from the create until the status
+//!    is finished for the generation, and the ratio to (1). Then the operator restarts: the same
+//!    import again writes nothing and mails nothing.
+//! 3. A tenant of N existing users (written bare first), into which each source in turn imports
+//!    a template of N rows that matches every user and changes every other one.
 //!
 //! Counted from the API server's audit log (the operator's requests only): TenantUser writes
 //! (must equal New + changed rows), TenantUser reads (list pages only, no GET); and the operator's
-//! peak memory (VmHWM). The template goes into a ConfigMap, so N is at most about 11,000 rows
-//! (ConfigMaps hold 1 MiB); larger sizes take the gzip-compressed `binaryData`.
+//! peak memory (VmHWM), which must stay under 400 MB.
 //!
 //! Not a criterion bench: one import per case is the measurement, and the counts are asserted.
 
@@ -25,7 +28,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt, stream};
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client, CustomResourceExt};
@@ -33,44 +37,86 @@ use serde_json::{Value, json};
 
 #[path = "../tests/support/control_plane.rs"]
 mod control_plane;
+#[path = "../tests/support/sites.rs"]
+mod sites;
 mod support;
 
 use control_plane::ControlPlane;
+use sites::{Flux, Site, TestPki, flux_template, tarball};
 use support::{HEADER, synthetic_user};
 use user_import_operator::controller::tenant_users::FIELD_MANAGER;
 use user_import_operator::resources::{
-    ImportPhase, KeyRef, SiteAdministrator, SsoSync, TENANT_LABEL, TemplateSource, Tenant,
-    TenantRef, TenantSpec, TenantUser, UserImport, UserImportSpec,
+    FluxSourceKind, ImportPhase, KeyRef, SecretName, SiteAdministrator, SsoSync, TENANT_LABEL,
+    TemplateSource, Tenant, TenantRef, TenantSpec, TenantUser, UrlSource, UserImport,
+    UserImportSpec,
 };
 
 const TENANT: &str = "acme";
 /// The operator's default number of TenantUser writes in flight.
 const CONCURRENCY: usize = 8;
-const WAIT: Duration = Duration::from_secs(1800);
+const WAIT: Duration = Duration::from_secs(3600);
+/// The operator's peak memory must stay under this (MB), at 100,000 users too.
+const MEMORY_LIMIT_MB: f64 = 400.0;
 
-/// A template of `rows` rows; the first `existing` are the existing users (every other one
-/// changed: title and city), then new users, every tenth row a problem (an invalid email).
-fn template(rows: usize, existing: usize) -> String {
+/// Where a case's template comes from.
+#[derive(Clone, Copy, Debug)]
+enum Source {
+    /// A gzip-compressed template in a ConfigMap's `binaryData`.
+    GzipConfigMap,
+    /// An HTTPS URL, with the CA bundle in a Secret.
+    Url,
+    /// A file in a Flux GitRepository's artifact (a tar.gz served over HTTP).
+    Flux,
+}
+
+impl Source {
+    const ALL: [Source; 3] = [Source::GzipConfigMap, Source::Url, Source::Flux];
+
+    fn label(self) -> &'static str {
+        match self {
+            Source::GzipConfigMap => "gzip",
+            Source::Url => "url",
+            Source::Flux => "flux",
+        }
+    }
+}
+
+/// A template of `rows` rows, row `i` written by `line(i)`.
+fn csv(rows: usize, line: impl Fn(usize) -> String) -> String {
     let mut csv = String::with_capacity(rows * 80);
     csv.push_str(HEADER);
     for i in 0..rows {
-        let line = if i < existing {
-            if i % 2 == 0 {
-                format!("Ann,Lee{i},user{i}@acme.test,user{i},{i},Active,Analyst,Boston,Ops\n")
-            } else {
-                format!("Ann,Lee{i},user{i}@acme.test,user{i},{i},Active,Lead,Austin,Ops\n")
-            }
-        } else if i % 10 == 9 {
-            format!("Cy,Ray{i},bad{i} at acme.test,bad{i},{i},Active,,,Eng\n")
-        } else {
-            format!("Bo,Ko{i},new{i}@acme.test,new{i},{i},Active,Engineer,Oslo,Eng\n")
-        };
-        csv.push_str(&line);
+        csv.push_str(&line(i));
     }
     csv
 }
 
-/// The TenantUser objects the import of `template(rows, 0)` writes: the baseline's payload.
+/// A template of `rows` rows, all new users, every tenth row a problem (an invalid email).
+fn template(rows: usize) -> String {
+    csv(rows, |i| {
+        if i % 10 == 9 {
+            format!("Cy,Ray{i},bad{i} at acme.test,bad{i},{i},Active,,,Eng\n")
+        } else {
+            format!("Bo,Ko{i},new{i}@acme.test,new{i},{i},Active,Engineer,Oslo,Eng\n")
+        }
+    })
+}
+
+/// A template of `rows` rows matching the `rows` existing users one to one: even rows as the
+/// users are, odd rows with another title and city (`Lead{round}`, so that each round changes
+/// them again).
+fn existing_template(rows: usize, round: usize) -> String {
+    csv(rows, |i| {
+        let (title, city) = if i % 2 == 0 {
+            ("Analyst".to_string(), "Boston")
+        } else {
+            (format!("Lead{round}"), "Austin")
+        };
+        format!("Ann,Lee{i},user{i}@acme.test,user{i},{i},Active,{title},{city},Ops\n")
+    })
+}
+
+/// The TenantUser objects the import of `template(rows)` writes: the baseline's payload.
 fn new_users(rows: usize) -> Vec<TenantUser> {
     (0..rows)
         .filter(|i| i % 10 != 9)
@@ -118,6 +164,38 @@ struct Cluster {
     plane: ControlPlane,
     client: Client,
     dir: tempfile::TempDir,
+    /// Serves Flux artifacts over plain HTTP, as source-controller does inside a cluster.
+    artifacts: Site,
+    /// Serves the URL source's files over HTTPS, with a certificate of `pki`'s CA.
+    files: Site,
+    pki: TestPki,
+}
+
+/// What one import took and did.
+struct Measured {
+    took: Duration,
+    import: UserImport,
+    /// TenantUser requests by verb, from the audit log.
+    requests: BTreeMap<String, u64>,
+    peak_mb: f64,
+}
+
+impl Measured {
+    fn count(&self, verb: &str) -> u64 {
+        self.requests.get(verb).copied().unwrap_or(0)
+    }
+
+    fn summary(&self) -> String {
+        format!(
+            "{:.2} s to Ready, {} TenantUser writes, {} list page(s), {} GET(s), peak {:.0} MB; counts {}",
+            self.took.as_secs_f64(),
+            self.count("patch"),
+            self.count("list"),
+            self.count("get"),
+            self.peak_mb,
+            counts(&self.import)
+        )
+    }
 }
 
 impl Cluster {
@@ -140,8 +218,35 @@ impl Cluster {
                 .await
                 .unwrap();
         }
-        tokio::time::sleep(Duration::from_secs(3)).await; // served once established
-        Cluster { plane, client, dir }
+        // Served once established: wait until each kind can be listed.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Api::<UserImport>::all(client.clone())
+            .list(&Default::default())
+            .await
+            .is_err()
+            || Api::<TenantUser>::all(client.clone())
+                .list(&Default::default())
+                .await
+                .is_err()
+            || Api::<Tenant>::all(client.clone())
+                .list(&Default::default())
+                .await
+                .is_err()
+        {
+            assert!(Instant::now() < deadline, "the CRDs are not served");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Flux's source kinds, before any operator starts, so that its discovery finds them.
+        Flux::install(&client, "default").await;
+        let pki = TestPki::new();
+        Cluster {
+            artifacts: Site::http().await,
+            files: Site::https(&pki).await,
+            pki,
+            plane,
+            client,
+            dir,
+        }
     }
 
     async fn namespace(&self, name: &str) {
@@ -154,7 +259,7 @@ impl Cluster {
             .unwrap();
     }
 
-    async fn tenant_with_template(&self, namespace: &str, csv: &str) {
+    async fn tenant(&self, namespace: &str) {
         let tenants: Api<Tenant> = Api::namespaced(self.client.clone(), namespace);
         let tenant = Tenant::new(
             TENANT,
@@ -172,19 +277,92 @@ impl Cluster {
             .create(&PostParams::default(), &tenant)
             .await
             .unwrap();
-        let config_maps: Api<ConfigMap> = Api::namespaced(self.client.clone(), namespace);
-        let config_map = ConfigMap {
-            metadata: ObjectMeta {
-                name: Some("template".into()),
-                ..ObjectMeta::default()
-            },
-            data: Some([("template.csv".to_string(), csv.to_string())].into()),
-            ..ConfigMap::default()
-        };
-        config_maps
-            .create(&PostParams::default(), &config_map)
-            .await
-            .unwrap();
+    }
+
+    /// Puts `csv` where `source` takes it from, under `name`, and returns the UserImport's
+    /// template source.
+    async fn publish(
+        &self,
+        namespace: &str,
+        source: Source,
+        name: &str,
+        csv: &str,
+    ) -> TemplateSource {
+        match source {
+            Source::GzipConfigMap => {
+                let packed = sites::gzip_best(csv.as_bytes());
+                println!(
+                    "  ({name}: {:.1} MB of CSV, {:.2} MB gzip-compressed in binaryData)",
+                    csv.len() as f64 / 1e6,
+                    packed.len() as f64 / 1e6
+                );
+                let config_map = ConfigMap {
+                    metadata: ObjectMeta {
+                        name: Some(name.into()),
+                        ..ObjectMeta::default()
+                    },
+                    binary_data: Some([("template.csv.gz".to_string(), ByteString(packed))].into()),
+                    ..ConfigMap::default()
+                };
+                Api::<ConfigMap>::namespaced(self.client.clone(), namespace)
+                    .create(&PostParams::default(), &config_map)
+                    .await
+                    .expect("the gzip-compressed template fits in a ConfigMap");
+                TemplateSource {
+                    config_map_key_ref: Some(KeyRef {
+                        name: name.into(),
+                        key: "template.csv.gz".into(),
+                    }),
+                    ..TemplateSource::default()
+                }
+            }
+            Source::Url => {
+                let secret = Secret {
+                    metadata: ObjectMeta {
+                        name: Some("template-ca".into()),
+                        ..ObjectMeta::default()
+                    },
+                    data: Some(
+                        [(
+                            "ca.crt".to_string(),
+                            ByteString(self.pki.ca_pem.as_bytes().to_vec()),
+                        )]
+                        .into(),
+                    ),
+                    ..Secret::default()
+                };
+                Api::<Secret>::namespaced(self.client.clone(), namespace)
+                    .patch(
+                        "template-ca",
+                        &PatchParams::apply("bench").force(),
+                        &Patch::Apply(&secret),
+                    )
+                    .await
+                    .unwrap();
+                let url = self
+                    .files
+                    .put(&format!("/{namespace}/{name}.csv"), csv.as_bytes());
+                TemplateSource {
+                    url: Some(UrlSource {
+                        url,
+                        digest: None,
+                        secret_ref: Some(SecretName {
+                            name: "template-ca".into(),
+                        }),
+                        interval: "1h".into(),
+                    }),
+                    ..TemplateSource::default()
+                }
+            }
+            Source::Flux => {
+                let flux = Flux::install(&self.client, namespace).await;
+                let kind = FluxSourceKind::GitRepository;
+                let artifact = tarball(&[("imports/users.csv", csv.as_bytes())]);
+                flux.source_with_artifact(&self.artifacts, kind, name, &artifact, "main@sha1:1")
+                    .await;
+                flux_template(kind, name, "imports/users.csv")
+            }
+        }
     }
 
     /// The release binary of the operator for `namespace`, its reports into `outbox`.
@@ -207,19 +385,24 @@ impl Cluster {
             .expect("the operator starts")
     }
 
-    async fn import(&self, namespace: &str, name: &str) -> (Duration, UserImport) {
+    /// Starts an operator for `namespace`, creates the UserImport `name` and measures it until
+    /// finished; the operator is returned still running.
+    async fn import(
+        &self,
+        namespace: &str,
+        name: &str,
+        template: TemplateSource,
+        outbox: &Path,
+    ) -> (Measured, Child) {
+        let mark = self.plane.audit_mark();
+        let operator = self.operator(namespace, outbox);
+        tokio::time::sleep(Duration::from_secs(2)).await; // caches synced
         let api: Api<UserImport> = Api::namespaced(self.client.clone(), namespace);
         let spec = UserImportSpec {
             tenant_ref: TenantRef {
                 name: TENANT.into(),
             },
-            template: TemplateSource {
-                config_map_key_ref: Some(KeyRef {
-                    name: "template".into(),
-                    key: "template.csv".into(),
-                }),
-                ..TemplateSource::default()
-            },
+            template,
             mode: Default::default(),
             on_problem: Default::default(),
         };
@@ -228,7 +411,14 @@ impl Cluster {
             .await
             .unwrap();
         let import = self.wait_finished(&api, name).await;
-        (start.elapsed(), import)
+        let took = start.elapsed();
+        let measured = Measured {
+            took,
+            import,
+            requests: self.requests_since(mark, namespace),
+            peak_mb: peak_mb(&operator),
+        };
+        (measured, operator)
     }
 
     async fn wait_finished(&self, api: &Api<UserImport>, name: &str) -> UserImport {
@@ -249,23 +439,18 @@ impl Cluster {
         }
     }
 
-    /// How many audit events there are so far: requests after this mark are counted.
-    fn audit_mark(&self) -> usize {
-        self.plane.audit_events().len()
-    }
-
     /// The TenantUser requests in `namespace` since `mark`, by verb, from the audit log. The
     /// bench makes none while the operator runs, so these are the operator's.
-    fn requests_since(&self, mark: usize, namespace: &str) -> BTreeMap<String, u64> {
+    fn requests_since(&self, mark: u64, namespace: &str) -> BTreeMap<String, u64> {
         let mut counts = BTreeMap::new();
-        for event in self.plane.audit_events().into_iter().skip(mark) {
+        self.plane.audit_events_since(mark, |event| {
             let object = &event["objectRef"];
             if object["namespace"] != namespace || object["resource"] != "tenantusers" {
-                continue;
+                return;
             }
             let verb = event["verb"].as_str().unwrap_or_default().to_string();
             *counts.entry(verb).or_insert(0) += 1;
-        }
+        });
         counts
     }
 }
@@ -299,10 +484,29 @@ fn counts(import: &UserImport) -> Value {
     serde_json::to_value(import.status.as_ref().unwrap().counts).unwrap()
 }
 
+/// One row of the summary table printed at the end (markdown, for docs/performance.md).
+fn row(case: &str, measured: &Measured, ratio: Option<f64>) -> String {
+    format!(
+        "| {case} | {:.1} s | {} | {} | {} list page(s), {} GET | {:.0} MB |",
+        measured.took.as_secs_f64(),
+        ratio.map_or("—".to_string(), |r| format!("{r:.2}")),
+        measured.count("patch"),
+        measured.count("list"),
+        measured.count("get"),
+        measured.peak_mb
+    )
+}
+
 async fn run_size(rows: usize) {
     let cluster = Cluster::start().await;
     let client = cluster.client.clone();
-    println!("\n== {rows} rows (kube-apiserver 1.37.2 + etcd 3.7, loopback)");
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("\n== {rows} rows (kube-apiserver 1.37.2 + etcd 3.7, loopback); load average {load}");
+    let mut table = vec![
+        "| case | time | ratio to bare writes | TenantUser writes | reads | operator peak |"
+            .to_string(),
+        "|---|---:|---:|---:|---|---:|".to_string(),
+    ];
 
     // 1. The baseline: the same objects, written bare.
     cluster.namespace("bare").await;
@@ -314,78 +518,114 @@ async fn run_size(rows: usize) {
         bare.as_secs_f64(),
         written as f64 / bare.as_secs_f64()
     );
+    table.push(format!(
+        "| bare server-side apply of the {written} objects | {:.1} s | 1.00 | {written} | — | — |",
+        bare.as_secs_f64()
+    ));
 
-    // 2. Import into an empty tenant.
-    cluster.namespace("empty").await;
-    cluster
-        .tenant_with_template("empty", &template(rows, 0))
-        .await;
-    let outbox = cluster.dir.path().join("outbox-empty");
-    let mark = cluster.audit_mark();
-    let operator = cluster.operator("empty", &outbox);
-    tokio::time::sleep(Duration::from_secs(2)).await; // caches synced
-    let (took, import) = cluster.import("empty", "first").await;
-    let peak = peak_mb(&operator);
-    let requests = cluster.requests_since(mark, "empty");
-    let patches = requests.get("patch").copied().unwrap_or(0);
-    let gets = requests.get("get").copied().unwrap_or(0);
-    let lists = requests.get("list").copied().unwrap_or(0);
-    println!(
-        "import into an empty tenant: {:.2} s to Ready, {patches} TenantUser writes, {lists} list(s), {gets} GET(s), peak {peak:.0} MB; counts {}; ratio to bare writes {:.2}",
-        took.as_secs_f64(),
-        counts(&import),
-        took.as_secs_f64() / bare.as_secs_f64()
-    );
-    assert_eq!(patches as usize, written, "writes = New rows");
-    assert_eq!(gets, 0, "no GET per row");
+    // 2. Each source into an empty tenant, then the same import again after a restart.
+    let csv = template(rows);
+    for source in Source::ALL {
+        let namespace = format!("{}-empty", source.label());
+        cluster.namespace(&namespace).await;
+        cluster.tenant(&namespace).await;
+        let template = cluster.publish(&namespace, source, "template", &csv).await;
+        let outbox = cluster.dir.path().join(format!("outbox-{namespace}"));
+        let mark = cluster.plane.audit_mark();
+        let (measured, operator) = cluster.import(&namespace, "first", template, &outbox).await;
+        let ratio = measured.took.as_secs_f64() / bare.as_secs_f64();
+        println!(
+            "{source:?} into an empty tenant: {}; ratio to bare writes {ratio:.2}",
+            measured.summary()
+        );
+        assert_eq!(
+            measured.count("patch") as usize,
+            written,
+            "writes = New rows"
+        );
+        assert_eq!(measured.count("get"), 0, "no GET per row");
+        assert!(
+            measured.peak_mb < MEMORY_LIMIT_MB,
+            "peak {} MB",
+            measured.peak_mb
+        );
+        table.push(row(
+            &format!("{source:?}: import into an empty tenant"),
+            &measured,
+            Some(ratio),
+        ));
 
-    // 4. The same import again, after a restart: nothing written, nothing mailed.
-    stop(operator);
-    let mails = emls(&outbox);
-    let restarted = cluster.operator("empty", &outbox);
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let again = cluster.requests_since(mark, "empty");
-    stop(restarted);
-    assert_eq!(
-        again.get("patch").copied().unwrap_or(0),
-        patches,
-        "no write"
-    );
-    assert_eq!(emls(&outbox), mails, "no second mail");
-    println!("the same import after a restart: 0 writes, 0 mails");
+        stop(operator);
+        let mails = emls(&outbox);
+        assert_eq!(mails, 1, "one report of the problem rows");
+        let downloads = (cluster.files.downloads(), cluster.artifacts.downloads());
+        let restarted = cluster.operator(&namespace, &outbox);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let again = cluster.requests_since(mark, &namespace);
+        stop(restarted);
+        assert_eq!(
+            again.get("patch").copied(),
+            Some(written as u64),
+            "no write"
+        );
+        assert_eq!(emls(&outbox), mails, "no second mail");
+        let fetched_again = (cluster.files.downloads() - downloads.0)
+            + (cluster.artifacts.downloads() - downloads.1);
+        println!(
+            "{source:?}, the same import after a restart: 0 writes, 0 mails, {fetched_again} download(s)"
+        );
+        table.push(format!(
+            "| {source:?}: the same import after a restart | — | — | 0 (and 0 mails) | {fetched_again} download(s) | — |"
+        ));
+    }
 
-    // 3. A tenant of rows/2 existing users, half of them changed.
-    let existing = rows / 2;
+    // 3. A tenant of `rows` existing users; each source in turn changes every other one.
     cluster.namespace("existing").await;
-    let users: Vec<TenantUser> = (0..existing)
+    cluster.tenant("existing").await;
+    let users: Vec<TenantUser> = (0..rows)
         .map(|i| {
             let user = synthetic_user(TENANT, i, true);
             tenant_user(&user.name, user.spec)
         })
         .collect();
-    apply_users(&client, "existing", users).await;
-    cluster
-        .tenant_with_template("existing", &template(rows, existing))
-        .await;
-    let outbox = cluster.dir.path().join("outbox-existing");
-    let mark = cluster.audit_mark();
-    let operator = cluster.operator("existing", &outbox);
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let (took, import) = cluster.import("existing", "second").await;
-    let peak = peak_mb(&operator);
-    stop(operator);
-    let requests = cluster.requests_since(mark, "existing");
-    let status = import.status.as_ref().unwrap().counts.unwrap();
-    let patches = requests.get("patch").copied().unwrap_or(0);
+    let filled = apply_users(&client, "existing", users).await;
     println!(
-        "import into a tenant of {existing} users: {:.2} s to Ready, {patches} TenantUser writes, {} list(s), {} GET(s), peak {peak:.0} MB; counts {}",
-        took.as_secs_f64(),
-        requests.get("list").copied().unwrap_or(0),
-        requests.get("get").copied().unwrap_or(0),
-        counts(&import)
+        "a tenant of {rows} existing users, written bare: {:.2} s",
+        filled.as_secs_f64()
     );
-    // Changed rows are every other existing user; the unchanged ones are not written.
-    assert_eq!(patches as usize, status.new + existing / 2);
+    for (round, source) in Source::ALL.into_iter().enumerate() {
+        let name = format!("round-{round}");
+        let csv = existing_template(rows, round);
+        let template = cluster.publish("existing", source, &name, &csv).await;
+        let outbox = cluster.dir.path().join(format!("outbox-existing-{round}"));
+        let (measured, operator) = cluster.import("existing", &name, template, &outbox).await;
+        stop(operator);
+        println!(
+            "{source:?} into a tenant of {rows} users: {}",
+            measured.summary()
+        );
+        // The odd rows changed; the even ones are as the users are and are not written.
+        assert_eq!(
+            measured.count("patch") as usize,
+            rows / 2,
+            "writes = changed rows"
+        );
+        assert_eq!(measured.count("get"), 0, "no GET per row");
+        assert!(
+            measured.peak_mb < MEMORY_LIMIT_MB,
+            "peak {} MB",
+            measured.peak_mb
+        );
+        table.push(row(
+            &format!(
+                "{source:?}: import into a tenant of {rows} users ({} changed)",
+                rows / 2
+            ),
+            &measured,
+            None,
+        ));
+    }
+    println!("\n{}", table.join("\n"));
     let _ = std::io::stdout().flush();
 }
 

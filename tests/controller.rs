@@ -6,10 +6,14 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use futures::StreamExt;
 use kube::api::{Patch, PatchParams};
 use kube_standin::{Fault, Matcher};
 use serde_json::json;
-use support::{Binary, Env, InProcess, condition, eventually, example, finished, spec};
+use support::{
+    Binary, Env, InProcess, condition, eventually, eventually_within, example, finished, spec,
+};
+use user_import_operator::controller::Settings;
 use user_import_operator::core::report::{HIGHLIGHT_MESSAGE, ProblemReason};
 use user_import_operator::resources::{
     ErrorReportState, ImportMode, ImportPhase, OnProblem, TENANT_LABEL, UserImport, UserStatus,
@@ -776,4 +780,112 @@ mod smtp {
         });
         (port, received)
     }
+}
+
+/// The status is written by server-side apply: a field that one run set and the next leaves
+/// out (the counts, the lists, the error report, the digest) is gone, removed by the server,
+/// and the operator's field manager owns the status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_field_left_out_of_the_next_status_is_removed() {
+    let env = Env::start("ssa").await;
+    env.create_tenant("acme", true).await;
+    env.put_template("bad", &format!("{SMALL}Bad,Row,not-an-email,bad,2009\n"))
+        .await;
+    let controller = InProcess::start(&env);
+    let mut first = spec("acme", "bad");
+    first.mode = ImportMode::DryRun;
+    env.create_import("imp", first).await;
+    let done = env
+        .wait_import("imp", "the report sent", |i| {
+            finished(i) && report_state(i) == Some(ErrorReportState::Sent)
+        })
+        .await;
+    let status = done.status.unwrap();
+    assert_eq!(status.counts.unwrap().problem, 1);
+    assert_eq!(status.problem.len(), 1);
+    assert!(status.template_digest.is_some() && status.completed_at.is_some());
+    // A new generation whose template is missing: the Stalled status has none of the result.
+    let patch = json!({"spec": {"template": {"configMapKeyRef": {"name": "gone"}}}});
+    env.api::<UserImport>()
+        .patch("imp", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    let stalled = env
+        .wait_import("imp", "TemplateSourceNotFound", |i| {
+            condition(i, "Stalled") == Some(("True".into(), "TemplateSourceNotFound".into()))
+        })
+        .await;
+    let status = stalled.status.clone().unwrap();
+    assert_eq!(status.phase, Some(ImportPhase::Pending));
+    assert_eq!(status.observed_generation, Some(2));
+    assert_eq!(status.counts, None);
+    assert!(status.new.is_empty() && status.update.is_empty() && status.problem.is_empty());
+    assert_eq!(status.error_report, None);
+    assert_eq!(status.template_digest, None);
+    assert_eq!(status.template_encoding, None);
+    assert_eq!((status.started_at, status.completed_at), (None, None));
+    assert_eq!(status.highlight_message, None);
+    // Every condition is still there (ReportDelivered among them): the list is the operator's.
+    let types: BTreeSet<&str> = status.conditions.iter().map(|c| c.type_.as_str()).collect();
+    assert!(types.contains("ReportDelivered"), "{types:?}");
+    let managers: Vec<(String, String)> = stalled
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|entry| entry.subresource.as_deref() == Some("status"))
+        .map(|entry| {
+            (
+                entry.manager.unwrap_or_default(),
+                entry.operation.unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        managers,
+        vec![("user-import-operator".to_string(), "Apply".to_string())]
+    );
+    controller.stop().await;
+}
+
+/// What the controller remembers of an import goes with the import: 1,000 UserImports are
+/// imported (DryRun: nothing is written), each remembered, then deleted, and the controller
+/// remembers none of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_deleted_imports_are_forgotten() {
+    const IMPORTS: i64 = 1000;
+    let env = Env::start("memory").await;
+    env.create_tenant("acme", true).await;
+    env.put_template("tpl", SMALL).await;
+    let settings = Settings {
+        sweep: Duration::from_millis(200),
+        ..Settings::default()
+    };
+    let controller = InProcess::start_with(&env, settings);
+    let env = &env;
+    futures::stream::iter(0..IMPORTS)
+        .for_each_concurrent(16, |index| async move {
+            let mut dry = spec("acme", "tpl");
+            dry.mode = ImportMode::DryRun;
+            env.create_import(&format!("imp-{index}"), dry).await;
+        })
+        .await;
+    let long = Duration::from_secs(300);
+    let all_finished = || async {
+        let imports = env.api::<UserImport>().list(&Default::default()).await;
+        imports
+            .is_ok_and(|list| list.items.iter().filter(|i| finished(i)).count() == IMPORTS as usize)
+    };
+    eventually_within(long, "every import finished", all_finished).await;
+    assert_eq!(controller.remembered(), IMPORTS);
+    env.api::<UserImport>()
+        .delete_collection(&Default::default(), &Default::default())
+        .await
+        .unwrap();
+    eventually_within(long, "every import forgotten", || async {
+        controller.remembered() == 0
+    })
+    .await;
+    assert!(env.users("acme").await.is_empty());
+    controller.stop().await;
 }

@@ -10,30 +10,28 @@
 
 mod support;
 
-use std::collections::{BTreeMap, HashMap};
-use std::io::{Read as _, Write as _};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::time::Duration;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{ApiResource, DynamicObject, ObjectMeta, Patch, PatchParams};
+use kube::api::{ObjectMeta, Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use mail_parser::MimeHeaders as _;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::OnceCell;
 
+use support::sites::{
+    Flux, Site, TestPki, flux_template, gzip, gzip_bomb, sha256, tarball, tarball_bomb,
+};
 use support::{Env, InProcess, condition, eventually, example, finished, spec};
 use user_import_operator::controller::Settings;
 use user_import_operator::core::template::TemplateLimits;
 use user_import_operator::mail::MailSettings;
 use user_import_operator::resources::{
-    ErrorReportState, FluxSourceKind, FluxSourceRef, ImportPhase, SecretName, TemplateSource,
-    UrlSource, UserImport, UserImportSpec,
+    ErrorReportState, FluxSourceKind, ImportPhase, SecretName, TemplateSource, UrlSource,
+    UserImport, UserImportSpec,
 };
 
 const TENANT: &str = "acme";
@@ -180,400 +178,6 @@ fn import_spec(template: TemplateSource) -> UserImportSpec {
     }
 }
 
-// ---------------------------------------------------------------------------- data helpers
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder.write_all(bytes).unwrap();
-    encoder.finish().unwrap()
-}
-
-/// 64 MiB of zeros in about 64 KiB of gzip.
-fn gzip_bomb() -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    let zeros = vec![0u8; 1024 * 1024];
-    for _ in 0..64 {
-        encoder.write_all(&zeros).unwrap();
-    }
-    encoder.finish().unwrap()
-}
-
-/// A .tar.gz of regular files, as source-controller serves an artifact.
-fn tarball(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
-        Vec::new(),
-        flate2::Compression::fast(),
-    ));
-    for (path, bytes) in files {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(bytes.len() as u64);
-        header.set_mode(0o644);
-        header.set_entry_type(tar::EntryType::Regular);
-        builder.append_data(&mut header, path, *bytes).unwrap();
-    }
-    builder.into_inner().unwrap().finish().unwrap()
-}
-
-/// A tarball whose one file, `path`, holds `size` zero bytes: small once compressed, since tar
-/// stores the file as it is and gzip compresses the whole stream.
-fn tarball_bomb(path: &str, size: u64) -> Vec<u8> {
-    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
-        Vec::new(),
-        flate2::Compression::best(),
-    ));
-    let mut header = tar::Header::new_gnu();
-    header.set_size(size);
-    header.set_mode(0o644);
-    header.set_entry_type(tar::EntryType::Regular);
-    builder
-        .append_data(&mut header, path, std::io::repeat(0).take(size))
-        .unwrap();
-    builder.into_inner().unwrap().finish().unwrap()
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    format!("sha256:{:x}", Sha256::digest(bytes))
-}
-
-// ----------------------------------------------------------------------------- HTTP server
-
-/// A file served by [`Site`].
-struct Served {
-    body: Vec<u8>,
-    etag: Option<String>,
-    /// Requests still to answer with 503 before the file is served.
-    fail_next: usize,
-}
-
-/// One request the server answered.
-#[derive(Clone, Debug)]
-struct Hit {
-    path: String,
-    status: u16,
-    at: Instant,
-    authorization: Option<String>,
-    if_none_match: Option<String>,
-}
-
-/// A tiny HTTP/1.1 file server on 127.0.0.1 (plain, or TLS with a test CA): GET only, one
-/// request per connection, `ETag`/`If-None-Match`, injected 503s, and a log of every request.
-#[derive(Clone)]
-struct Site {
-    files: Arc<Mutex<HashMap<String, Served>>>,
-    hits: Arc<Mutex<Vec<Hit>>>,
-    base: String,
-    _task: Arc<AbortOnDrop>,
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-impl Site {
-    /// Plain HTTP, as source-controller serves artifacts inside a cluster.
-    async fn http() -> Site {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        Site::serve(listener, None)
-    }
-
-    /// HTTPS with a certificate for 127.0.0.1 signed by `pki`'s CA.
-    async fn https(pki: &TestPki) -> Site {
-        Site::https_on(
-            pki,
-            tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        )
-    }
-
-    fn https_on(pki: &TestPki, listener: tokio::net::TcpListener) -> Site {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.key.clone()));
-        let config = rustls::ServerConfig::builder()
-            .with_no_client_auth()
-            .with_single_cert(pki.chain.clone(), key)
-            .unwrap();
-        Site::serve(
-            listener,
-            Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
-        )
-    }
-
-    fn serve(listener: tokio::net::TcpListener, tls: Option<tokio_rustls::TlsAcceptor>) -> Site {
-        let addr = listener.local_addr().unwrap();
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        let files: Arc<Mutex<HashMap<String, Served>>> = Arc::default();
-        let hits: Arc<Mutex<Vec<Hit>>> = Arc::default();
-        let (served, seen) = (files.clone(), hits.clone());
-        let task = tokio::spawn(async move {
-            while let Ok((tcp, _)) = listener.accept().await {
-                let (served, seen, tls) = (served.clone(), seen.clone(), tls.clone());
-                tokio::spawn(async move {
-                    match tls {
-                        Some(acceptor) => {
-                            // A client that does not trust the CA hangs up here.
-                            if let Ok(stream) = acceptor.accept(tcp).await {
-                                answer(stream, &served, &seen).await;
-                            }
-                        }
-                        None => answer(tcp, &served, &seen).await,
-                    }
-                });
-            }
-        });
-        Site {
-            files,
-            hits,
-            base: format!("{scheme}://{addr}"),
-            _task: Arc::new(AbortOnDrop(task)),
-        }
-    }
-
-    /// Serves `body` at `path` (with an ETag derived from it); returns its URL.
-    fn put(&self, path: &str, body: &[u8]) -> String {
-        let etag = format!("\"{}\"", &sha256(body)[7..23]);
-        self.files.lock().unwrap().insert(
-            path.to_string(),
-            Served {
-                body: body.to_vec(),
-                etag: Some(etag),
-                fail_next: 0,
-            },
-        );
-        format!("{}{path}", self.base)
-    }
-
-    /// The next `n` requests for `path` get 503.
-    fn fail_next(&self, path: &str, n: usize) {
-        if let Some(served) = self.files.lock().unwrap().get_mut(path) {
-            served.fail_next = n;
-        }
-    }
-
-    fn hits(&self) -> Vec<Hit> {
-        self.hits.lock().unwrap().clone()
-    }
-
-    /// Requests answered with the file's bytes (200).
-    fn downloads(&self) -> usize {
-        self.hits().iter().filter(|hit| hit.status == 200).count()
-    }
-}
-
-/// Reads one request, answers it, closes the connection.
-async fn answer<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
-    files: &Mutex<HashMap<String, Served>>,
-    hits: &Mutex<Vec<Hit>>,
-) {
-    let mut head = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
-        if head.len() > 65_536 {
-            return;
-        }
-    }
-    let head = String::from_utf8_lossy(&head).into_owned();
-    let mut lines = head.split("\r\n");
-    let path = lines
-        .next()
-        .and_then(|line| line.split(' ').nth(1))
-        .unwrap_or("/")
-        .to_string();
-    let mut headers = HashMap::new();
-    for line in lines {
-        if let Some((name, value)) = line.split_once(':') {
-            headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_string());
-        }
-    }
-    let if_none_match = headers.get("if-none-match").cloned();
-    let (status, etag, body) = {
-        let mut files = files.lock().unwrap();
-        match files.get_mut(&path) {
-            None => (404, None, b"not found".to_vec()),
-            Some(served) if served.fail_next > 0 => {
-                served.fail_next -= 1;
-                (503, None, b"try later".to_vec())
-            }
-            Some(served) if if_none_match.is_some() && if_none_match == served.etag => {
-                (304, served.etag.clone(), Vec::new())
-            }
-            Some(served) => (200, served.etag.clone(), served.body.clone()),
-        }
-    };
-    hits.lock().unwrap().push(Hit {
-        path,
-        status,
-        at: Instant::now(),
-        authorization: headers.get("authorization").cloned(),
-        if_none_match,
-    });
-    let reason = match status {
-        200 => "OK",
-        304 => "Not Modified",
-        404 => "Not Found",
-        _ => "Service Unavailable",
-    };
-    let mut response = format!("HTTP/1.1 {status} {reason}\r\nConnection: close\r\n");
-    if let Some(etag) = etag {
-        response.push_str(&format!("ETag: {etag}\r\n"));
-    }
-    if status != 304 {
-        response.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    }
-    response.push_str("\r\n");
-    let _ = stream.write_all(response.as_bytes()).await;
-    let _ = stream.write_all(&body).await;
-    let _ = stream.shutdown().await;
-}
-
-/// A test CA and a server certificate for 127.0.0.1 that it signed.
-struct TestPki {
-    ca_pem: String,
-    chain: Vec<CertificateDer<'static>>,
-    key: Vec<u8>,
-}
-
-impl TestPki {
-    fn new() -> Self {
-        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-        let key = KeyPair::generate().unwrap();
-        let params = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
-        let cert = params.signed_by(&key, &ca).unwrap();
-        TestPki {
-            ca_pem: ca.pem(),
-            chain: vec![cert.der().clone(), ca.der().clone()],
-            key: key.serialize_der(),
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------- Flux sources
-
-fn flux_resource(kind: FluxSourceKind) -> ApiResource {
-    user_import_operator::controller::flux::api_resource(kind)
-}
-
-/// Installs a CRD for each Flux source kind with Flux's group, version and names, and a
-/// `status` of any shape (Flux's own CRDs have `status.artifact` with `url`, `digest` and
-/// `revision`, which is all the operator reads). Waits until the server serves them.
-async fn install_flux_crds(env: &Env) {
-    let crds: Api<CustomResourceDefinition> = Api::all(env.client.clone());
-    for kind in FluxSourceKind::ALL {
-        let resource = flux_resource(kind);
-        let name = format!("{}.{}", resource.plural, resource.group);
-        let singular = resource.kind.to_ascii_lowercase();
-        let any = json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true});
-        let crd: CustomResourceDefinition = serde_json::from_value(json!({
-            "apiVersion": "apiextensions.k8s.io/v1",
-            "kind": "CustomResourceDefinition",
-            "metadata": {"name": name},
-            "spec": {
-                "group": resource.group,
-                "scope": "Namespaced",
-                "names": {
-                    "kind": resource.kind,
-                    "listKind": format!("{}List", resource.kind),
-                    "plural": resource.plural,
-                    "singular": singular,
-                },
-                "versions": [{
-                    "name": resource.version,
-                    "served": true,
-                    "storage": true,
-                    "subresources": {"status": {}},
-                    "schema": {"openAPIV3Schema": {
-                        "type": "object",
-                        "properties": {"spec": any, "status": any},
-                    }},
-                }],
-            },
-        }))
-        .unwrap();
-        crds.patch(
-            &name,
-            &PatchParams::apply("tests").force(),
-            &Patch::Apply(&crd),
-        )
-        .await
-        .expect("apply a Flux CRD");
-    }
-    eventually("the Flux source kinds served", || async {
-        let discovery = env
-            .client
-            .list_api_group_resources("source.toolkit.fluxcd.io/v1")
-            .await;
-        let Ok(served) = discovery else {
-            return false;
-        };
-        let mut ready = true;
-        for kind in FluxSourceKind::ALL {
-            let listed = served.resources.iter().any(|r| r.name == kind.plural());
-            let api: Api<DynamicObject> =
-                Api::namespaced_with(env.client.clone(), &env.namespace, &flux_resource(kind));
-            ready &= listed && api.list(&Default::default()).await.is_ok();
-        }
-        ready
-    })
-    .await;
-}
-
-fn flux_api(env: &Env, kind: FluxSourceKind) -> Api<DynamicObject> {
-    Api::namespaced_with(env.client.clone(), &env.namespace, &flux_resource(kind))
-}
-
-/// Creates a Flux source object without an artifact.
-async fn create_source(env: &Env, kind: FluxSourceKind, name: &str) {
-    let mut object = DynamicObject::new(name, &flux_resource(kind));
-    object.data = json!({"spec": {"interval": "1m"}});
-    flux_api(env, kind)
-        .patch(name, &PatchParams::apply("tests"), &Patch::Apply(&object))
-        .await
-        .expect("create the Flux source");
-}
-
-/// Sets the source's `status.artifact`, as source-controller does.
-async fn publish_artifact(
-    env: &Env,
-    kind: FluxSourceKind,
-    name: &str,
-    url: &str,
-    digest: &str,
-    revision: &str,
-) {
-    let status = json!({"status": {"artifact": {
-        "url": url,
-        "digest": digest,
-        "revision": revision,
-        "path": format!("{}/{}/{name}/artifact.tar.gz", kind.plural(), env.namespace),
-        "lastUpdateTime": "2026-11-25T10:00:00Z",
-    }}});
-    flux_api(env, kind)
-        .patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
-        .await
-        .expect("publish the artifact");
-}
-
-fn flux_template(kind: FluxSourceKind, name: &str, path: &str) -> TemplateSource {
-    TemplateSource {
-        source_ref: Some(FluxSourceRef {
-            kind,
-            name: name.into(),
-        }),
-        path: Some(path.into()),
-        ..Default::default()
-    }
-}
-
 // ------------------------------------------------------------------------------- the tests
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -614,25 +218,16 @@ async fn gzip_config_map_imports_as_the_plain_one() {
 async fn flux_source_path_imports_as_the_plain_one_and_a_new_revision_reimports() {
     let baseline = baseline().await;
     let env = Env::start("flux").await;
-    install_flux_crds(&env).await;
+    let flux = Flux::install(&env.client, &env.namespace).await;
     let site = Site::http().await;
     let csv = example("template.csv");
     let artifact = tarball(&[
         ("README.md", b"# users\n"),
         ("imports/users.csv", csv.as_bytes()),
     ]);
-    let url = site.put("/gitrepository/acme/users/1.tar.gz", &artifact);
     let kind = FluxSourceKind::GitRepository;
-    create_source(&env, kind, "users").await;
-    publish_artifact(
-        &env,
-        kind,
-        "users",
-        &url,
-        &sha256(&artifact),
-        "main@sha1:1111",
-    )
-    .await;
+    flux.source_with_artifact(&site, kind, "users", &artifact, "main@sha1:1111")
+        .await;
     let controller = prepare(&env, settings(&env)).await;
     env.create_import(
         IMPORT,
@@ -650,15 +245,8 @@ async fn flux_source_path_imports_as_the_plain_one_and_a_new_revision_reimports(
     let changed = csv.replace("Senior Analyst", "Principal Analyst");
     let artifact = tarball(&[("imports/users.csv", changed.as_bytes())]);
     let url = site.put("/gitrepository/acme/users/2.tar.gz", &artifact);
-    publish_artifact(
-        &env,
-        kind,
-        "users",
-        &url,
-        &sha256(&artifact),
-        "main@sha1:2222",
-    )
-    .await;
+    flux.publish_artifact(kind, "users", &url, &sha256(&artifact), "main@sha1:2222")
+        .await;
     let import = env
         .wait_import(IMPORT, "the import of the new revision", |i| {
             finished(i)
@@ -780,21 +368,12 @@ async fn a_url_with_another_digest_is_refused_and_nothing_is_written() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_path_not_in_the_archive_stalls_naming_it() {
     let env = Env::start("nopath").await;
-    install_flux_crds(&env).await;
+    let flux = Flux::install(&env.client, &env.namespace).await;
     let site = Site::http().await;
     let artifact = tarball(&[("imports/users.csv", example("template.csv").as_bytes())]);
-    let url = site.put("/bucket/users.tar.gz", &artifact);
     let kind = FluxSourceKind::Bucket;
-    create_source(&env, kind, "exports").await;
-    publish_artifact(
-        &env,
-        kind,
-        "exports",
-        &url,
-        &sha256(&artifact),
-        "sha256:abcd",
-    )
-    .await;
+    flux.source_with_artifact(&site, kind, "exports", &artifact, "sha256:abcd")
+        .await;
     env.create_tenant(TENANT, true).await;
     let controller = InProcess::start_with(&env, settings(&env));
     env.create_import(
@@ -815,21 +394,12 @@ async fn a_path_not_in_the_archive_stalls_naming_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_path_that_leaves_the_archive_is_refused_before_any_download() {
     let env = Env::start("leave").await;
-    install_flux_crds(&env).await;
+    let flux = Flux::install(&env.client, &env.namespace).await;
     let site = Site::http().await;
     let artifact = tarball(&[("users.csv", example("template.csv").as_bytes())]);
-    let url = site.put("/oci/users.tar.gz", &artifact);
     let kind = FluxSourceKind::OciRepository;
-    create_source(&env, kind, "exports").await;
-    publish_artifact(
-        &env,
-        kind,
-        "exports",
-        &url,
-        &sha256(&artifact),
-        "v1@sha256:ab",
-    )
-    .await;
+    flux.source_with_artifact(&site, kind, "exports", &artifact, "v1@sha256:ab")
+        .await;
     env.create_tenant(TENANT, true).await;
     let controller = InProcess::start_with(&env, settings(&env));
     for (n, path) in ["../../etc/passwd", "/users.csv", "imports/../../users.csv"]
@@ -855,7 +425,7 @@ async fn a_path_that_leaves_the_archive_is_refused_before_any_download() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gzip_bombs_are_rejected_as_over_the_limit_and_nothing_is_applied() {
     let env = Env::start("bomb").await;
-    install_flux_crds(&env).await;
+    let flux = Flux::install(&env.client, &env.namespace).await;
     env.create_tenant(TENANT, true).await;
     let limit = 1024 * 1024;
     let settings = Settings {
@@ -881,18 +451,9 @@ async fn gzip_bombs_are_rejected_as_over_the_limit_and_nothing_is_applied() {
     let site = Site::http().await;
     let artifact = tarball_bomb("users.csv", 64 * 1024 * 1024);
     assert!(artifact.len() < 1024 * 1024);
-    let url = site.put("/external/bomb.tar.gz", &artifact);
     let kind = FluxSourceKind::ExternalArtifact;
-    create_source(&env, kind, "bomb").await;
-    publish_artifact(
-        &env,
-        kind,
-        "bomb",
-        &url,
-        &sha256(&artifact),
-        "latest@sha256:01",
-    )
-    .await;
+    flux.source_with_artifact(&site, kind, "bomb", &artifact, "latest@sha256:01")
+        .await;
     env.create_import(
         "artifact-bomb",
         import_spec(flux_template(kind, "bomb", "users.csv")),
@@ -918,10 +479,10 @@ async fn gzip_bombs_are_rejected_as_over_the_limit_and_nothing_is_applied() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_source_without_an_artifact_waits_then_imports_when_it_has_one() {
     let env = Env::start("noartifact").await;
-    install_flux_crds(&env).await;
+    let flux = Flux::install(&env.client, &env.namespace).await;
     env.create_tenant(TENANT, true).await;
     let kind = FluxSourceKind::GitRepository;
-    create_source(&env, kind, "users").await;
+    flux.create_source(kind, "users").await;
     let controller = InProcess::start_with(&env, settings(&env));
     env.create_import(
         IMPORT,
@@ -941,15 +502,8 @@ async fn a_source_without_an_artifact_waits_then_imports_when_it_has_one() {
     let site = Site::http().await;
     let artifact = tarball(&[("users.csv", example("template.csv").as_bytes())]);
     let url = site.put("/gitrepository/users.tar.gz", &artifact);
-    publish_artifact(
-        &env,
-        kind,
-        "users",
-        &url,
-        &sha256(&artifact),
-        "main@sha1:3333",
-    )
-    .await;
+    flux.publish_artifact(kind, "users", &url, &sha256(&artifact), "main@sha1:3333")
+        .await;
     let import = env.wait_finished(IMPORT).await;
     assert_eq!(
         import.status.unwrap().template_revision.as_deref(),

@@ -64,26 +64,29 @@ pub struct PlanArgs {
 #[derive(Args, Debug, Clone)]
 pub struct ImportArgs {
     #[command(flatten)]
-    pub plan: PlanArgs,
+    pub(crate) plan: PlanArgs,
     /// `continue` applies the good rows; `abort` applies nothing when any row is a problem.
     #[arg(long, value_enum, default_value_t = OnProblemArg::Continue)]
-    pub on_problem: OnProblemArg,
+    pub(crate) on_problem: OnProblemArg,
     /// The tenant's default site administrator, who receives the error report. Required when
     /// there is a report to send.
     #[arg(long, value_name = "EMAIL", value_parser = recipient_address)]
-    pub to: Option<String>,
+    pub(crate) to: Option<String>,
     #[command(flatten)]
-    pub mail: MailArgs,
+    pub(crate) mail: MailArgs,
 }
 
+/// How `plan` and `import` print their report.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutputFormat {
+    /// The three sections as tables, for a person.
     Table,
+    /// The report as JSON, in the shape of docs/results.md.
     Json,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OnProblemArg {
+pub(crate) enum OnProblemArg {
     Continue,
     Abort,
 }
@@ -100,6 +103,7 @@ pub enum CliError {
 }
 
 impl CliError {
+    /// The process exit code of this failure (docs/cli.md).
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Usage(_) => 2,
@@ -128,12 +132,17 @@ impl From<anyhow::Error> for CliError {
 /// Everything one run computed, before anything is written. `R` is what was read of the
 /// records file: all of it for `import`, which rewrites it, the users alone for `plan`.
 pub struct Planned<R = RecordsFile> {
-    pub template: Template,
-    pub records: R,
-    pub plan: Plan,
+    /// The template. Nothing reads it after the plan: it is held so that, like the rest, it is
+    /// not freed row by row before the command ends (see `exit_without_freeing`).
+    #[expect(dead_code, reason = "held, not read: see above")]
+    pub(crate) template: Template,
+    pub(crate) records: R,
+    pub(crate) plan: Plan,
+    /// The error report of the problem rows, when there are any.
     pub error_report: Option<ErrorReport>,
+    /// The report that `--output` prints.
     pub report: ImportReport,
-    pub tenant: String,
+    pub(crate) tenant: String,
 }
 
 /// Reads the template and the records, and plans, as `import` does: every record whole, and

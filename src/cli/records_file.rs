@@ -24,14 +24,18 @@ use crate::resources::{TENANT_LABEL, TenantUser, TenantUserSpec};
 /// How the file was written, so it is rewritten the same way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RecordsFormat {
+    /// A JSON `List` (or array) of TenantUsers.
     JsonList,
+    /// A YAML `List` of TenantUsers.
     YamlList,
+    /// YAML documents separated by `---`, one TenantUser each.
     YamlDocuments,
 }
 
 /// The records of a file, in file order: what the planner reads, and each one's metadata.
 #[derive(Clone, Debug)]
 pub struct RecordsFile {
+    /// How the file was written.
     pub format: RecordsFormat,
     /// Names and specs, as the planner takes them (no copy is made to plan).
     pub users: Vec<ExistingUser>,
@@ -60,7 +64,7 @@ fn list_kind() -> String {
 impl RecordsFile {
     /// Reads `path`, every object whole, to rewrite it later; a missing file is an empty YAML
     /// list.
-    pub fn read(path: &Path) -> Result<RecordsFile> {
+    pub(crate) fn read(path: &Path) -> Result<RecordsFile> {
         read_parsed::<ObjectMeta>(path).map(RecordsFile::from_parsed)
     }
 
@@ -80,7 +84,7 @@ impl RecordsFile {
 
     /// The `riskassess.io/tenant` label the records share, if they all carry the same one:
     /// new records get it too, and are named after it.
-    pub fn tenant_label(&self) -> Option<String> {
+    pub(crate) fn tenant_label(&self) -> Option<String> {
         let label = |meta: &ObjectMeta| meta.labels.as_ref()?.get(TENANT_LABEL).cloned();
         let mut labels = self.metadata.iter().map(label);
         let first = labels.next()??;
@@ -90,7 +94,7 @@ impl RecordsFile {
     }
 
     /// Applies the plan's writes: changed specs replace stored ones, new users are appended.
-    pub fn apply(&mut self, writes: &[UserWrite], tenant: &str) {
+    pub(crate) fn apply(&mut self, writes: &[UserWrite], tenant: &str) {
         let positions: std::collections::HashMap<String, usize> = self
             .users
             .iter()
@@ -816,20 +820,15 @@ fn parse<M: Metadata>(bytes: &[u8]) -> Result<Parsed<M>> {
     sink.finish(format)
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file beside it, then a rename.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    prepare_atomic_write(path, bytes)?.persist()
-}
-
 /// A file written next to its destination, not yet renamed into place.
-pub struct PreparedWrite {
+pub(crate) struct PreparedWrite {
     file: tempfile::NamedTempFile,
     path: std::path::PathBuf,
 }
 
 impl PreparedWrite {
     /// Renames the file into place.
-    pub fn persist(self) -> Result<()> {
+    pub(crate) fn persist(self) -> Result<()> {
         self.file
             .persist(&self.path)
             .with_context(|| format!("cannot write {}", self.path.display()))?;
@@ -842,7 +841,7 @@ impl PreparedWrite {
 /// Whatever would make the rename fail is found here, before anything is renamed or mailed:
 /// a folder that does not exist or cannot be written (the temporary file is made in it), a
 /// file name or path too long for the file system, a destination that is a folder.
-pub fn prepare_atomic_write(path: &Path, bytes: &[u8]) -> Result<PreparedWrite> {
+pub(crate) fn prepare_atomic_write(path: &Path, bytes: &[u8]) -> Result<PreparedWrite> {
     check_destination(path)?;
     let folder = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,

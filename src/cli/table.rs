@@ -26,7 +26,7 @@ fn plain(text: impl Into<String>) -> Cell {
 }
 
 /// Renders the report. `color`: standard output is a terminal.
-pub fn render(report: &ImportReport, color: bool) -> String {
+pub(crate) fn render(report: &ImportReport, color: bool) -> String {
     let style = Style {
         color,
         marks: false,
@@ -35,7 +35,7 @@ pub fn render(report: &ImportReport, color: bool) -> String {
 }
 
 /// Renders the report with highlighted cells shown as `style` says.
-pub fn render_styled(report: &ImportReport, style: Style) -> String {
+pub(crate) fn render_styled(report: &ImportReport, style: Style) -> String {
     let mut out = String::new();
     let template = &report.template;
     let _ = writeln!(
@@ -82,25 +82,25 @@ pub fn render_styled(report: &ImportReport, style: Style) -> String {
 }
 
 /// The three sections to draw: a plan's full lists, or a UserImport status's capped ones.
-pub struct Sections<'a> {
+pub(crate) struct Sections<'a> {
     /// New Data, in row order.
-    pub new: &'a [NewEntry],
+    pub(crate) new: &'a [NewEntry],
     /// Update Data, in row order.
-    pub update: &'a [UpdateEntry],
+    pub(crate) update: &'a [UpdateEntry],
     /// Problem Data, in row order.
-    pub problem: &'a [ProblemEntry],
+    pub(crate) problem: &'a [ProblemEntry],
     /// Rows in each section: the numbers in the titles. A capped list holds fewer.
-    pub counts: Counts,
+    pub(crate) counts: Counts,
     /// The sentence drawn right below New Data, when any field is highlighted.
-    pub highlight_message: Option<&'a str>,
+    pub(crate) highlight_message: Option<&'a str>,
     /// For a section whose list holds fewer rows than its count: the line that says how many
     /// are not shown and where they are, given the section and that number.
-    pub omitted: Option<fn(Section, usize) -> String>,
+    pub(crate) omitted: Option<fn(Section, usize) -> String>,
 }
 
 /// One of the three sections.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Section {
+pub(crate) enum Section {
     New,
     Update,
     Problem,
@@ -108,19 +108,19 @@ pub enum Section {
 
 /// How highlighted cells are shown.
 #[derive(Clone, Copy, Debug)]
-pub struct Style {
+pub(crate) struct Style {
     /// Yellow background (standard output is a terminal).
-    pub color: bool,
+    pub(crate) color: bool,
     /// A `*` after each highlighted field name, and a legend under the sentence: the highlight
     /// survives without colour (piped output, a log, a colour-blind reader).
-    pub marks: bool,
+    pub(crate) marks: bool,
 }
 
 /// The legend drawn under the highlight sentence when highlighted fields are marked.
 pub const MARK_LEGEND: &str = "(* after a field name: highlighted, not updated)";
 
 /// Draws New Data, the highlight sentence, Update Data and Problem Data, in that order.
-pub fn render_sections(out: &mut String, sections: &Sections, style: Style) {
+pub(crate) fn render_sections(out: &mut String, sections: &Sections, style: Style) {
     section(
         out,
         "New Data",

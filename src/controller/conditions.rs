@@ -8,7 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 
 // The names live in the vocabulary; re-exported so that `conditions::READY` keeps working.
-pub use super::reasons::{
+pub(crate) use super::reasons::{
     ARTIFACT_NOT_READY, ARTIFACT_UNREADABLE, FLUX_SOURCES_DISABLED, INVALID_REFERENCE,
     INVALID_TEMPLATE_PATH, INVALID_TEMPLATE_REF, READY, RECONCILE_PANICKED, RECONCILING,
     REPORT_DELIVERED, RETRYING_AFTER_ERROR, STALLED, TEMPLATE_DIGEST_MISMATCH,
@@ -18,15 +18,15 @@ pub use super::reasons::{
 
 /// One condition to set: type, status, reason, message.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Wanted {
-    pub type_: &'static str,
-    pub status: bool,
-    pub reason: String,
-    pub message: String,
+pub(crate) struct Wanted {
+    pub(crate) type_: &'static str,
+    pub(crate) status: bool,
+    pub(crate) reason: String,
+    pub(crate) message: String,
 }
 
 impl Wanted {
-    pub fn new(
+    pub(crate) fn new(
         type_: &'static str,
         status: bool,
         reason: &str,
@@ -43,7 +43,7 @@ impl Wanted {
 
 /// The previous conditions with `wanted` set on them. Conditions not named in `wanted` are
 /// kept as they were (for example `ReportDelivered` while the import itself is re-run).
-pub fn merge(
+pub(crate) fn merge(
     previous: &[Condition],
     wanted: &[Wanted],
     generation: Option<i64>,
@@ -83,7 +83,7 @@ fn order(type_: &str) -> usize {
 }
 
 /// The condition of `type_`, if set.
-pub fn find<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
+pub(crate) fn find<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
     conditions.iter().find(|condition| condition.type_ == type_)
 }
 

@@ -10,6 +10,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::metrics::Metrics;
 use super::report_mail::Prepared;
+use crate::backoff::Backoff;
 use crate::core::archive::ArchiveLimits;
 use crate::core::template::TemplateLimits;
 use crate::mail::MailSettings;
@@ -20,6 +21,7 @@ use crate::resources::{UserImport, UserImportStatus};
 pub struct Settings {
     /// TenantUser writes in flight at once per import.
     pub concurrency: usize,
+    /// Limits past which a template is rejected whole.
     pub limits: TemplateLimits,
     /// How long to wait before looking again at an import that cannot start.
     pub stalled_requeue: Duration,
@@ -39,6 +41,9 @@ pub struct Settings {
     pub flux_discovery: Duration,
     /// The most bytes of a Flux artifact read (compressed and decompressed alike).
     pub max_archive_bytes: u64,
+    /// How often what the controller remembers of each import is checked against its cache of
+    /// UserImports, and the deleted ones forgotten (see [`Context::sweep`]).
+    pub sweep: Duration,
 }
 
 impl Default for Settings {
@@ -54,66 +59,102 @@ impl Default for Settings {
             flux_sources: true,
             flux_discovery: Duration::from_secs(30),
             max_archive_bytes: ArchiveLimits::default().max_archive_bytes,
+            sweep: Duration::from_secs(60),
         }
     }
 }
 
 /// (generation, template digest) of an import.
-pub type ImportKey = (Option<i64>, String);
+pub(crate) type ImportKey = (Option<i64>, String);
 
+/// What every reconcile shares: the client, the settings, the caches, and what the controller
+/// remembers of each import between reconciles.
 pub struct Context {
-    pub client: Client,
+    pub(crate) client: Client,
     /// The controller's cache of UserImports: where a deletion is seen first.
-    pub imports: Store<UserImport>,
-    pub recorder: Recorder,
-    pub metrics: Metrics,
-    pub settings: Settings,
-    /// By UserImport uid: the last import this process finished. The watch cache can still
-    /// show the `Running` status this process wrote a moment ago; this memory keeps such a
-    /// stale view from starting the same import again.
-    pub finished: Mutex<HashMap<String, ImportKey>>,
-    /// By UserImport uid: consecutive failed reconciles, for the back-off.
-    pub failures: Mutex<HashMap<String, u32>>,
-    /// By UserImport uid: the error report of the last import, kept for delivery retries
-    /// (after a restart it is rebuilt from the template).
-    pub reports: Mutex<HashMap<String, (ImportKey, Arc<Prepared>)>>,
-    /// By UserImport uid: the planned result of the last import started (see
-    /// `status::planned`). The status holds it too, for a restart; this copy serves a retry
-    /// while the cache may not show that status yet.
-    pub plans: Mutex<HashMap<String, (ImportKey, Arc<UserImportStatus>)>>,
-    /// By UserImport uid: when the next report delivery is due after a failed one.
-    pub mail_due: Mutex<HashMap<String, Instant>>,
-    /// By UserImport uid: the generation whose reconcile panicked, and when to try it again.
-    pub panicked: Mutex<HashMap<String, (Option<i64>, Instant)>>,
-    /// By UserImport uid: the source version (a Flux revision, an ETag) last fetched, with its
-    /// generation and template digest. A new revision whose template did not change is then
-    /// not downloaded again at each reconcile (the status keeps the version it imported).
-    pub versions: Mutex<HashMap<String, SourceVersion>>,
-    /// By UserImport uid: consecutive failed downloads of the template at a generation, and
-    /// when the next may start. A reconcile before then (our own status write triggers one)
-    /// waits: the back-off holds whatever triggers the reconcile.
-    pub fetch_failures: Mutex<HashMap<String, FetchFailures>>,
+    pub(crate) imports: Store<UserImport>,
+    pub(crate) recorder: Recorder,
+    pub(crate) metrics: Metrics,
+    pub(crate) settings: Settings,
+    /// What this process remembers of each UserImport, by uid: one entry per import, dropped
+    /// once the import is gone from the cache (see [`Context::sweep`]) or has nothing left to
+    /// remember.
+    memory: Mutex<HashMap<String, ImportMemory>>,
+}
+
+/// What this process remembers of one UserImport between reconciles. Empty (the default) is
+/// the same as not remembered at all.
+#[derive(Default)]
+struct ImportMemory {
+    /// The last import this process finished. The watch cache can still show the `Running`
+    /// status this process wrote a moment ago; this keeps such a stale view from starting the
+    /// same import again.
+    finished: Option<ImportKey>,
+    /// Consecutive failed reconciles, for the back-off.
+    failures: u32,
+    /// The error report of the last import, kept for delivery retries (after a restart it is
+    /// rebuilt from the template).
+    report: Option<(ImportKey, Arc<Prepared>)>,
+    /// The planned result of the last import started (see `status::planned`). The status holds
+    /// it too, for a restart; this copy serves a retry while the cache may not show that
+    /// status yet.
+    plan: Option<(ImportKey, Arc<UserImportStatus>)>,
+    /// When the next report delivery is due after a failed one.
+    mail_due: Option<Instant>,
+    /// The generation whose reconcile panicked, and when to try it again.
+    panicked: Option<(Option<i64>, Instant)>,
+    /// The source version (a Flux revision, an ETag) last fetched, with its generation and
+    /// template digest. A new revision whose template did not change is then not downloaded
+    /// again at each reconcile (the status keeps the version it imported).
+    version: Option<SourceVersion>,
+    /// Consecutive failed downloads of the template at a generation, and when the next may
+    /// start. A reconcile before then (our own status write triggers one) waits: the back-off
+    /// holds whatever triggers the reconcile.
+    fetch_failures: Option<FetchFailures>,
+}
+
+impl ImportMemory {
+    fn is_empty(&self) -> bool {
+        let ImportMemory {
+            finished,
+            failures,
+            report,
+            plan,
+            mail_due,
+            panicked,
+            version,
+            fetch_failures,
+        } = self;
+        finished.is_none()
+            && *failures == 0
+            && report.is_none()
+            && plan.is_none()
+            && mail_due.is_none()
+            && panicked.is_none()
+            && version.is_none()
+            && fetch_failures.is_none()
+    }
 }
 
 /// Consecutive failed downloads: the generation they were for, how many, and when the next may
 /// start.
-pub type FetchFailures = (Option<i64>, u32, Instant);
+pub(crate) type FetchFailures = (Option<i64>, u32, Instant);
 
 /// A source version (a Flux artifact revision, an ETag) and the template digest it gave.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SourceVersion {
-    pub generation: Option<i64>,
-    pub revision: Option<String>,
-    pub etag: Option<String>,
-    pub digest: String,
+pub(crate) struct SourceVersion {
+    pub(crate) generation: Option<i64>,
+    pub(crate) revision: Option<String>,
+    pub(crate) etag: Option<String>,
+    pub(crate) digest: String,
     /// When the source was last asked for this version.
-    pub checked_at: Instant,
+    pub(crate) checked_at: Instant,
 }
 
 /// One UserImport's presence in the controller's cache, checked before each write of its
 /// import: once the watch has seen it deleted, no write starts.
 #[derive(Clone)]
-pub struct Presence {
+pub(crate) struct Presence {
     imports: Store<UserImport>,
     reference: ObjectRef<UserImport>,
     uid: Option<String>,
@@ -122,7 +163,7 @@ pub struct Presence {
 impl Presence {
     /// True once the UserImport is gone from the cache, replaced by another object of the same
     /// name, or marked for deletion (a finalizer of someone else's may keep it a while).
-    pub fn deleted(&self) -> bool {
+    pub(crate) fn deleted(&self) -> bool {
         match self.imports.get(&self.reference) {
             None => true,
             Some(current) => {
@@ -132,14 +173,17 @@ impl Presence {
     }
 }
 
-/// Locks `mutex` even when a panic poisoned it: every map here stays consistent between
-/// statements, and a reconcile that panicked must not make every later one panic too.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+/// The time left until `due`, if any.
+fn left_until(due: Instant) -> Option<Duration> {
+    let left = due.checked_duration_since(Instant::now())?;
+    (!left.is_zero()).then_some(left)
 }
 
+/// The most a retry of an import (after an error, a panic or a failed download) waits.
+const MAX_IMPORT_BACKOFF: Duration = Duration::from_secs(300);
+
 impl Context {
-    pub fn new(
+    pub(crate) fn new(
         client: Client,
         imports: Store<UserImport>,
         recorder: Recorder,
@@ -152,68 +196,88 @@ impl Context {
             recorder,
             metrics,
             settings,
-            finished: Mutex::default(),
-            failures: Mutex::default(),
-            reports: Mutex::default(),
-            plans: Mutex::default(),
-            mail_due: Mutex::default(),
-            panicked: Mutex::default(),
-            versions: Mutex::default(),
-            fetch_failures: Mutex::default(),
+            memory: Mutex::default(),
         }
     }
 
-    /// Records a failed download and returns the delay before the next: `error_backoff`,
-    /// doubled per consecutive failure, at most 5 minutes.
-    pub fn fetch_failed(&self, uid: &str, generation: Option<i64>) -> Duration {
-        let mut failures = lock(&self.fetch_failures);
-        let count = match failures.get(uid) {
-            Some((same, count, _)) if *same == generation => count.saturating_add(1),
-            _ => 1,
-        };
-        let factor = 2u32.saturating_pow((count - 1).min(8));
-        let wait = (self.settings.error_backoff * factor).min(Duration::from_secs(300));
-        failures.insert(uid.to_string(), (generation, count, Instant::now() + wait));
-        wait
+    /// The memory of every import, locked even when a panic poisoned it: it stays consistent
+    /// between statements, and a reconcile that panicked must not make every later one panic
+    /// too.
+    fn memory(&self) -> MutexGuard<'_, HashMap<String, ImportMemory>> {
+        self.memory.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Changes what is remembered of `uid`; an entry left empty is dropped.
+    fn change<R>(&self, uid: &str, change: impl FnOnce(&mut ImportMemory) -> R) -> R {
+        let mut memory = self.memory();
+        let entry = memory.entry(uid.to_string()).or_default();
+        let result = change(entry);
+        if entry.is_empty() {
+            memory.remove(uid);
+        }
+        self.metrics.remembered_imports.set(memory.len() as i64);
+        result
+    }
+
+    /// Reads what is remembered of `uid`.
+    fn read<R>(&self, uid: &str, read: impl FnOnce(&ImportMemory) -> Option<R>) -> Option<R> {
+        self.memory().get(uid).and_then(read)
+    }
+
+    /// The back-off of an import's retries: `error_backoff` doubled, at most 5 minutes.
+    fn import_backoff(&self) -> Backoff {
+        Backoff::new(self.settings.error_backoff, MAX_IMPORT_BACKOFF)
+    }
+
+    /// Records a failed download and returns the delay before the next (the import back-off).
+    pub(crate) fn fetch_failed(&self, uid: &str, generation: Option<i64>) -> Duration {
+        let backoff = self.import_backoff();
+        self.change(uid, |memory| {
+            let count = match memory.fetch_failures {
+                Some((same, count, _)) if same == generation => count.saturating_add(1),
+                _ => 1,
+            };
+            let wait = backoff.delay(count);
+            memory.fetch_failures = Some((generation, count, Instant::now() + wait));
+            wait
+        })
     }
 
     /// How long until the template of this import may be downloaded again after a failure.
     /// None when it did not fail, the wait is over, or the spec changed since.
-    pub fn fetch_wait(&self, uid: &str, generation: Option<i64>) -> Option<Duration> {
-        let failures = lock(&self.fetch_failures);
-        let (failed_generation, _, due) = failures.get(uid)?;
-        if *failed_generation != generation {
-            return None;
-        }
-        let left = due.checked_duration_since(Instant::now())?;
-        (!left.is_zero()).then_some(left)
+    pub(crate) fn fetch_wait(&self, uid: &str, generation: Option<i64>) -> Option<Duration> {
+        let (failed_generation, _, due) = self.read(uid, |memory| memory.fetch_failures)?;
+        (failed_generation == generation)
+            .then(|| left_until(due))
+            .flatten()
     }
 
     /// The template was fetched (or found to be unchanged): the back-off starts afresh.
-    pub fn fetch_succeeded(&self, uid: &str) {
-        lock(&self.fetch_failures).remove(uid);
+    pub(crate) fn fetch_succeeded(&self, uid: &str) {
+        self.change(uid, |memory| memory.fetch_failures = None);
     }
 
-    pub fn remember_version(&self, uid: &str, version: SourceVersion) {
-        lock(&self.versions).insert(uid.to_string(), version);
+    pub(crate) fn remember_version(&self, uid: &str, version: SourceVersion) {
+        self.change(uid, |memory| memory.version = Some(version));
     }
 
     /// The source version last fetched for this import, if it gave `digest` at `generation`.
-    pub fn version_of(
+    pub(crate) fn version_of(
         &self,
         uid: &str,
         generation: Option<i64>,
         digest: &str,
     ) -> Option<SourceVersion> {
-        let versions = lock(&self.versions);
-        versions
-            .get(uid)
-            .filter(|version| version.generation == generation && version.digest == digest)
-            .cloned()
+        self.read(uid, |memory| {
+            memory
+                .version
+                .clone()
+                .filter(|version| version.generation == generation && version.digest == digest)
+        })
     }
 
     /// Whether `import` is still there, as the controller's cache sees it.
-    pub fn presence(&self, import: &UserImport) -> Presence {
+    pub(crate) fn presence(&self, import: &UserImport) -> Presence {
         Presence {
             imports: self.imports.clone(),
             reference: ObjectRef::from_obj(import),
@@ -221,102 +285,98 @@ impl Context {
         }
     }
 
-    pub fn remember_finished(&self, uid: &str, key: ImportKey) {
-        lock(&self.finished).insert(uid.to_string(), key);
+    pub(crate) fn remember_finished(&self, uid: &str, key: ImportKey) {
+        self.change(uid, |memory| memory.finished = Some(key));
     }
 
-    pub fn has_finished(&self, uid: &str, key: &ImportKey) -> bool {
-        lock(&self.finished).get(uid) == Some(key)
+    pub(crate) fn has_finished(&self, uid: &str, key: &ImportKey) -> bool {
+        self.read(uid, |memory| {
+            memory.finished.as_ref().map(|done| done == key)
+        })
+        .unwrap_or(false)
     }
 
-    /// Records a failure and returns the delay before the next try: doubling, at most 5 minutes.
-    pub fn next_backoff(&self, uid: &str) -> Duration {
-        let mut failures = lock(&self.failures);
-        let count = failures.entry(uid.to_string()).or_insert(0);
-        *count = count.saturating_add(1);
-        let factor = 2u32.saturating_pow((*count - 1).min(8));
-        (self.settings.error_backoff * factor).min(Duration::from_secs(300))
+    /// Records a failure and returns the delay before the next try (the import back-off).
+    pub(crate) fn next_backoff(&self, uid: &str) -> Duration {
+        let backoff = self.import_backoff();
+        self.change(uid, |memory| {
+            memory.failures = memory.failures.saturating_add(1);
+            backoff.delay(memory.failures)
+        })
     }
 
-    pub fn keep_report(&self, uid: &str, key: ImportKey, prepared: Arc<Prepared>) {
-        lock(&self.reports).insert(uid.to_string(), (key, prepared));
+    pub(crate) fn keep_report(&self, uid: &str, key: ImportKey, prepared: Arc<Prepared>) {
+        self.change(uid, |memory| memory.report = Some((key, prepared)));
     }
 
-    pub fn kept_report(&self, uid: &str, key: &ImportKey) -> Option<Arc<Prepared>> {
-        let reports = lock(&self.reports);
-        reports
-            .get(uid)
-            .filter(|(kept, _)| kept == key)
-            .map(|(_, prepared)| prepared.clone())
+    pub(crate) fn kept_report(&self, uid: &str, key: &ImportKey) -> Option<Arc<Prepared>> {
+        self.read(uid, |memory| {
+            let (kept, prepared) = memory.report.as_ref()?;
+            (kept == key).then(|| prepared.clone())
+        })
     }
 
-    pub fn keep_plan(&self, uid: &str, key: ImportKey, planned: Arc<UserImportStatus>) {
-        lock(&self.plans).insert(uid.to_string(), (key, planned));
+    pub(crate) fn keep_plan(&self, uid: &str, key: ImportKey, planned: Arc<UserImportStatus>) {
+        self.change(uid, |memory| memory.plan = Some((key, planned)));
     }
 
     /// The planned result of this import's `key`, when this process planned it.
-    pub fn kept_plan(&self, uid: &str, key: &ImportKey) -> Option<Arc<UserImportStatus>> {
-        let plans = lock(&self.plans);
-        plans
-            .get(uid)
-            .filter(|(kept, _)| kept == key)
-            .map(|(_, planned)| planned.clone())
+    pub(crate) fn kept_plan(&self, uid: &str, key: &ImportKey) -> Option<Arc<UserImportStatus>> {
+        self.read(uid, |memory| {
+            let (kept, planned) = memory.plan.as_ref()?;
+            (kept == key).then(|| planned.clone())
+        })
     }
 
     /// Delays the next delivery of this import's report by `wait` (None: no delay).
-    pub fn delay_mail(&self, uid: &str, wait: Option<Duration>) {
-        let mut due = lock(&self.mail_due);
-        match wait {
-            Some(wait) => due.insert(uid.to_string(), Instant::now() + wait),
-            None => due.remove(uid),
-        };
+    pub(crate) fn delay_mail(&self, uid: &str, wait: Option<Duration>) {
+        self.change(uid, |memory| {
+            memory.mail_due = wait.map(|wait| Instant::now() + wait);
+        });
     }
 
     /// How long until this import's report may be sent again, if it must wait.
-    pub fn mail_wait(&self, uid: &str) -> Option<Duration> {
-        let due = lock(&self.mail_due);
-        let left = due.get(uid)?.checked_duration_since(Instant::now())?;
-        (!left.is_zero()).then_some(left)
+    pub(crate) fn mail_wait(&self, uid: &str) -> Option<Duration> {
+        self.read(uid, |memory| memory.mail_due.and_then(left_until))
     }
 
     /// After a panic in a reconcile of `generation`: no new try before `wait` has passed. A panic
     /// usually comes back with the same input, and the status write that reports it triggers
     /// a reconcile at once; this keeps that from becoming a loop.
-    pub fn delay_after_panic(&self, uid: &str, generation: Option<i64>, wait: Duration) {
-        lock(&self.panicked).insert(uid.to_string(), (generation, Instant::now() + wait));
+    pub(crate) fn delay_after_panic(&self, uid: &str, generation: Option<i64>, wait: Duration) {
+        self.change(uid, |memory| {
+            memory.panicked = Some((generation, Instant::now() + wait));
+        });
     }
 
     /// How long until an import whose reconcile panicked may be tried again. None when it did
     /// not panic, the wait is over, or its spec changed since (a new generation).
-    pub fn panic_wait(&self, uid: &str, generation: Option<i64>) -> Option<Duration> {
-        let panicked = lock(&self.panicked);
-        let (panicked_generation, due) = panicked.get(uid)?;
-        if *panicked_generation != generation {
-            return None;
-        }
-        let left = due.checked_duration_since(Instant::now())?;
-        (!left.is_zero()).then_some(left)
+    pub(crate) fn panic_wait(&self, uid: &str, generation: Option<i64>) -> Option<Duration> {
+        let (panicked_generation, due) = self.read(uid, |memory| memory.panicked)?;
+        (panicked_generation == generation)
+            .then(|| left_until(due))
+            .flatten()
     }
 
     /// A reconcile of this import ended without a panic.
-    pub fn forget_panic(&self, uid: &str) {
-        lock(&self.panicked).remove(uid);
+    pub(crate) fn forget_panic(&self, uid: &str) {
+        self.change(uid, |memory| memory.panicked = None);
     }
 
-    pub fn reset_backoff(&self, uid: &str) {
-        lock(&self.failures).remove(uid);
+    pub(crate) fn reset_backoff(&self, uid: &str) {
+        self.change(uid, |memory| memory.failures = 0);
     }
 
     /// Drops everything this process remembers about the UserImport `uid`, once it is gone:
     /// without this, each import ever seen (its error report's CSV among it) would stay in
     /// memory until the process ends.
-    pub fn forget(&self, uid: &str) {
+    pub(crate) fn forget(&self, uid: &str) {
         self.retain(|kept| kept != uid);
     }
 
     /// Forgets `import` when the controller's cache no longer holds it (or holds another
     /// object of its name). One marked for deletion is still there, and kept.
-    pub fn forget_if_gone(&self, import: &UserImport) {
+    pub(crate) fn forget_if_gone(&self, import: &UserImport) {
         let Some(uid) = import.metadata.uid.as_deref() else {
             return;
         };
@@ -329,43 +389,29 @@ impl Context {
     /// Forgets every UserImport that the controller's cache no longer holds, and returns how
     /// many were forgotten. Call it only once the cache has synced: an empty cache before the
     /// first list would forget every import.
-    pub fn sweep(&self) -> usize {
+    pub(crate) fn sweep(&self) -> usize {
         let present: HashSet<String> = self
             .imports
             .state()
             .iter()
             .filter_map(|import| import.metadata.uid.clone())
             .collect();
-        let before = self.remembered();
-        self.retain(|uid| present.contains(uid));
-        before.difference(&self.remembered()).count()
+        self.retain(|uid| present.contains(uid))
     }
 
-    /// The uids of which any map holds something.
-    pub fn remembered(&self) -> HashSet<String> {
-        let mut uids = HashSet::new();
-        uids.extend(lock(&self.finished).keys().cloned());
-        uids.extend(lock(&self.failures).keys().cloned());
-        uids.extend(lock(&self.reports).keys().cloned());
-        uids.extend(lock(&self.plans).keys().cloned());
-        uids.extend(lock(&self.mail_due).keys().cloned());
-        uids.extend(lock(&self.panicked).keys().cloned());
-        uids.extend(lock(&self.versions).keys().cloned());
-        uids.extend(lock(&self.fetch_failures).keys().cloned());
-        uids
+    /// How many UserImports this process remembers anything of.
+    #[cfg(test)]
+    pub(crate) fn remembered(&self) -> usize {
+        self.memory().len()
     }
 
-    /// Keeps in every per-import map only the uids for which `keep` holds. A map added to the
-    /// Context must be added here too, or it is never pruned.
-    fn retain(&self, keep: impl Fn(&str) -> bool) {
-        lock(&self.finished).retain(|uid, _| keep(uid));
-        lock(&self.failures).retain(|uid, _| keep(uid));
-        lock(&self.reports).retain(|uid, _| keep(uid));
-        lock(&self.plans).retain(|uid, _| keep(uid));
-        lock(&self.mail_due).retain(|uid, _| keep(uid));
-        lock(&self.panicked).retain(|uid, _| keep(uid));
-        lock(&self.versions).retain(|uid, _| keep(uid));
-        lock(&self.fetch_failures).retain(|uid, _| keep(uid));
+    /// Keeps only the imports for which `keep` holds; returns how many were dropped.
+    fn retain(&self, keep: impl Fn(&str) -> bool) -> usize {
+        let mut memory = self.memory();
+        let before = memory.len();
+        memory.retain(|uid, _| keep(uid));
+        self.metrics.remembered_imports.set(memory.len() as i64);
+        before - memory.len()
     }
 }
 
@@ -453,26 +499,20 @@ mod tests {
             remember(&ctx, import.metadata.uid.as_deref().unwrap());
         }
         assert_eq!(ctx.sweep(), 0);
-        assert_eq!(ctx.remembered().len(), 1000);
-        assert_eq!(lock(&ctx.versions).len(), 1000);
+        assert_eq!(ctx.remembered(), 1000);
+        assert_eq!(ctx.metrics.remembered_imports.get(), 1000);
 
         for import in &imports[1..] {
             writer.apply_watcher_event(&watcher::Event::Delete(import.clone()));
         }
         assert_eq!(ctx.sweep(), 999);
-        assert_eq!(ctx.remembered(), HashSet::from(["uid-0".to_string()]));
+        assert_eq!(ctx.remembered(), 1);
+        assert!(ctx.has_finished("uid-0", &(Some(1), "sha256:a".into())));
 
         writer.apply_watcher_event(&watcher::Event::Delete(imports[0].clone()));
         assert_eq!(ctx.sweep(), 1);
-        assert!(ctx.remembered().is_empty(), "{:?}", ctx.remembered());
-        assert!(lock(&ctx.finished).is_empty());
-        assert!(lock(&ctx.failures).is_empty());
-        assert!(lock(&ctx.reports).is_empty());
-        assert!(lock(&ctx.plans).is_empty());
-        assert!(lock(&ctx.mail_due).is_empty());
-        assert!(lock(&ctx.panicked).is_empty());
-        assert!(lock(&ctx.versions).is_empty());
-        assert!(lock(&ctx.fetch_failures).is_empty());
+        assert_eq!(ctx.remembered(), 0);
+        assert_eq!(ctx.metrics.remembered_imports.get(), 0);
     }
 
     #[tokio::test]
@@ -482,6 +522,39 @@ mod tests {
         remember(&ctx, "a");
         remember(&ctx, "b");
         ctx.forget("a");
-        assert_eq!(ctx.remembered(), HashSet::from(["b".to_string()]));
+        assert_eq!(ctx.remembered(), 1);
+        assert!(ctx.has_finished("b", &(Some(1), "sha256:a".into())));
+        assert!(!ctx.has_finished("a", &(Some(1), "sha256:a".into())));
+    }
+
+    #[tokio::test]
+    async fn an_import_with_nothing_left_to_remember_is_dropped() {
+        let (store, _writer) = reflector::store::<UserImport>();
+        let ctx = context(store);
+        ctx.next_backoff("a");
+        ctx.delay_after_panic("a", Some(1), Duration::from_secs(60));
+        assert_eq!(ctx.remembered(), 1);
+        ctx.reset_backoff("a");
+        assert_eq!(ctx.remembered(), 1);
+        ctx.forget_panic("a");
+        assert_eq!(ctx.remembered(), 0);
+        // Reading remembers nothing.
+        assert_eq!(ctx.mail_wait("b"), None);
+        assert_eq!(ctx.remembered(), 0);
+    }
+
+    #[tokio::test]
+    async fn retries_of_an_import_double_up_to_five_minutes() {
+        let (store, _writer) = reflector::store::<UserImport>();
+        let ctx = context(store);
+        let delays: Vec<u64> = (0..10).map(|_| ctx.next_backoff("a").as_secs()).collect();
+        assert_eq!(delays, [2, 4, 8, 16, 32, 64, 128, 256, 300, 300]);
+        assert_eq!(ctx.fetch_failed("a", Some(1)).as_secs(), 2);
+        assert_eq!(ctx.fetch_failed("a", Some(1)).as_secs(), 4);
+        assert_eq!(
+            ctx.fetch_failed("a", Some(2)).as_secs(),
+            2,
+            "a new generation"
+        );
     }
 }

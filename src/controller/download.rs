@@ -29,28 +29,28 @@ const CHUNKS_IN_FLIGHT: usize = 16;
 
 /// Credentials for a download, from a Secret.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Credentials {
+pub(crate) struct Credentials {
     /// `Authorization: Bearer <token>`.
-    pub token: Option<String>,
+    pub(crate) token: Option<String>,
     /// `Authorization: Basic …`.
-    pub basic: Option<(String, String)>,
+    pub(crate) basic: Option<(String, String)>,
     /// PEM certificates the server's certificate may chain to, beside the public roots.
-    pub ca_pem: Option<Vec<u8>>,
+    pub(crate) ca_pem: Option<Vec<u8>>,
 }
 
 /// What a request asks for.
-pub struct Request<'a> {
-    pub url: &'a str,
+pub(crate) struct Request<'a> {
+    pub(crate) url: &'a str,
     /// Refuse `http://` (a URL source), or allow it (a Flux artifact, which source-controller
     /// serves over plain HTTP inside the cluster).
-    pub https_only: bool,
-    pub credentials: &'a Credentials,
+    pub(crate) https_only: bool,
+    pub(crate) credentials: &'a Credentials,
     /// `If-None-Match`: the ETag of the copy already imported.
-    pub if_none_match: Option<&'a str>,
+    pub(crate) if_none_match: Option<&'a str>,
 }
 
 /// The answer to a request.
-pub enum Response {
+pub(crate) enum Response {
     /// 304: the file is the one whose ETag was sent.
     NotModified,
     /// 200: the file, still to be read.
@@ -62,7 +62,7 @@ pub enum Response {
 
 /// Why a download failed, for the status (the URL and the cause).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DownloadError(pub String);
+pub(crate) struct DownloadError(pub String);
 
 impl std::fmt::Display for DownloadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -71,7 +71,7 @@ impl std::fmt::Display for DownloadError {
 }
 
 /// Sends a GET and waits for the response's head (the body is read by [`body_reader`]).
-pub async fn get(request: &Request<'_>) -> Result<Response, DownloadError> {
+pub(crate) async fn get(request: &Request<'_>) -> Result<Response, DownloadError> {
     let fail = |what: String| DownloadError(format!("GET {}: {what}", request.url));
     let uri: hyper::Uri = request
         .url
@@ -166,7 +166,7 @@ fn client(
 /// The body as a blocking [`Read`]: a task moves its chunks through a small bounded channel,
 /// so that at most [`CHUNKS_IN_FLIGHT`] chunks wait for the reader. Read it from
 /// `spawn_blocking`, never from an async task.
-pub fn body_reader(body: Incoming, url: &str) -> BodyReader {
+pub(crate) fn body_reader(body: Incoming, url: &str) -> BodyReader {
     let (sender, receiver) = mpsc::channel::<io::Result<Bytes>>(CHUNKS_IN_FLIGHT);
     let url = url.to_string();
     let task = tokio::spawn(async move {
@@ -203,7 +203,7 @@ pub fn body_reader(body: Incoming, url: &str) -> BodyReader {
 }
 
 /// See [`body_reader`].
-pub struct BodyReader {
+pub(crate) struct BodyReader {
     receiver: mpsc::Receiver<io::Result<Bytes>>,
     chunk: Bytes,
     /// The download's own failure, once there was one: a reader above (a decompressor) turns
@@ -215,7 +215,7 @@ pub struct BodyReader {
 
 impl BodyReader {
     /// The download's failure, if it failed.
-    pub fn failure(&self) -> Option<String> {
+    pub(crate) fn failure(&self) -> Option<String> {
         self.failure.clone()
     }
 }

@@ -4,6 +4,7 @@
 
 use thiserror::Error;
 
+/// Why a reconcile failed; the error policy retries it with back-off.
 #[derive(Debug, Error)]
 pub enum Error {
     /// A call to the API server failed (after the retries, where they apply).
@@ -23,7 +24,7 @@ pub enum Error {
 
 impl Error {
     /// A short label for metrics and event reasons.
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             Error::Kube(_) => "KubeApi",
             Error::MissingMetadata(_) => "MissingMetadata",
@@ -33,7 +34,7 @@ impl Error {
     }
 
     /// The reason of the `Reconciling=True` condition while the error is retried.
-    pub fn reason(&self) -> &'static str {
+    pub(crate) fn reason(&self) -> &'static str {
         match self {
             Error::Fetch(_) => super::conditions::TEMPLATE_FETCH_FAILED,
             _ => super::conditions::RETRYING_AFTER_ERROR,
@@ -41,4 +42,4 @@ impl Error {
     }
 }
 
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;

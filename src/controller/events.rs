@@ -7,15 +7,15 @@ use kube::runtime::events::{Event, EventType, Recorder};
 use crate::resources::UserImport;
 
 /// What happened, as an event.
-pub struct Note {
-    pub warning: bool,
+pub(crate) struct Note {
+    pub(crate) warning: bool,
     /// PascalCase, at most 128 characters.
-    pub reason: &'static str,
-    pub message: String,
+    pub(crate) reason: &'static str,
+    pub(crate) message: String,
 }
 
 impl Note {
-    pub fn normal(reason: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn normal(reason: &'static str, message: impl Into<String>) -> Self {
         Note {
             warning: false,
             reason,
@@ -23,7 +23,7 @@ impl Note {
         }
     }
 
-    pub fn warning(reason: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn warning(reason: &'static str, message: impl Into<String>) -> Self {
         Note {
             warning: true,
             reason,
@@ -33,7 +33,7 @@ impl Note {
 }
 
 /// Publishes `note` on `import`.
-pub async fn publish(recorder: &Recorder, import: &UserImport, note: Note) {
+pub(crate) async fn publish(recorder: &Recorder, import: &UserImport, note: Note) {
     let event = Event {
         type_: if note.warning {
             EventType::Warning

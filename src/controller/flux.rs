@@ -29,14 +29,14 @@ pub fn api_resource(kind: FluxSourceKind) -> ApiResource {
 
 /// A source's current artifact: where to download it, what it must digest to, its revision.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Artifact {
-    pub url: String,
-    pub digest: ExpectedDigest,
-    pub revision: String,
+pub(crate) struct Artifact {
+    pub(crate) url: String,
+    pub(crate) digest: ExpectedDigest,
+    pub(crate) revision: String,
 }
 
 /// The artifact in a source's `status.artifact`, or why there is none to use yet.
-pub fn artifact_of(source: &DynamicObject) -> Result<Artifact, String> {
+pub(crate) fn artifact_of(source: &DynamicObject) -> Result<Artifact, String> {
     let artifact = &source.data["status"]["artifact"];
     let text = |field: &str| {
         artifact[field]
@@ -59,7 +59,7 @@ pub fn artifact_of(source: &DynamicObject) -> Result<Artifact, String> {
 /// a source each time the source changes. The group's discovery is asked every `every` until
 /// every kind is served (Flux may be installed after the operator), and a kind the server does
 /// not serve is never listed: without Flux, no request about it is made beyond discovery.
-pub async fn watch_sources(
+pub(crate) async fn watch_sources(
     client: Client,
     namespace: Option<String>,
     imports: Store<UserImport>,
@@ -127,7 +127,7 @@ async fn watch_kind(
 }
 
 /// The namespace and name of a source, for messages.
-pub fn describe(kind: FluxSourceKind, source: &DynamicObject) -> String {
+pub(crate) fn describe(kind: FluxSourceKind, source: &DynamicObject) -> String {
     format!("{} {:?}", kind.kind(), source.name_any())
 }
 

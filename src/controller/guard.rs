@@ -34,7 +34,7 @@ use crate::resources::UserImport;
         uid = import.metadata.uid.as_deref(),
     )
 )]
-pub async fn contained<F>(
+pub(crate) async fn contained<F>(
     import: Arc<UserImport>,
     ctx: Arc<Context>,
     reconcile: F,

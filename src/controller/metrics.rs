@@ -10,29 +10,33 @@ use prometheus_client::registry::Registry;
 use crate::resources::Counts;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ResultLabel {
-    pub result: &'static str,
+pub(crate) struct ResultLabel {
+    pub(crate) result: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ErrorLabel {
-    pub error: &'static str,
+pub(crate) struct ErrorLabel {
+    pub(crate) error: &'static str,
 }
 
 /// The controller's metrics. Cheap to clone: every metric is shared.
 #[derive(Clone)]
 pub struct Metrics {
+    /// Reconciles started.
     pub reconciles: Counter,
-    pub failures: Family<ErrorLabel, Counter>,
-    pub duration: Histogram,
-    pub rows: Family<ResultLabel, Counter>,
-    pub writes: Counter,
+    pub(crate) failures: Family<ErrorLabel, Counter>,
+    pub(crate) duration: Histogram,
+    pub(crate) rows: Family<ResultLabel, Counter>,
+    pub(crate) writes: Counter,
     /// 1 while this instance holds the lease (or runs without leader election).
-    pub leader: Gauge,
+    pub(crate) leader: Gauge,
     /// Reconciles that panicked: each is caught and reported in that import's status.
-    pub reconcile_panics: Counter,
+    pub(crate) reconcile_panics: Counter,
     /// Restarts of the whole controller after a panic outside any reconcile.
-    pub controller_restarts: Counter,
+    pub(crate) controller_restarts: Counter,
+    /// UserImports the controller remembers anything of (see `Context`): drops back once
+    /// deleted imports are forgotten.
+    pub remembered_imports: Gauge,
 }
 
 impl Default for Metrics {
@@ -47,6 +51,7 @@ impl Default for Metrics {
             leader: Gauge::default(),
             reconcile_panics: Counter::default(),
             controller_restarts: Counter::default(),
+            remembered_imports: Gauge::default(),
         }
     }
 }
@@ -95,10 +100,15 @@ impl Metrics {
             "Restarts of the controller after a panic outside any reconcile",
             self.controller_restarts.clone(),
         );
+        registry.register(
+            "remembered_imports",
+            "UserImports the controller keeps state of in memory (deleted ones are forgotten)",
+            self.remembered_imports.clone(),
+        );
     }
 
     /// Counts the rows of a finished import by section.
-    pub fn count_rows(&self, counts: &Counts) {
+    pub(crate) fn count_rows(&self, counts: &Counts) {
         let by_result = [
             ("new", counts.new),
             ("update", counts.update),

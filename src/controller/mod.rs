@@ -1,6 +1,7 @@
 //! The `UserImport` controller: kube-runtime's `Controller` around the pure core.
 //!
-//! - [`reconcile`]: one reconcile (resolve, read, plan, apply, report).
+//! - [`reconcile`]: one reconcile (resolve, read, plan, apply, report) of a [`subject`], the
+//!   import being reconciled.
 //! - [`references`]: the names a spec refers to, checked before any request uses them.
 //! - [`template_source`]: the template from a ConfigMap or Secret (plain or gzip), a Flux
 //!   source's artifact ([`flux`]) or an HTTPS URL, downloaded by [`download`].
@@ -9,20 +10,21 @@
 //! - [`events`], [`metrics`]: what the controller tells.
 //! - [`guard`]: a panic in one reconcile fails that import, not the operator.
 
-pub mod conditions;
-pub mod context;
-pub mod download;
+pub(crate) mod conditions;
+pub(crate) mod context;
+pub(crate) mod download;
 pub mod error;
-pub mod events;
+pub(crate) mod events;
 pub mod flux;
-pub mod guard;
-pub mod metrics;
-pub mod reasons;
+pub(crate) mod guard;
+pub(crate) mod metrics;
+pub(crate) mod reasons;
 pub mod reconcile;
-pub mod references;
-pub mod report_mail;
-pub mod status;
-pub mod template_source;
+pub(crate) mod references;
+pub(crate) mod report_mail;
+pub(crate) mod status;
+pub(crate) mod subject;
+pub(crate) mod template_source;
 pub mod tenant_users;
 mod watches;
 
@@ -130,10 +132,7 @@ pub async fn run_with<R, F>(
 /// How long to wait before starting the controller again after it panicked.
 const RESTART_DELAY: Duration = Duration::from_secs(1);
 
-/// How often the controller's memory is checked against its cache of UserImports.
-const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
-
-/// Forgets, every [`SWEEP_INTERVAL`], the UserImports deleted since (see [`Context::sweep`]).
+/// Forgets, every `settings.sweep`, the UserImports deleted since (see [`Context::sweep`]).
 /// A reconcile that sees its import deleted forgets it at once; this catches the rest, such as
 /// an import deleted while no reconcile of it was due.
 async fn sweep_forgotten(ctx: Arc<Context>) {
@@ -149,7 +148,7 @@ async fn sweep_forgotten(ctx: Arc<Context>) {
             Err(_) => {}
         }
     }
-    let mut every = tokio::time::interval(SWEEP_INTERVAL);
+    let mut every = tokio::time::interval(ctx.settings.sweep);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;

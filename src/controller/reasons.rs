@@ -7,18 +7,18 @@
 // Condition types (kstatus-style; see `conditions`).
 
 /// Type: True when the import has finished for the current generation.
-pub const READY: &str = "Ready";
+pub(crate) const READY: &str = "Ready";
 /// Type: abnormal-true, True only while the import is worked on.
-pub const RECONCILING: &str = "Reconciling";
+pub(crate) const RECONCILING: &str = "Reconciling";
 /// Type: abnormal-true, True only when the import cannot progress.
-pub const STALLED: &str = "Stalled";
+pub(crate) const STALLED: &str = "Stalled";
 /// Type: whether the template's header and limits passed.
-pub const TEMPLATE_VALID: &str = "TemplateValid";
+pub(crate) const TEMPLATE_VALID: &str = "TemplateValid";
 /// Type: whether the error report reached the relay.
-pub const REPORT_DELIVERED: &str = "ReportDelivered";
+pub(crate) const REPORT_DELIVERED: &str = "ReportDelivered";
 
 /// Every condition type, in the order the status lists them.
-pub const CONDITION_TYPES: &[&str] = &[
+pub(crate) const CONDITION_TYPES: &[&str] = &[
     READY,
     RECONCILING,
     STALLED,
@@ -29,83 +29,84 @@ pub const CONDITION_TYPES: &[&str] = &[
 // Reasons of the import's conditions.
 
 /// Reason of `Ready=False`, `Reconciling=True`: the import is running.
-pub const IMPORTING: &str = "Importing";
+pub(crate) const IMPORTING: &str = "Importing";
 /// Reason of `Ready=True` (and of the Normal event): finished for the current generation.
-pub const IMPORTED: &str = "Imported";
+pub(crate) const IMPORTED: &str = "Imported";
 /// Reason of `TemplateValid=True`: the template's header and limits passed.
-pub const TEMPLATE_READ: &str = "TemplateRead";
+pub(crate) const TEMPLATE_READ: &str = "TemplateRead";
 /// Reason of `Stalled=True`, `TemplateValid=False` (and of the Warning event): the template was
 /// rejected whole; nothing was written.
-pub const TEMPLATE_REJECTED: &str = "TemplateRejected";
+pub(crate) const TEMPLATE_REJECTED: &str = "TemplateRejected";
 /// Reason of `Stalled=True`: `spec.tenantRef` names no Tenant in the namespace.
-pub const TENANT_NOT_FOUND: &str = "TenantNotFound";
+pub(crate) const TENANT_NOT_FOUND: &str = "TenantNotFound";
 /// Reason of `Stalled=True`: the reconcile panicked (a bug, or input nobody foresaw). Retried
 /// with back-off, and at once when the UserImport's spec changes.
-pub const RECONCILE_PANICKED: &str = "ReconcilePanicked";
+pub(crate) const RECONCILE_PANICKED: &str = "ReconcilePanicked";
 /// Reason of `Stalled=True`: a name in the UserImport's or its Tenant's spec is not a valid
 /// object name (the message names the field).
-pub const INVALID_REFERENCE: &str = "InvalidReference";
+pub(crate) const INVALID_REFERENCE: &str = "InvalidReference";
 /// Reason of `Stalled=True`: the ConfigMap, Secret or Flux source that `spec.template` names
 /// (or the Secret of a URL's credentials) does not exist.
-pub const TEMPLATE_SOURCE_NOT_FOUND: &str = "TemplateSourceNotFound";
+pub(crate) const TEMPLATE_SOURCE_NOT_FOUND: &str = "TemplateSourceNotFound";
 /// Reason of `Stalled=True`: the ConfigMap or Secret has no such key.
-pub const TEMPLATE_KEY_NOT_FOUND: &str = "TemplateKeyNotFound";
+pub(crate) const TEMPLATE_KEY_NOT_FOUND: &str = "TemplateKeyNotFound";
 /// Reason of `Stalled=True`: `spec.template` sets no source or several, `path` without
 /// `sourceRef`, or a malformed `url.digest`, or a Secret with half the basic-auth pair.
-pub const INVALID_TEMPLATE_REF: &str = "InvalidTemplateRef";
+pub(crate) const INVALID_TEMPLATE_REF: &str = "InvalidTemplateRef";
 /// Reason of `Stalled=True`: the Flux source has no artifact yet (`status.artifact`); the
 /// import starts when it has one (the source is watched).
-pub const ARTIFACT_NOT_READY: &str = "ArtifactNotReady";
+pub(crate) const ARTIFACT_NOT_READY: &str = "ArtifactNotReady";
 /// Reason of `Stalled=True`: the artifact is no gzip-compressed tarball.
-pub const ARTIFACT_UNREADABLE: &str = "ArtifactUnreadable";
+pub(crate) const ARTIFACT_UNREADABLE: &str = "ArtifactUnreadable";
 /// Reason of `Stalled=True`: `spec.template.path` is not a file of the source's artifact.
-pub const TEMPLATE_PATH_NOT_FOUND: &str = "TemplatePathNotFound";
+pub(crate) const TEMPLATE_PATH_NOT_FOUND: &str = "TemplatePathNotFound";
 /// Reason of `Stalled=True`: `spec.template.path` leaves the artifact (`..`, absolute).
-pub const INVALID_TEMPLATE_PATH: &str = "InvalidTemplatePath";
+pub(crate) const INVALID_TEMPLATE_PATH: &str = "InvalidTemplatePath";
 /// Reason of `Stalled=True`: the download's digest is not the one required (a URL's
 /// `digest`, a Flux artifact's `status.artifact.digest`); the message names both. Nothing was
 /// written.
-pub const TEMPLATE_DIGEST_MISMATCH: &str = "TemplateDigestMismatch";
+pub(crate) const TEMPLATE_DIGEST_MISMATCH: &str = "TemplateDigestMismatch";
 /// Reason of `Reconciling=True` (and of the Warning event): the template could not be
 /// downloaded (unreachable, an HTTP error, a broken connection); retried with back-off.
-pub const TEMPLATE_FETCH_FAILED: &str = "TemplateFetchFailed";
+pub(crate) const TEMPLATE_FETCH_FAILED: &str = "TemplateFetchFailed";
 /// Reason of `Stalled=True`: a `sourceRef` names a Flux source, and the operator runs with
 /// `--flux-sources=false` (the chart's default: `fluxSources.enabled`).
-pub const FLUX_SOURCES_DISABLED: &str = "FluxSourcesDisabled";
+pub(crate) const FLUX_SOURCES_DISABLED: &str = "FluxSourcesDisabled";
 /// Reason of `Reconciling=True`: an API error interrupted the import; retried with back-off.
-pub const RETRYING_AFTER_ERROR: &str = "RetryingAfterError";
+pub(crate) const RETRYING_AFTER_ERROR: &str = "RetryingAfterError";
 
 // Reasons of `ReportDelivered`.
 
 /// Reason of `ReportDelivered=False`: the error report is being sent.
-pub const SENDING: &str = "Sending";
+pub(crate) const SENDING: &str = "Sending";
 /// Reason of `ReportDelivered=True`: the error report reached the relay (or the outbox).
-pub const SENT: &str = "Sent";
+pub(crate) const SENT: &str = "Sent";
 /// Reason of `ReportDelivered=False`: a failure that a later try may fix; retried with back-off.
-pub const DELIVERY_FAILED: &str = "DeliveryFailed";
+pub(crate) const DELIVERY_FAILED: &str = "DeliveryFailed";
 /// Reason of `ReportDelivered=False`: the relay refused the report for good (5xx).
-pub const DELIVERY_REJECTED: &str = "DeliveryRejected";
+pub(crate) const DELIVERY_REJECTED: &str = "DeliveryRejected";
 /// Reason of `ReportDelivered=False`: the transient failures outlasted the tries.
-pub const RETRIES_EXHAUSTED: &str = "RetriesExhausted";
+pub(crate) const RETRIES_EXHAUSTED: &str = "RetriesExhausted";
 /// Reason of `ReportDelivered=False` (and of the Warning event): the Tenant has no
 /// `defaultSiteAdministrator.email`.
-pub const NO_RECIPIENT: &str = "NoRecipient";
+pub(crate) const NO_RECIPIENT: &str = "NoRecipient";
 
 // Reasons of events only.
 
 /// Warning event: rows of the template are problem rows (the message has their numbers).
-pub const PROBLEM_ROWS: &str = "ProblemRows";
+pub(crate) const PROBLEM_ROWS: &str = "ProblemRows";
 /// Warning event: a reconcile failed with an error; retried with back-off.
-pub const RECONCILE_FAILED: &str = "ReconcileFailed";
+pub(crate) const RECONCILE_FAILED: &str = "ReconcileFailed";
 /// Normal event: the error report was sent.
-pub const REPORT_SENT: &str = "ReportSent";
+pub(crate) const REPORT_SENT: &str = "ReportSent";
 /// Warning event: the error report could not be sent (the message says why).
-pub const REPORT_FAILED: &str = "ReportFailed";
+pub(crate) const REPORT_FAILED: &str = "ReportFailed";
 /// Warning event: a Tenant value was changed to stand in a mail header (a line break replaced).
-pub const REPORT_HEADER_SANITIZED: &str = "ReportHeaderSanitized";
+pub(crate) const REPORT_HEADER_SANITIZED: &str = "ReportHeaderSanitized";
 
 /// Every reason the controller writes in a condition.
-pub const CONDITION_REASONS: &[&str] = &[
+#[cfg(test)]
+pub(crate) const CONDITION_REASONS: &[&str] = &[
     IMPORTING,
     IMPORTED,
     TEMPLATE_READ,
@@ -134,7 +135,8 @@ pub const CONDITION_REASONS: &[&str] = &[
 
 /// Every reason the controller gives an event. A stalled import's event carries the reason of
 /// its `Stalled` condition.
-pub const EVENT_REASONS: &[&str] = &[
+#[cfg(test)]
+pub(crate) const EVENT_REASONS: &[&str] = &[
     IMPORTED,
     PROBLEM_ROWS,
     TEMPLATE_REJECTED,

@@ -9,7 +9,7 @@ use crate::resources::{OBJECT_NAME_MAX_LENGTH, Tenant, UserImportSpec, is_object
 
 /// The names of a UserImport's spec: `spec.tenantRef.name`, the template source's name, and
 /// the Secret of a URL's credentials.
-pub fn of_import(spec: &UserImportSpec) -> Result<(), SourceProblem> {
+pub(crate) fn of_import(spec: &UserImportSpec) -> Result<(), SourceProblem> {
     check("spec.tenantRef.name", &spec.tenant_ref.name)?;
     let template = &spec.template;
     if let Some(key) = &template.config_map_key_ref {
@@ -32,7 +32,7 @@ pub fn of_import(spec: &UserImportSpec) -> Result<(), SourceProblem> {
 }
 
 /// The names of a Tenant's spec: `spec.smtpSecretRef.name`.
-pub fn of_tenant(tenant: &Tenant) -> Result<(), SourceProblem> {
+pub(crate) fn of_tenant(tenant: &Tenant) -> Result<(), SourceProblem> {
     let Some(reference) = &tenant.spec.smtp_secret_ref else {
         return Ok(());
     };
@@ -47,7 +47,7 @@ pub fn of_tenant(tenant: &Tenant) -> Result<(), SourceProblem> {
 }
 
 /// `name`, the value of `field`, as an object name, or the problem that names the field.
-pub fn check(field: &str, name: &str) -> Result<(), SourceProblem> {
+pub(crate) fn check(field: &str, name: &str) -> Result<(), SourceProblem> {
     if is_object_name(name) {
         return Ok(());
     }

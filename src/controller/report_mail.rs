@@ -23,23 +23,25 @@ use super::reasons::{
 };
 use super::references;
 use super::status;
+use super::subject::Subject;
+use crate::backoff::Backoff;
 use crate::core::error_report::ErrorReport;
 use crate::core::report::ImportReport;
 use crate::mail::{self, MailError, MailSettings, Mailbox, ReportMail};
-use crate::resources::{ErrorReportState, Tenant, UserImport, UserImportStatus};
+use crate::resources::{ErrorReportState, Tenant, UserImportStatus};
 
 /// Delivery tries across reconciles before the report stays `Failed`.
-pub const MAX_ATTEMPTS: u32 = 5;
+pub(crate) const MAX_ATTEMPTS: u32 = 5;
 
 /// The report and its CSV, as mailed.
-pub struct Prepared {
-    pub report: ImportReport,
-    pub error_report: ErrorReport,
+pub(crate) struct Prepared {
+    pub(crate) report: ImportReport,
+    pub(crate) error_report: ErrorReport,
 }
 
 /// Whether the status asks for a delivery now: a report is `Pending`, or `Failed` in a way
 /// that a retry (or a recipient added to the Tenant since) may fix.
-pub fn wanted(status: &UserImportStatus, tenant: &Tenant) -> bool {
+pub(crate) fn wanted(status: &UserImportStatus, tenant: &Tenant) -> bool {
     let Some(report) = &status.error_report else {
         return false;
     };
@@ -61,18 +63,8 @@ fn recipient(tenant: &Tenant) -> Option<(String, String)> {
     (!email.is_empty()).then(|| (email.to_string(), admin.name.clone()))
 }
 
-/// Who the import is, for the status writes and events of a delivery.
-pub struct Subject<'a> {
-    pub import: &'a UserImport,
-    /// Writes the import's status (and remembers the last one written).
-    pub status: &'a status::Writer,
-    pub name: &'a str,
-    pub namespace: &'a str,
-    pub uid: &'a str,
-}
-
 /// Tries one delivery. `status` is the current status (with `errorReport` set).
-pub async fn deliver(
+pub(crate) async fn deliver(
     subject: &Subject<'_>,
     ctx: &Context,
     tenant: &Tenant,
@@ -124,7 +116,7 @@ pub async fn deliver(
                 report.sent_at = Some(status::rfc3339(Timestamp::now()));
                 report.last_error = None;
             }
-            ctx.delay_mail(subject.uid, None);
+            ctx.delay_mail(&subject.uid, None);
             // A Tenant value that could not stand in a header as written (a line break in the
             // administrator's name, say) was replaced; the status says so rather than hiding it.
             let message = if header_fixes.is_empty() {
@@ -188,7 +180,7 @@ pub async fn deliver(
             )
             .await;
             let wait = retry.then(|| backoff(ctx.settings.mail_backoff, tried));
-            ctx.delay_mail(subject.uid, wait);
+            ctx.delay_mail(&subject.uid, wait);
             Ok(wait.map_or_else(Action::await_change, Action::requeue))
         }
     }
@@ -216,10 +208,10 @@ async fn send(
     to: &str,
     to_name: String,
 ) -> Result<Sent> {
-    let settings = match settings_for(ctx, subject.namespace, tenant).await? {
-        Ok(settings) => settings,
+    let settings = match settings_for(ctx, &subject.namespace, tenant).await? {
+        Relay::Ready(settings) => settings,
         // A missing Secret or relay setting may be fixed without touching the import.
-        Err(error) => {
+        Relay::Unusable(error) => {
             return Ok(Sent::Failed {
                 error,
                 transient: true,
@@ -257,30 +249,44 @@ async fn send(
     })
 }
 
+/// The mail settings a report is sent with, or why there are none usable.
+enum Relay {
+    Ready(MailSettings),
+    /// No settings, a missing Secret, a bad value in it: a delivery fails (transiently: the
+    /// settings may be fixed without touching the import).
+    Unusable(MailError),
+}
+
+impl From<std::result::Result<MailSettings, MailError>> for Relay {
+    fn from(result: std::result::Result<MailSettings, MailError>) -> Self {
+        match result {
+            Ok(settings) => Relay::Ready(settings),
+            Err(error) => Relay::Unusable(error),
+        }
+    }
+}
+
 /// The tenant's SMTP Secret when it names one, else the operator-wide settings.
-async fn settings_for(
-    ctx: &Context,
-    namespace: &str,
-    tenant: &Tenant,
-) -> Result<std::result::Result<MailSettings, MailError>> {
+async fn settings_for(ctx: &Context, namespace: &str, tenant: &Tenant) -> Result<Relay> {
     let operator_wide = ctx.settings.mail.clone();
     let Some(reference) = &tenant.spec.smtp_secret_ref else {
-        return Ok(operator_wide.ok_or_else(|| {
+        let settings = operator_wide.ok_or_else(|| {
             MailError::InvalidSettings(
                 "no SMTP settings: neither the operator's nor the Tenant's".into(),
             )
-        }));
+        });
+        return Ok(settings.into());
     };
     // The reconcile stalls on a bad name before it gets here; checked again at the request.
     if let Err(problem) = references::check("spec.smtpSecretRef.name", &reference.name) {
-        return Ok(Err(MailError::InvalidSettings(problem.message)));
+        return Ok(Relay::Unusable(MailError::InvalidSettings(problem.message)));
     }
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
     let Some(secret) = secrets.get_opt(&reference.name).await? else {
         let message = format!("the Tenant's SMTP Secret {:?} is not found", reference.name);
-        return Ok(Err(MailError::InvalidSettings(message)));
+        return Ok(Relay::Unusable(MailError::InvalidSettings(message)));
     };
-    Ok(tenant_settings(&secret, operator_wide.as_ref()))
+    Ok(tenant_settings(&secret, operator_wide.as_ref()).into())
 }
 
 /// Settings from a Secret with keys `url`, optional `from` and `password`.
@@ -342,8 +348,7 @@ fn record(
 
 /// `base`, doubled per attempt after the first, at most an hour.
 fn backoff(base: Duration, attempts: u32) -> Duration {
-    let factor = 2u32.saturating_pow(attempts.saturating_sub(1).min(10));
-    (base * factor).min(Duration::from_secs(3600))
+    Backoff::new(base, Duration::from_secs(3600)).delay(attempts)
 }
 
 #[cfg(test)]

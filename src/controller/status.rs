@@ -1,55 +1,36 @@
 //! The UserImport status: builders for each phase, and the one way it is written.
 //!
-//! Each builder returns the whole status. It is written as a JSON merge patch of the status
-//! subresource in which every field the builder left out is an explicit `null`, so a field of an
-//! earlier run (old counts, an old error report) never survives into a new one.
+//! Each builder returns the whole status. It is written by server-side apply of the status
+//! subresource with the operator's field manager: a field the builder left out is one the
+//! manager no longer sets, and the API server removes it, so a field of an earlier run (old
+//! counts, an old error report) never survives into a new one.
 
 use std::sync::{Mutex, PoisonError};
 
 use k8s_openapi::jiff::Timestamp;
-use kube::Api;
 use kube::api::{Patch, PatchParams};
-use serde_json::{Map, Value, json};
+use kube::{Api, Resource};
+use serde_json::json;
 
 use super::conditions::{
     self, READY, RECONCILE_PANICKED, RECONCILING, STALLED, TEMPLATE_VALID, Wanted,
 };
 use super::error::Result;
 use super::reasons::{IMPORTED, IMPORTING, TEMPLATE_READ, TEMPLATE_REJECTED};
+use super::tenant_users::FIELD_MANAGER;
 use crate::core::report::ImportReport;
 use crate::resources::{
     ErrorReportState, ErrorReportStatus, ImportPhase, UserImport, UserImportStatus,
 };
 
 /// Entries kept in each of the three lists; `counts` keeps the full numbers.
-pub const LIST_CAP: usize = 100;
-
-/// Every field of `UserImportStatus` as serialised: the ones absent from a patch are nulled.
-const FIELDS: [&str; 17] = [
-    "phase",
-    "observedGeneration",
-    "templateDigest",
-    "templateRevision",
-    "templateEtag",
-    "templateEncoding",
-    "counts",
-    "new",
-    "update",
-    "problem",
-    "truncated",
-    "highlightMessage",
-    "ignoredColumns",
-    "errorReport",
-    "startedAt",
-    "completedAt",
-    "conditions",
-];
+pub(crate) const LIST_CAP: usize = 100;
 
 /// What a builder needs to know about the object it writes for.
-pub struct Basis<'a> {
-    pub previous: Option<&'a UserImportStatus>,
-    pub generation: Option<i64>,
-    pub now: Timestamp,
+pub(crate) struct Basis<'a> {
+    pub(crate) previous: Option<&'a UserImportStatus>,
+    pub(crate) generation: Option<i64>,
+    pub(crate) now: Timestamp,
 }
 
 impl Basis<'_> {
@@ -70,7 +51,7 @@ impl Basis<'_> {
 }
 
 /// RFC 3339 in whole seconds, UTC (`2026-11-24T10:00:00Z`).
-pub fn rfc3339(now: Timestamp) -> String {
+pub(crate) fn rfc3339(now: Timestamp) -> String {
     now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
@@ -80,7 +61,7 @@ pub fn rfc3339(now: Timestamp) -> String {
 /// the `Running` status before the first TenantUser write, and kept to the end: a pass retried
 /// after an error, a panic or a restart reports it, not a new plan against the users that an
 /// earlier pass wrote.
-pub fn planned(
+pub(crate) fn planned(
     basis: &Basis,
     report: &ImportReport,
     error_report: Option<ErrorReportStatus>,
@@ -106,7 +87,7 @@ pub fn planned(
 
 /// The planned result that `status` holds for this generation and digest, when a pass of that
 /// import wrote it and did not finish (`Running`, or `Failed` after an error or a panic).
-pub fn planned_in(
+pub(crate) fn planned_in(
     status: Option<&UserImportStatus>,
     generation: Option<i64>,
     digest: &str,
@@ -131,7 +112,7 @@ pub fn planned_in(
 
 /// The status written when work on a generation or template starts, before the first
 /// TenantUser write: `Running`, with the planned result.
-pub fn running(basis: &Basis, planned: &UserImportStatus) -> UserImportStatus {
+pub(crate) fn running(basis: &Basis, planned: &UserImportStatus) -> UserImportStatus {
     UserImportStatus {
         phase: Some(ImportPhase::Running),
         observed_generation: basis.generation,
@@ -150,7 +131,7 @@ pub fn running(basis: &Basis, planned: &UserImportStatus) -> UserImportStatus {
 }
 
 /// The import cannot start: a missing Tenant, template source or key, or a bad reference.
-pub fn stalled(basis: &Basis, reason: &str, message: &str) -> UserImportStatus {
+pub(crate) fn stalled(basis: &Basis, reason: &str, message: &str) -> UserImportStatus {
     UserImportStatus {
         phase: Some(ImportPhase::Pending),
         observed_generation: basis.generation,
@@ -164,7 +145,7 @@ pub fn stalled(basis: &Basis, reason: &str, message: &str) -> UserImportStatus {
 }
 
 /// The template was rejected whole: nothing was written.
-pub fn rejected(basis: &Basis, digest: &str, message: &str) -> UserImportStatus {
+pub(crate) fn rejected(basis: &Basis, digest: &str, message: &str) -> UserImportStatus {
     UserImportStatus {
         phase: Some(ImportPhase::Failed),
         observed_generation: basis.generation,
@@ -183,7 +164,7 @@ pub fn rejected(basis: &Basis, digest: &str, message: &str) -> UserImportStatus 
 
 /// A controller error (the API server failing, a download failing: `reason` says which); the
 /// reconcile is retried.
-pub fn failed(basis: &Basis, reason: &str, message: &str) -> UserImportStatus {
+pub(crate) fn failed(basis: &Basis, reason: &str, message: &str) -> UserImportStatus {
     let mut status = kept(basis);
     status.phase = Some(ImportPhase::Failed);
     status.observed_generation = basis.generation;
@@ -213,7 +194,7 @@ fn kept(basis: &Basis) -> UserImportStatus {
 /// The reconcile panicked. A failure of this import, which cannot progress by itself: the
 /// controller retries it after a back-off, and at once when the spec changes. What the previous
 /// status said of this generation (counts, a planned result, the report) is kept.
-pub fn panicked(basis: &Basis, panic: &str) -> UserImportStatus {
+pub(crate) fn panicked(basis: &Basis, panic: &str) -> UserImportStatus {
     let message = format!("the reconcile panicked: {panic}");
     let mut status = kept(basis);
     status.phase = Some(ImportPhase::Failed);
@@ -228,7 +209,7 @@ pub fn panicked(basis: &Basis, panic: &str) -> UserImportStatus {
 
 /// The import finished for this generation and template, problem rows or not: the planned
 /// result (see [`planned`]) as the final one.
-pub fn completed(basis: &Basis, planned: &UserImportStatus) -> UserImportStatus {
+pub(crate) fn completed(basis: &Basis, planned: &UserImportStatus) -> UserImportStatus {
     let counts = planned.counts.unwrap_or_default();
     let phase = if counts.problem > 0 {
         ImportPhase::SucceededWithProblems
@@ -256,14 +237,14 @@ pub fn completed(basis: &Basis, planned: &UserImportStatus) -> UserImportStatus 
 }
 
 /// Appends `note` to the message of the `Ready` condition.
-pub fn note_on_ready(status: &mut UserImportStatus, note: &str) {
+pub(crate) fn note_on_ready(status: &mut UserImportStatus, note: &str) {
     if let Some(ready) = status.conditions.iter_mut().find(|c| c.type_ == READY) {
         ready.message = format!("{}; {note}", ready.message);
     }
 }
 
 /// The error report's status before any delivery: `Pending` when there is one to send.
-pub fn error_report_pending(file_name: &str, rows: usize) -> ErrorReportStatus {
+pub(crate) fn error_report_pending(file_name: &str, rows: usize) -> ErrorReportStatus {
     ErrorReportStatus {
         file_name: Some(file_name.to_string()),
         rows,
@@ -278,7 +259,11 @@ fn capped<T: Clone>(list: &[T]) -> Vec<T> {
 
 /// True when the status already describes a finished import of this generation and template:
 /// the controller then does nothing at all (docs/status.md: never applied twice).
-pub fn is_done(status: Option<&UserImportStatus>, generation: Option<i64>, digest: &str) -> bool {
+pub(crate) fn is_done(
+    status: Option<&UserImportStatus>,
+    generation: Option<i64>,
+    digest: &str,
+) -> bool {
     let Some(status) = status else { return false };
     let finished = match status.phase {
         Some(ImportPhase::Succeeded | ImportPhase::SucceededWithProblems) => true,
@@ -294,7 +279,7 @@ pub fn is_done(status: Option<&UserImportStatus>, generation: Option<i64>, diges
 }
 
 /// True when the status holds a finished import's result for this generation.
-pub fn has_result_for(status: Option<&UserImportStatus>, generation: Option<i64>) -> bool {
+pub(crate) fn has_result_for(status: Option<&UserImportStatus>, generation: Option<i64>) -> bool {
     status.is_some_and(|status| {
         matches!(
             status.phase,
@@ -305,14 +290,14 @@ pub fn has_result_for(status: Option<&UserImportStatus>, generation: Option<i64>
 
 /// Writes one UserImport's status, and keeps the last status written: a failure later in the
 /// same reconcile builds on it, where the watch cache may still show an older one.
-pub struct Writer {
+pub(crate) struct Writer {
     api: Api<UserImport>,
     name: String,
     last: Mutex<Option<UserImportStatus>>,
 }
 
 impl Writer {
-    pub fn new(api: Api<UserImport>, name: &str) -> Self {
+    pub(crate) fn new(api: Api<UserImport>, name: &str) -> Self {
         Writer {
             api,
             name: name.to_string(),
@@ -321,14 +306,14 @@ impl Writer {
     }
 
     /// Writes `status` whole (see [`write`]).
-    pub async fn write(&self, status: &UserImportStatus) -> Result<()> {
+    pub(crate) async fn write(&self, status: &UserImportStatus) -> Result<()> {
         write(&self.api, &self.name, status).await?;
         *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(status.clone());
         Ok(())
     }
 
     /// The last status this writer wrote, if any.
-    pub fn last(&self) -> Option<UserImportStatus> {
+    pub(crate) fn last(&self) -> Option<UserImportStatus> {
         self.last
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -336,29 +321,28 @@ impl Writer {
     }
 
     /// The UserImport API of the object's namespace.
-    pub fn api(&self) -> &Api<UserImport> {
+    pub(crate) fn api(&self) -> &Api<UserImport> {
         &self.api
     }
 }
 
-/// Writes `status` whole to the status subresource.
-pub async fn write(api: &Api<UserImport>, name: &str, status: &UserImportStatus) -> Result<()> {
-    let patch = json!({ "status": with_nulls(serde_json::to_value(status)?) });
-    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+/// Writes `status` whole to the status subresource: a server-side apply by [`FIELD_MANAGER`],
+/// forced (the operator is the status's only writer). Every field `status` leaves out that the
+/// manager set before is removed by the API server.
+pub(crate) async fn write(
+    api: &Api<UserImport>,
+    name: &str,
+    status: &UserImportStatus,
+) -> Result<()> {
+    let patch = json!({
+        "apiVersion": UserImport::api_version(&()),
+        "kind": UserImport::kind(&()),
+        "status": status,
+    });
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    api.patch_status(name, &params, &Patch::Apply(&patch))
         .await?;
     Ok(())
-}
-
-/// The status object with every absent field set to `null` (a merge patch then removes it).
-fn with_nulls(value: Value) -> Value {
-    let mut object = match value {
-        Value::Object(object) => object,
-        _ => Map::new(),
-    };
-    for field in FIELDS {
-        object.entry(field).or_insert(Value::Null);
-    }
-    Value::Object(object)
 }
 
 #[cfg(test)]
@@ -486,14 +470,5 @@ mod tests {
         assert_eq!(failed.counts, None);
         assert_eq!(planned_in(Some(&failed), Some(3), "sha256:a"), None);
         assert!(!failed.conditions.is_empty());
-    }
-
-    #[test]
-    fn absent_fields_become_nulls() {
-        let value = with_nulls(
-            serde_json::to_value(running(&basis(None), &UserImportStatus::default())).unwrap(),
-        );
-        assert_eq!(value["counts"], Value::Null);
-        assert_eq!(value["phase"], "Running");
     }
 }

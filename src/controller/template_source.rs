@@ -16,7 +16,7 @@ use super::conditions::{
     INVALID_TEMPLATE_REF, TEMPLATE_DIGEST_MISMATCH, TEMPLATE_KEY_NOT_FOUND,
     TEMPLATE_PATH_NOT_FOUND, TEMPLATE_SOURCE_NOT_FOUND,
 };
-use super::context::Context;
+use super::context::Settings;
 use super::download::{self, BodyReader, Credentials, Response};
 use super::error::{Error, Result};
 use super::flux::{self, Artifact};
@@ -30,21 +30,21 @@ use crate::resources::{FluxSourceRef, KeyRef, SecretName, TemplateRef, TemplateS
 /// The template as fetched, with the digest that identifies it. The digest is computed before
 /// parsing, so that an import that is already done is recognised without parsing again.
 #[derive(Debug)]
-pub struct TemplateBytes {
-    pub content: Content,
+pub(crate) struct TemplateBytes {
+    pub(crate) content: Content,
     /// `sha256:<lower-case hex>` of the CSV (decompressed), the same definition as
     /// `Template::digest`; for a [`Content::Rejected`] template that could not be read whole,
     /// the digest of the data as stored or downloaded.
-    pub digest: String,
+    pub(crate) digest: String,
     /// The Flux artifact's revision the template was read from.
-    pub revision: Option<String>,
+    pub(crate) revision: Option<String>,
     /// The ETag of the downloaded file (a URL source).
-    pub etag: Option<String>,
+    pub(crate) etag: Option<String>,
 }
 
 /// What was fetched.
 #[derive(Debug)]
-pub enum Content {
+pub(crate) enum Content {
     /// The CSV's bytes, decompressed when they were compressed.
     Csv(Vec<u8>),
     /// Data that is no acceptable template before it is even parsed (over the size limit once
@@ -57,18 +57,18 @@ pub enum Content {
 /// What the last finished import of the current generation read: a source whose version is
 /// still this one is not downloaded again.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Known {
-    pub digest: String,
-    pub revision: Option<String>,
-    pub etag: Option<String>,
+pub(crate) struct Known {
+    pub(crate) digest: String,
+    pub(crate) revision: Option<String>,
+    pub(crate) etag: Option<String>,
 }
 
 /// Why the template cannot be fetched: the user must fix the spec or create the object.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SourceProblem {
+pub(crate) struct SourceProblem {
     /// A kstatus-style reason, PascalCase.
-    pub reason: &'static str,
-    pub message: String,
+    pub(crate) reason: &'static str,
+    pub(crate) message: String,
 }
 
 impl SourceProblem {
@@ -80,32 +80,68 @@ impl SourceProblem {
     }
 }
 
+/// What a look for the template, or for a part of it (a key, a URL's credentials), found: the
+/// thing looked for, or a problem the user must fix, on which the import stalls.
+#[derive(Debug)]
+pub(crate) enum Sourced<T> {
+    Ready(T),
+    Stalled(SourceProblem),
+}
+
+/// The outcome of [`fetch`]: the template, or why the import stalls.
+pub(crate) type Fetched = Sourced<TemplateBytes>;
+
+impl<T> Sourced<T> {
+    fn map<U>(self, f: impl FnOnce(T) -> U) -> Sourced<U> {
+        match self {
+            Sourced::Ready(value) => Sourced::Ready(f(value)),
+            Sourced::Stalled(problem) => Sourced::Stalled(problem),
+        }
+    }
+}
+
+impl<T> From<std::result::Result<T, SourceProblem>> for Sourced<T> {
+    fn from(result: std::result::Result<T, SourceProblem>) -> Self {
+        match result {
+            Ok(value) => Sourced::Ready(value),
+            Err(problem) => Sourced::Stalled(problem),
+        }
+    }
+}
+
 /// Fetches the template, or says why it is not there. `Err` for failures that a retry may cure
-/// (the API server, a download), retried with back-off.
-pub async fn fetch(
-    ctx: &Context,
+/// (the API server, a download), retried with back-off. Downloads make their own HTTP client
+/// (see [`download`]); `settings` gives the limits and whether Flux sources are read.
+pub(crate) async fn fetch(
+    client: &Client,
+    settings: &Settings,
     namespace: &str,
     source: &TemplateSource,
     known: Option<&Known>,
-) -> Result<Result<TemplateBytes, SourceProblem>> {
+) -> Result<Fetched> {
     let reference = match source.resolve() {
         Ok(reference) => reference,
-        Err(message) => return Ok(Err(SourceProblem::new(INVALID_TEMPLATE_REF, message))),
+        Err(message) => {
+            return Ok(Sourced::Stalled(SourceProblem::new(
+                INVALID_TEMPLATE_REF,
+                message,
+            )));
+        }
     };
-    let limits = &ctx.settings.limits;
+    let limits = &settings.limits;
     match &reference {
         TemplateRef::ConfigMap(key) => {
-            let stored = config_map_key(&ctx.client, namespace, key).await?;
+            let stored = config_map_key(client, namespace, key).await?;
             Ok(stored.map(|stored| from_stored(stored, limits)))
         }
         TemplateRef::Secret(key) => {
-            let stored = secret_key(&ctx.client, namespace, key).await?;
+            let stored = secret_key(client, namespace, key).await?;
             Ok(stored.map(|stored| from_stored(stored, limits)))
         }
         TemplateRef::Flux { source, path } => {
-            flux_source(ctx, namespace, source, path, known).await
+            flux_source(client, settings, namespace, source, path, known).await
         }
-        TemplateRef::Url(url) => url_source(ctx, namespace, url, known).await,
+        TemplateRef::Url(url) => url_source(client, settings, namespace, url, known).await,
     }
 }
 
@@ -137,10 +173,10 @@ async fn config_map_key(
     client: &Client,
     namespace: &str,
     key: &KeyRef,
-) -> Result<Result<Vec<u8>, SourceProblem>> {
+) -> Result<Sourced<Vec<u8>>> {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
     let Some(config_map) = api.get_opt(&key.name).await? else {
-        return Ok(Err(not_found("ConfigMap", &key.name)));
+        return Ok(Sourced::Stalled(not_found("ConfigMap", &key.name)));
     };
     // `data` holds UTF-8 text; `binaryData` holds anything else (a Windows-1252 export, gzip).
     let text = config_map
@@ -155,17 +191,14 @@ async fn config_map_key(
     };
     Ok(text
         .or_else(binary)
-        .ok_or_else(|| key_missing("ConfigMap", key)))
+        .ok_or_else(|| key_missing("ConfigMap", key))
+        .into())
 }
 
-async fn secret_key(
-    client: &Client,
-    namespace: &str,
-    key: &KeyRef,
-) -> Result<Result<Vec<u8>, SourceProblem>> {
+async fn secret_key(client: &Client, namespace: &str, key: &KeyRef) -> Result<Sourced<Vec<u8>>> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let Some(secret) = api.get_opt(&key.name).await? else {
-        return Ok(Err(not_found("Secret", &key.name)));
+        return Ok(Sourced::Stalled(not_found("Secret", &key.name)));
     };
     let data = secret.data.and_then(|mut data| data.remove(&key.key));
     let string_data = || {
@@ -177,7 +210,8 @@ async fn secret_key(
     Ok(data
         .map(|bytes| bytes.0)
         .or_else(string_data)
-        .ok_or_else(|| key_missing("Secret", key)))
+        .ok_or_else(|| key_missing("Secret", key))
+        .into())
 }
 
 fn not_found(kind: &str, name: &str) -> SourceProblem {
@@ -196,15 +230,16 @@ fn key_missing(kind: &str, key: &KeyRef) -> SourceProblem {
 
 /// The file `path` of a Flux source's artifact.
 async fn flux_source(
-    ctx: &Context,
+    client: &Client,
+    settings: &Settings,
     namespace: &str,
     source: &FluxSourceRef,
     path: &str,
     known: Option<&Known>,
-) -> Result<Result<TemplateBytes, SourceProblem>> {
+) -> Result<Fetched> {
     let kind = source.kind.kind();
-    if !ctx.settings.flux_sources {
-        return Ok(Err(SourceProblem::new(
+    if !settings.flux_sources {
+        return Ok(Sourced::Stalled(SourceProblem::new(
             FLUX_SOURCES_DISABLED,
             format!(
                 "spec.template.sourceRef names a {kind}, and this operator does not read Flux \
@@ -214,15 +249,15 @@ async fn flux_source(
     }
     // Checked before any request: a path that leaves the archive is never looked for.
     if let Err(error) = normalize_path(path) {
-        return Ok(Err(SourceProblem::new(
+        return Ok(Sourced::Stalled(SourceProblem::new(
             INVALID_TEMPLATE_PATH,
             format!("spec.template.path: {error}"),
         )));
     }
     let resource = flux::api_resource(source.kind);
-    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), namespace, &resource);
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
     let Some(object) = api.get_opt(&source.name).await? else {
-        return Ok(Err(SourceProblem::new(
+        return Ok(Sourced::Stalled(SourceProblem::new(
             TEMPLATE_SOURCE_NOT_FOUND,
             format!(
                 "{kind} {:?} not found (or the API server does not serve {}/{})",
@@ -234,7 +269,7 @@ async fn flux_source(
     let artifact = match flux::artifact_of(&object) {
         Ok(artifact) => artifact,
         Err(why) => {
-            return Ok(Err(SourceProblem::new(
+            return Ok(Sourced::Stalled(SourceProblem::new(
                 ARTIFACT_NOT_READY,
                 format!("{described}: {why}; the import starts when it has one"),
             )));
@@ -244,7 +279,7 @@ async fn flux_source(
     if let Some(known) =
         known.filter(|known| known.revision.is_some() && known.revision == revision)
     {
-        return Ok(Ok(TemplateBytes {
+        return Ok(Sourced::Ready(TemplateBytes {
             content: Content::Unchanged,
             digest: known.digest.clone(),
             revision,
@@ -269,9 +304,9 @@ async fn flux_source(
         Err(error) => return Err(Error::Fetch(format!("{described}: {error}"))),
     };
     let reader = download::body_reader(body, &artifact.url);
-    let limits = ctx.settings.limits;
+    let limits = settings.limits;
     let archive = ArchiveLimits {
-        max_archive_bytes: ctx.settings.max_archive_bytes,
+        max_archive_bytes: settings.max_archive_bytes,
     };
     let path = path.to_string();
     let read = tokio::task::spawn_blocking(move || {
@@ -290,7 +325,7 @@ async fn flux_source(
 
 /// What a blocking read of a download found: the content and its digest, a problem the user
 /// must fix, or a failure to retry.
-type Reading = Result<Result<(Content, String), SourceProblem>>;
+type Reading = Result<Sourced<(Content, String)>>;
 
 /// Reads an artifact as it downloads: digests every byte, takes the file out of the tarball,
 /// then reads the rest only to finish the digest. Nothing is used unless the digest is the one
@@ -316,7 +351,7 @@ fn read_artifact(
         // Read no further; nothing of it is used.
         let error = extracted.unwrap_err();
         let message = of_artifact(error.to_string());
-        return Ok(Ok((
+        return Ok(Sourced::Ready((
             Content::Rejected(message),
             artifact.digest.digest.clone(),
         )));
@@ -332,14 +367,14 @@ fn read_artifact(
             }
             .to_string(),
         );
-        return Ok(Ok((
+        return Ok(Sourced::Ready((
             Content::Rejected(message),
             artifact.digest.digest.clone(),
         )));
     }
     let actual = digesting.digest();
     if actual != artifact.digest.digest {
-        return Ok(Err(SourceProblem::new(
+        return Ok(Sourced::Stalled(SourceProblem::new(
             TEMPLATE_DIGEST_MISMATCH,
             format!(
                 "the artifact of {described} downloaded from {} has the digest {actual}, not \
@@ -351,20 +386,23 @@ fn read_artifact(
     Ok(match extracted {
         Ok(csv) => {
             let digest = digest(&csv);
-            Ok((Content::Csv(csv), digest))
+            Sourced::Ready((Content::Csv(csv), digest))
         }
-        Err(ArchiveError::Template(rejection)) => Ok((
+        Err(ArchiveError::Template(rejection)) => Sourced::Ready((
             Content::Rejected(of_artifact(format!("{path:?}: {rejection}"))),
             artifact.digest.digest.clone(),
         )),
-        Err(error @ (ArchiveError::NotFound { .. } | ArchiveError::NotAFile { .. })) => Err(
-            SourceProblem::new(TEMPLATE_PATH_NOT_FOUND, of_artifact(error.to_string())),
-        ),
-        Err(error @ ArchiveError::InvalidPath { .. }) => Err(SourceProblem::new(
+        Err(error @ (ArchiveError::NotFound { .. } | ArchiveError::NotAFile { .. })) => {
+            Sourced::Stalled(SourceProblem::new(
+                TEMPLATE_PATH_NOT_FOUND,
+                of_artifact(error.to_string()),
+            ))
+        }
+        Err(error @ ArchiveError::InvalidPath { .. }) => Sourced::Stalled(SourceProblem::new(
             INVALID_TEMPLATE_PATH,
             format!("spec.template.path: {error}"),
         )),
-        Err(error) => Err(SourceProblem::new(
+        Err(error) => Sourced::Stalled(SourceProblem::new(
             ARTIFACT_UNREADABLE,
             of_artifact(error.to_string()),
         )),
@@ -381,16 +419,17 @@ fn network_failure(digesting: &mut Digesting<BodyReader>) -> Result<()> {
 
 /// A template downloaded from `spec.template.url`.
 async fn url_source(
-    ctx: &Context,
+    client: &Client,
+    settings: &Settings,
     namespace: &str,
     source: &UrlSource,
     known: Option<&Known>,
-) -> Result<Result<TemplateBytes, SourceProblem>> {
+) -> Result<Fetched> {
     let expected = match source.digest.as_deref().map(ExpectedDigest::parse) {
         None => None,
         Some(Ok(expected)) => Some(expected),
         Some(Err(why)) => {
-            return Ok(Err(SourceProblem::new(
+            return Ok(Sourced::Stalled(SourceProblem::new(
                 INVALID_TEMPLATE_REF,
                 format!("spec.template.url.digest: {why}"),
             )));
@@ -398,9 +437,9 @@ async fn url_source(
     };
     let credentials = match &source.secret_ref {
         None => Credentials::default(),
-        Some(secret) => match credentials(&ctx.client, namespace, secret).await? {
-            Ok(credentials) => credentials,
-            Err(problem) => return Ok(Err(problem)),
+        Some(secret) => match credentials(client, namespace, secret).await? {
+            Sourced::Ready(credentials) => credentials,
+            Sourced::Stalled(problem) => return Ok(Sourced::Stalled(problem)),
         },
     };
     let if_none_match = known.and_then(|known| known.etag.as_deref());
@@ -414,7 +453,7 @@ async fn url_source(
         Ok(Response::Body { etag, body }) => (etag, body),
         Ok(Response::NotModified) => {
             return match known {
-                Some(known) => Ok(Ok(TemplateBytes {
+                Some(known) => Ok(Sourced::Ready(TemplateBytes {
                     content: Content::Unchanged,
                     digest: known.digest.clone(),
                     revision: None,
@@ -429,7 +468,7 @@ async fn url_source(
         Err(error) => return Err(Error::Fetch(error.to_string())),
     };
     let reader = download::body_reader(body, &source.url);
-    let limits = ctx.settings.limits;
+    let limits = settings.limits;
     let url = source.url.clone();
     let read = tokio::task::spawn_blocking(move || read_file(reader, &url, expected, &limits));
     let read = read
@@ -460,7 +499,7 @@ fn read_file(
         Ok(csv) => csv,
         // Read no further: nothing of it is used. The digest of what was read tells this file.
         Err(rejection) => {
-            return Ok(Ok((
+            return Ok(Sourced::Ready((
                 Content::Rejected(rejection.to_string()),
                 digesting.digest(),
             )));
@@ -474,7 +513,7 @@ fn read_file(
     drained.map_err(|error| Error::Fetch(format!("GET {url}: {error}")))?;
     let served = digesting.digest();
     if let Some(expected) = expected.filter(|expected| served != expected.digest) {
-        return Ok(Err(SourceProblem::new(
+        return Ok(Sourced::Stalled(SourceProblem::new(
             TEMPLATE_DIGEST_MISMATCH,
             format!(
                 "the file at {url} has the digest {served}, not {} as spec.template.url.digest \
@@ -484,7 +523,7 @@ fn read_file(
         )));
     }
     let digest = digest(&csv);
-    Ok(Ok((Content::Csv(csv), digest)))
+    Ok(Sourced::Ready((Content::Csv(csv), digest)))
 }
 
 /// The credentials of a URL source's Secret: `token`, or `username` and `password`; `ca.crt`.
@@ -492,10 +531,10 @@ async fn credentials(
     client: &Client,
     namespace: &str,
     secret: &SecretName,
-) -> Result<Result<Credentials, SourceProblem>> {
+) -> Result<Sourced<Credentials>> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let Some(secret_object) = api.get_opt(&secret.name).await? else {
-        return Ok(Err(not_found("Secret", &secret.name)));
+        return Ok(Sourced::Stalled(not_found("Secret", &secret.name)));
     };
     let mut data = secret_object.data.unwrap_or_default();
     let mut text = |key: &str| {
@@ -508,7 +547,7 @@ async fn credentials(
         (Some(user), Some(password)) => Some((user, password)),
         (None, None) => None,
         _ => {
-            return Ok(Err(SourceProblem::new(
+            return Ok(Sourced::Stalled(SourceProblem::new(
                 INVALID_TEMPLATE_REF,
                 format!(
                     "Secret {:?} has one of username and password: basic auth needs both",
@@ -518,7 +557,7 @@ async fn credentials(
         }
     };
     let ca_pem = text("ca.crt").map(String::into_bytes);
-    Ok(Ok(Credentials {
+    Ok(Sourced::Ready(Credentials {
         token,
         basic,
         ca_pem,

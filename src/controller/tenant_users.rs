@@ -4,12 +4,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use backon::{ExponentialBuilder, Retryable};
+use backon::Retryable;
 use futures::{StreamExt, TryStreamExt, future, stream};
 use kube::api::{ListParams, ObjectMeta, Patch, PatchParams};
 use kube::{Api, Client};
 
 use super::error::Result;
+use crate::backoff::Backoff;
 use crate::core::matching::ExistingUser;
 use crate::core::planner::UserWrite;
 use crate::resources::{TENANT_LABEL, TenantUser};
@@ -21,7 +22,11 @@ pub const FIELD_MANAGER: &str = "user-import-operator";
 pub const PAGE_SIZE: u32 = 500;
 
 /// Every TenantUser labelled for `tenant` in `namespace`.
-pub async fn list(client: &Client, namespace: &str, tenant: &str) -> Result<Vec<ExistingUser>> {
+pub(crate) async fn list(
+    client: &Client,
+    namespace: &str,
+    tenant: &str,
+) -> Result<Vec<ExistingUser>> {
     let api: Api<TenantUser> = Api::namespaced(client.clone(), namespace);
     let mut params = ListParams::default()
         .labels(&format!("{TENANT_LABEL}={tenant}"))
@@ -47,7 +52,7 @@ pub async fn list(client: &Client, namespace: &str, tenant: &str) -> Result<Vec<
 /// is asked before each write starts. Returns how many were written. Stops at the first write
 /// that fails after its retries: the reconcile is retried, and because every write is an
 /// idempotent apply of a deterministic name, nothing doubles.
-pub async fn apply_all(
+pub(crate) async fn apply_all(
     client: &Client,
     namespace: &str,
     tenant: &str,
@@ -95,17 +100,13 @@ fn desired(tenant: &str, write: &UserWrite) -> TenantUser {
     user
 }
 
-/// Retries: a few quick attempts with jittered exponential back-off, under ten seconds in all.
-fn backoff() -> ExponentialBuilder {
-    ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(100))
-        .with_max_delay(Duration::from_secs(3))
-        .with_max_times(5)
-        .with_jitter()
+/// Retries of one request: a few quick attempts with jittered exponential back-off.
+fn backoff() -> backon::ExponentialBuilder {
+    Backoff::new(Duration::from_millis(100), Duration::from_secs(3)).retries(5)
 }
 
 /// 409 (a conflict), 429, 5xx and transport failures are worth retrying; 4xx otherwise are not.
-pub fn is_transient(error: &kube::Error) -> bool {
+pub(crate) fn is_transient(error: &kube::Error) -> bool {
     match error {
         kube::Error::Api(status) => status.code == 409 || status.code == 429 || status.code >= 500,
         kube::Error::HyperError(_) | kube::Error::Service(_) => true,

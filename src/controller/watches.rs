@@ -8,7 +8,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 
 use crate::resources::{FluxSourceKind, Tenant, UserImport};
 
-pub fn imports_of_config_map(
+pub(crate) fn imports_of_config_map(
     store: &Store<UserImport>,
     object: &ConfigMap,
 ) -> Vec<ObjectRef<UserImport>> {
@@ -24,7 +24,10 @@ pub fn imports_of_config_map(
 }
 
 /// The UserImports whose template is in the Secret, or whose URL's credentials are.
-pub fn imports_of_secret(store: &Store<UserImport>, object: &Secret) -> Vec<ObjectRef<UserImport>> {
+pub(crate) fn imports_of_secret(
+    store: &Store<UserImport>,
+    object: &Secret,
+) -> Vec<ObjectRef<UserImport>> {
     let name = object.name_any();
     matching(store, object.namespace(), |import| {
         let template = &import.spec.template;
@@ -39,7 +42,7 @@ pub fn imports_of_secret(store: &Store<UserImport>, object: &Secret) -> Vec<Obje
 }
 
 /// The UserImports whose `sourceRef` names this Flux source.
-pub fn imports_of_flux_source(
+pub(crate) fn imports_of_flux_source(
     store: &Store<UserImport>,
     kind: FluxSourceKind,
     object: &DynamicObject,
@@ -55,7 +58,10 @@ pub fn imports_of_flux_source(
     })
 }
 
-pub fn imports_of_tenant(store: &Store<UserImport>, object: &Tenant) -> Vec<ObjectRef<UserImport>> {
+pub(crate) fn imports_of_tenant(
+    store: &Store<UserImport>,
+    object: &Tenant,
+) -> Vec<ObjectRef<UserImport>> {
     matching(store, object.namespace(), |import| {
         import.spec.tenant_ref.name == object.name_any()
     })

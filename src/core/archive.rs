@@ -16,17 +16,18 @@ use super::template::{TemplateError, TemplateLimits, read_capped};
 
 /// The first two bytes of every gzip stream (RFC 1952): how a compressed template is told from
 /// a plain one, whatever its key or file is called.
-pub const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+pub(crate) const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// True when `bytes` start like a gzip stream.
-pub fn is_gzip(bytes: &[u8]) -> bool {
+pub(crate) fn is_gzip(bytes: &[u8]) -> bool {
     bytes.starts_with(&GZIP_MAGIC)
 }
 
 /// The template's bytes as the reader reads them (a CSV, or a CSV compressed with gzip): `bytes`
 /// when they are not gzip (no copy), else their decompressed content, read as a stream and
 /// stopped one byte past `limits.max_bytes` ([`TemplateError::TooLargeDecompressed`]).
-pub fn unpack(bytes: Vec<u8>, limits: &TemplateLimits) -> Result<Vec<u8>, TemplateError> {
+#[cfg(test)]
+pub(crate) fn unpack(bytes: Vec<u8>, limits: &TemplateLimits) -> Result<Vec<u8>, TemplateError> {
     if !is_gzip(&bytes) {
         return Ok(bytes);
     }
@@ -36,7 +37,7 @@ pub fn unpack(bytes: Vec<u8>, limits: &TemplateLimits) -> Result<Vec<u8>, Templa
 /// Reads a template from `reader`, decompressing it when it starts with the gzip magic bytes.
 /// The size limit applies to what the template reader gets (the decompressed bytes), and holds
 /// while reading, as [`read_capped`] does for a plain file.
-pub fn read_unpacked(
+pub(crate) fn read_unpacked(
     mut reader: impl Read,
     limits: &TemplateLimits,
 ) -> Result<Vec<u8>, TemplateError> {
@@ -76,10 +77,10 @@ fn gunzip_capped(reader: impl Read, limits: &TemplateLimits) -> Result<Vec<u8>, 
 
 /// How much of an archive is read at most.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ArchiveLimits {
+pub(crate) struct ArchiveLimits {
     /// Bytes of the archive read at most, compressed and decompressed alike: an artifact of a
     /// large repository is read through to the template, and no further than this.
-    pub max_archive_bytes: u64,
+    pub(crate) max_archive_bytes: u64,
 }
 
 impl Default for ArchiveLimits {
@@ -92,7 +93,7 @@ impl Default for ArchiveLimits {
 
 /// Why a file could not be taken out of an archive.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ArchiveError {
+pub(crate) enum ArchiveError {
     /// The path would leave the archive (`..`, an absolute path) or names nothing.
     InvalidPath { path: String, reason: &'static str },
     /// No entry of the archive has this path.
@@ -132,7 +133,7 @@ impl std::error::Error for ArchiveError {}
 /// `path` as a path inside an archive: relative, `/`-separated, without `.` parts; refused when
 /// it is absolute, empty, or has a `..` part (a path that leaves the archive, even one that
 /// would come back in, is never followed).
-pub fn normalize_path(path: &str) -> Result<String, ArchiveError> {
+pub(crate) fn normalize_path(path: &str) -> Result<String, ArchiveError> {
     let invalid = |reason| ArchiveError::InvalidPath {
         path: path.to_string(),
         reason,
@@ -166,7 +167,7 @@ pub fn normalize_path(path: &str) -> Result<String, ArchiveError> {
 /// that checks the archive's digest can read it through.
 ///
 /// Only a regular file is taken: a link in an archive may point anywhere, and is refused.
-pub fn extract_file(
+pub(crate) fn extract_file(
     reader: &mut impl Read,
     path: &str,
     limits: &TemplateLimits,
@@ -260,7 +261,7 @@ impl<R: Read> Read for Capped<R> {
 
 /// A digest algorithm of a `<algorithm>:<hex>` digest, as Flux writes them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DigestAlgorithm {
+pub(crate) enum DigestAlgorithm {
     Sha256,
     Sha384,
     Sha512,
@@ -278,15 +279,15 @@ impl DigestAlgorithm {
 
 /// An expected digest, `sha256:<hex>` (or `sha384:`, `sha512:`), lower-cased.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ExpectedDigest {
-    pub algorithm: DigestAlgorithm,
+pub(crate) struct ExpectedDigest {
+    pub(crate) algorithm: DigestAlgorithm,
     /// The whole digest as written, lower-case: `sha256:<hex>`.
-    pub digest: String,
+    pub(crate) digest: String,
 }
 
 impl ExpectedDigest {
     /// Parses `<algorithm>:<hex>`; the message says what is wrong.
-    pub fn parse(text: &str) -> Result<ExpectedDigest, String> {
+    pub(crate) fn parse(text: &str) -> Result<ExpectedDigest, String> {
         let lower = text.trim().to_ascii_lowercase();
         let Some((algorithm, hex)) = lower.split_once(':') else {
             return Err(format!("the digest {text:?} is not <algorithm>:<hex>"));
@@ -316,11 +317,11 @@ impl ExpectedDigest {
 
 /// A reader that digests every byte read through it, so that a download is checked while it is
 /// streamed, never kept whole to be checked afterwards.
-pub struct Digesting<R> {
+pub(crate) struct Digesting<R> {
     inner: R,
     hasher: Hasher,
     /// Bytes read so far.
-    pub bytes: u64,
+    pub(crate) bytes: u64,
 }
 
 enum Hasher {
@@ -330,7 +331,7 @@ enum Hasher {
 }
 
 impl<R> Digesting<R> {
-    pub fn new(inner: R, algorithm: DigestAlgorithm) -> Self {
+    pub(crate) fn new(inner: R, algorithm: DigestAlgorithm) -> Self {
         let hasher = match algorithm {
             DigestAlgorithm::Sha256 => Hasher::Sha256(Sha256::new()),
             DigestAlgorithm::Sha384 => Hasher::Sha384(Sha384::new()),
@@ -344,7 +345,7 @@ impl<R> Digesting<R> {
     }
 
     /// `<algorithm>:<lower-case hex>` of the bytes read so far.
-    pub fn digest(&self) -> String {
+    pub(crate) fn digest(&self) -> String {
         match &self.hasher {
             Hasher::Sha256(h) => format!("sha256:{:x}", h.clone().finalize()),
             Hasher::Sha384(h) => format!("sha384:{:x}", h.clone().finalize()),
@@ -353,7 +354,7 @@ impl<R> Digesting<R> {
     }
 
     /// The reader inside.
-    pub fn get_mut(&mut self) -> &mut R {
+    pub(crate) fn get_mut(&mut self) -> &mut R {
         &mut self.inner
     }
 }

@@ -8,19 +8,19 @@ use crate::resources::{TenantUserSpec, UserStatus};
 
 /// The outcome of comparing a row with the stored user it updates.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Changes {
+pub(crate) struct Changes {
     /// The stored spec with every applicable change made; `None` when nothing is applied, or
     /// when the plan skips its writes ([`Writes::Skip`]).
     /// Boxed: a plan keeps one `Changes` per row that matches a user, most of them `None`.
     pub desired: Option<Box<TenantUserSpec>>,
     /// Field names written, in TenantUser order (`ssoSynced` last when a link sets it).
-    pub changed: Vec<&'static str>,
+    pub(crate) changed: Vec<&'static str>,
     /// Non-editable fields of an SSO-synced user that the row would change: not applied.
-    pub highlighted: Vec<Field>,
+    pub(crate) highlighted: Vec<Field>,
 }
 
 impl Changes {
-    pub fn writes_anything(&self) -> bool {
+    pub(crate) fn writes_anything(&self) -> bool {
         !self.changed.is_empty()
     }
 }
@@ -31,7 +31,7 @@ impl Changes {
 /// `link` is true when the row sets the user's Coupa User ID (section 4); `sso_sync` is the
 /// tenant's `spec.ssoSync.enabled`, which a link copies into `ssoSynced`. With
 /// [`Writes::Skip`] the changes are found but not made: `desired` stays `None`.
-pub fn diff_update<'a>(
+pub(crate) fn diff_update<'a>(
     fields: &[Field],
     cell: &dyn Fn(Field) -> &'a str,
     stored: &TenantUserSpec,
@@ -80,7 +80,7 @@ pub fn diff_update<'a>(
 
 /// The record of a new user: every non-blank cell, username defaulting to the Coupa Username,
 /// status to `Active`, and `ssoSynced` from the tenant.
-pub fn new_user<'a>(
+pub(crate) fn new_user<'a>(
     fields: &[Field],
     cell: &dyn Fn(Field) -> &'a str,
     sso_sync: bool,
@@ -105,7 +105,7 @@ pub fn new_user<'a>(
 }
 
 /// Stored and given values compare exactly after trimming, except the fields that ignore case.
-pub fn same_value(field: Field, stored: &str, given: &str) -> bool {
+pub(crate) fn same_value(field: Field, stored: &str, given: &str) -> bool {
     if field.ignores_case() {
         let (stored, given) = (trim(stored), trim(given));
         if stored.is_ascii() && given.is_ascii() {

@@ -10,6 +10,7 @@ use super::template::Template;
 /// A written error report.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ErrorReport {
+    /// `<tenant>_user_import_errors_<date>.csv` (docs/error-report.md).
     pub file_name: String,
     /// Problem rows in the report.
     pub rows: usize,
@@ -77,7 +78,7 @@ fn write_record<'a>(writer: &mut csv::Writer<Vec<u8>>, cells: impl Iterator<Item
 }
 
 /// Prefixes `'` to a cell a spreadsheet would run as a formula (formula injection).
-pub fn guard_formula(cell: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn guard_formula(cell: &str) -> std::borrow::Cow<'_, str> {
     if cell.starts_with(['=', '+', '-', '@', '\t', '\r', '\n']) {
         format!("'{cell}").into()
     } else {

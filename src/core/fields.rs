@@ -61,7 +61,7 @@ pub enum Field {
 
 impl Field {
     /// Every field, in TenantUser order.
-    pub const ALL: [Field; 21] = [
+    pub(crate) const ALL: [Field; 21] = [
         Field::Username,
         Field::FirstName,
         Field::MiddleName,
@@ -86,7 +86,7 @@ impl Field {
     ];
 
     /// The fields a template must have a column for, and every row a value in.
-    pub const MANDATORY: [Field; 5] = [
+    pub(crate) const MANDATORY: [Field; 5] = [
         Field::FirstName,
         Field::LastName,
         Field::Email,
@@ -95,7 +95,7 @@ impl Field {
     ];
 
     /// The TenantUser field name (camelCase), as used in status lists and JSON.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Field::Username => "username",
             Field::FirstName => "firstName",
@@ -122,12 +122,12 @@ impl Field {
     }
 
     /// The header a template would normally use for this field (used in error messages).
-    pub fn header(self) -> &'static str {
+    pub(crate) fn header(self) -> &'static str {
         self.aliases()[0]
     }
 
     /// Every header text accepted for this field (docs/template.md).
-    pub fn aliases(self) -> &'static [&'static str] {
+    pub(crate) fn aliases(self) -> &'static [&'static str] {
         match self {
             Field::Username => &["Username", "User Name", "Login"],
             Field::FirstName => &["First Name", "Firstname"],
@@ -159,7 +159,7 @@ impl Field {
     }
 
     /// The field a header names, matching ignoring case, spaces, `_`, `-`, `.` and `/`.
-    pub fn from_header(header: &str) -> Option<Field> {
+    pub(crate) fn from_header(header: &str) -> Option<Field> {
         let wanted = normalise_header(header);
         Field::ALL.into_iter().find(|field| {
             field
@@ -169,12 +169,8 @@ impl Field {
         })
     }
 
-    pub fn is_mandatory(self) -> bool {
-        Field::MANDATORY.contains(&self)
-    }
-
     /// Fields an import may not change on an SSO-synced user (the vendor note).
-    pub fn is_non_editable(self) -> bool {
+    pub(crate) fn is_non_editable(self) -> bool {
         matches!(
             self,
             Field::Username
@@ -196,7 +192,7 @@ impl Field {
     }
 
     /// Whether stored and given values are compared ignoring case (docs/changes.md).
-    pub fn ignores_case(self) -> bool {
+    pub(crate) fn ignores_case(self) -> bool {
         matches!(
             self,
             Field::Username | Field::Email | Field::CoupaUsername | Field::Status
@@ -204,7 +200,7 @@ impl Field {
     }
 
     /// The stored value of this field, if any (blank counts as none).
-    pub fn get(self, user: &TenantUserSpec) -> Option<&str> {
+    pub(crate) fn get(self, user: &TenantUserSpec) -> Option<&str> {
         let value = match self {
             Field::Status => user.status.map(UserStatus::as_str),
             _ => self.text_slot(user).as_deref(),
@@ -213,7 +209,7 @@ impl Field {
     }
 
     /// Stores a value in this field. `value` must already be valid for the field.
-    pub fn set(self, user: &mut TenantUserSpec, value: &str) {
+    pub(crate) fn set(self, user: &mut TenantUserSpec, value: &str) {
         match self {
             Field::Status => user.status = UserStatus::parse(value),
             _ => *self.text_slot_mut(user) = Some(value.to_string()),
@@ -233,7 +229,7 @@ impl Field {
 /// the text starts and ends with a visible ASCII character, as nearly every cell and stored
 /// value does: a plan trims each cell and value many times.
 #[inline]
-pub fn trim(text: &str) -> &str {
+pub(crate) fn trim(text: &str) -> &str {
     match (text.as_bytes().first(), text.as_bytes().last()) {
         // No whitespace character, ASCII or not, starts with a visible ASCII byte, and such a
         // last byte is a whole character.
@@ -243,7 +239,7 @@ pub fn trim(text: &str) -> &str {
 }
 
 /// Lower-cases a header and drops the characters that headers may differ by.
-pub fn normalise_header(header: &str) -> String {
+pub(crate) fn normalise_header(header: &str) -> String {
     header
         .chars()
         .filter(|c| !c.is_whitespace() && !matches!(c, '_' | '-' | '.' | '/'))

@@ -12,13 +12,15 @@ use crate::resources::TenantUserSpec;
 /// An existing user record of the tenant: its object name and its spec.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ExistingUser {
+    /// The TenantUser object's name.
     pub name: String,
+    /// The stored user.
     pub spec: TenantUserSpec,
 }
 
 /// Case-insensitive look-ups of the tenant's users by each key. Built once per plan: O(users).
-pub struct UserIndex<'a> {
-    pub users: &'a [ExistingUser],
+pub(crate) struct UserIndex<'a> {
+    pub(crate) users: &'a [ExistingUser],
     by_id: KeyTable,
     by_coupa_username: KeyTable,
     by_email: KeyTable,
@@ -29,15 +31,15 @@ pub struct UserIndex<'a> {
 
 /// The keys a row is matched by (trimmed cells).
 #[derive(Clone, Copy, Debug)]
-pub struct RowKeys<'a> {
-    pub id: &'a str,
-    pub coupa_username: &'a str,
-    pub email: &'a str,
+pub(crate) struct RowKeys<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) coupa_username: &'a str,
+    pub(crate) email: &'a str,
 }
 
 /// What the keys of a row point at.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Match {
+pub(crate) enum Match {
     /// No user by any key.
     New,
     /// The row updates user `target`; `link` when it sets a Coupa User ID that was empty.
@@ -52,7 +54,7 @@ const USERS_PER_THREAD: usize = 10_000;
 impl<'a> UserIndex<'a> {
     /// Indexes the users. A large tenant's five tables are filled on two threads: the Coupa
     /// keys on one, the email, username and name on the other.
-    pub fn new(users: &'a [ExistingUser]) -> UserIndex<'a> {
+    pub(crate) fn new(users: &'a [ExistingUser]) -> UserIndex<'a> {
         let coupa_keys = || {
             let mut tables = (KeyTable::folded(users.len()), KeyTable::folded(users.len()));
             for (position, user) in users.iter().enumerate() {
@@ -99,17 +101,17 @@ impl<'a> UserIndex<'a> {
     }
 
     /// The user holding `username` (case-insensitive), if any.
-    pub fn by_username(&self, username: &str) -> Option<usize> {
+    pub(crate) fn by_username(&self, username: &str) -> Option<usize> {
         self.by_username.get(username)
     }
 
     /// The user whose object is called `name`, if any.
-    pub fn by_name(&self, name: &str) -> Option<usize> {
+    pub(crate) fn by_name(&self, name: &str) -> Option<usize> {
         self.by_name.get(name)
     }
 
     /// Applies the table of docs/matching.md (all but the username row, see `planner`).
-    pub fn match_row(&self, keys: RowKeys) -> Match {
+    pub(crate) fn match_row(&self, keys: RowKeys) -> Match {
         let by_id = lookup(&self.by_id, keys.id);
         let by_cu = lookup(&self.by_coupa_username, keys.coupa_username);
         let by_email = lookup(&self.by_email, keys.email);
@@ -278,7 +280,7 @@ impl KeyTable {
 
 /// The case-folded form of a key, borrowed when the key already is in that form (as most are),
 /// so that indexing a large tenant does not allocate a string per key.
-pub fn fold_key(value: &str) -> Cow<'_, str> {
+pub(crate) fn fold_key(value: &str) -> Cow<'_, str> {
     let is_folded = |text: &str| {
         text.bytes()
             .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
@@ -292,7 +294,7 @@ pub fn fold_key(value: &str) -> Cow<'_, str> {
 
 /// The case-folded form keys are compared in. Keys are nearly always ASCII, whose lower-casing
 /// is a plain byte map; anything else takes Unicode's rules.
-pub fn fold(value: &str) -> String {
+pub(crate) fn fold(value: &str) -> String {
     let value = trim(value);
     if value.is_ascii() {
         value.to_ascii_lowercase()

@@ -11,16 +11,16 @@
 //! [`matching`] and [`changes`]) → [`report::build_report`] and
 //! [`error_report::write_error_report`].
 
-pub mod archive;
-pub mod changes;
+pub(crate) mod archive;
+pub(crate) mod changes;
 pub mod error_report;
-pub mod fields;
+pub(crate) mod fields;
 pub mod matching;
-pub mod naming;
+pub(crate) mod naming;
 pub mod planner;
 pub mod report;
 pub mod template;
-pub mod validation;
+pub(crate) mod validation;
 
 #[cfg(test)]
 mod tests;

@@ -4,12 +4,12 @@ use jiff::civil::Date;
 
 /// The object name of a user made by an import: `<tenant>-<coupaUserId>`, lower-cased and made
 /// a valid DNS-1123 subdomain, so that a retried or restarted import finds the same object.
-pub fn record_name(tenant: &str, coupa_user_id: &str) -> String {
+pub(crate) fn record_name(tenant: &str, coupa_user_id: &str) -> String {
     dns_name(&format!("{tenant}-{coupa_user_id}"))
 }
 
 /// Lower-cases `text` and replaces what a DNS-1123 subdomain cannot hold by `-`.
-pub fn dns_name(text: &str) -> String {
+pub(crate) fn dns_name(text: &str) -> String {
     // A record name is made for every row of a template, and nearly all are valid already
     // (`<tenant>-<digits>`): those are taken as they are, without the walk below.
     if is_dns_name(text) {
@@ -56,7 +56,7 @@ fn is_dns_name(text: &str) -> bool {
 }
 
 /// The longest file name most file systems take (ext4, XFS, APFS, NTFS), in bytes.
-pub const MAX_FILE_NAME_BYTES: usize = 255;
+pub(crate) const MAX_FILE_NAME_BYTES: usize = 255;
 
 /// `User Sync Error Report - <Tenant> - <YYYY-MM-DD>.csv`, with the characters that cannot
 /// stand in a file name (on Windows, macOS or Linux) replaced by `_`.
@@ -64,7 +64,7 @@ pub const MAX_FILE_NAME_BYTES: usize = 255;
 /// A display name too long for a file name of [`MAX_FILE_NAME_BYTES`] bytes is shortened at a
 /// character boundary, so that the date and `.csv` stay: the report can always be written,
 /// and still tells its tenant and date.
-pub fn error_report_file_name(tenant_display_name: &str, date: Date) -> String {
+pub(crate) fn error_report_file_name(tenant_display_name: &str, date: Date) -> String {
     const PREFIX: &str = "User Sync Error Report - ";
     let suffix = format!(" - {}.csv", report_date(date));
     let room = MAX_FILE_NAME_BYTES.saturating_sub(PREFIX.len() + suffix.len());
@@ -80,7 +80,7 @@ pub fn error_report_file_name(tenant_display_name: &str, date: Date) -> String {
 }
 
 /// The report date as the error report writes it, in its rows and its file name: `YYYY-MM-DD`.
-pub fn report_date(date: Date) -> String {
+pub(crate) fn report_date(date: Date) -> String {
     date.strftime("%Y-%m-%d").to_string()
 }
 

@@ -42,18 +42,22 @@ pub struct UserWrite {
     pub row: usize,
     /// The object name: the existing record's, or `<tenant>-<coupaUserId>` for a new one.
     pub name: String,
-    pub create: bool,
+    pub(crate) create: bool,
     /// The whole desired spec (the stored one with the row's applicable changes).
-    pub spec: TenantUserSpec,
-    pub changed_fields: Vec<&'static str>,
+    pub(crate) spec: TenantUserSpec,
+    pub(crate) changed_fields: Vec<&'static str>,
 }
 
 /// The three sections, the counts, and the writes that apply the plan.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Plan {
+    /// How many rows fell in each section.
     pub counts: Counts,
+    /// New Data, in row order.
     pub new: Vec<NewEntry>,
+    /// Update Data, in row order.
     pub update: Vec<UpdateEntry>,
+    /// Problem Data, in row order.
     pub problem: Vec<ProblemEntry>,
     /// Creates and changes, in row order. Highlight-only and unchanged rows have none.
     pub writes: Vec<UserWrite>,
@@ -62,7 +66,7 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn has_highlights(&self) -> bool {
+    pub(crate) fn has_highlights(&self) -> bool {
         self.update
             .iter()
             .any(|entry| !entry.highlighted_fields.is_empty())
@@ -97,7 +101,7 @@ pub fn plan(template: &Template, users: &[ExistingUser], options: &PlanOptions) 
 /// [`plan`], from the template's own checks ([`validate_rows`]) and the index of the users:
 /// a caller that reads the template and the users at the same time can check the one while
 /// the other is still being read. `problems` has one entry per row of the template.
-pub fn plan_checked(
+pub(crate) fn plan_checked(
     template: &Template,
     problems: Vec<RowProblems>,
     index: &UserIndex,
@@ -580,7 +584,7 @@ fn problem_entry(
 }
 
 /// The Risk Assess fields the error report shows for a user.
-pub fn user_keys(spec: &TenantUserSpec) -> UserKeys {
+pub(crate) fn user_keys(spec: &TenantUserSpec) -> UserKeys {
     UserKeys {
         username: spec.username.clone().unwrap_or_default(),
         coupa_username: spec.coupa_username.clone().unwrap_or_default(),

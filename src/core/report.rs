@@ -14,13 +14,19 @@ pub const HIGHLIGHT_MESSAGE: &str = "Any field highlighted in yellow above will 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportReport {
+    /// The tenant imported into.
     pub tenant: String,
+    /// What was read from the template.
     pub template: TemplateSummary,
+    /// How many rows fell in each section.
     pub counts: Counts,
-    pub new: Vec<NewEntry>,
+    pub(crate) new: Vec<NewEntry>,
+    /// Update Data, in row order.
     pub update: Vec<UpdateEntry>,
+    /// Problem Data, in row order.
     pub problem: Vec<ProblemEntry>,
-    pub highlight_message: Option<String>,
+    pub(crate) highlight_message: Option<String>,
+    /// The error report, when there are problem rows.
     pub error_report: Option<ErrorReportSummary>,
 }
 
@@ -29,23 +35,24 @@ pub struct ImportReport {
 #[serde(rename_all = "camelCase")]
 pub struct TemplateSummary {
     /// User rows read (blank lines not counted).
-    pub rows: usize,
+    pub(crate) rows: usize,
     /// `utf-8` or `windows-1252`.
-    pub encoding: String,
+    pub(crate) encoding: String,
     /// `,`, `;` or `\t`.
-    pub delimiter: String,
+    pub(crate) delimiter: String,
     /// `sha256:<hex>` of the template's bytes.
     pub digest: String,
     /// Original headers of the columns that map to no field, in column order.
-    pub ignored_columns: Vec<String>,
+    pub(crate) ignored_columns: Vec<String>,
 }
 
 /// The error report file, when there are problem rows.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorReportSummary {
+    /// The report's file name.
     pub file_name: String,
-    pub rows: usize,
+    pub(crate) rows: usize,
 }
 
 /// Assembles the JSON report of a plan.

@@ -15,8 +15,11 @@ use super::fields::{Field, trim};
 /// Limits past which a template is rejected whole.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TemplateLimits {
+    /// Bytes of the template (decompressed, when compressed).
     pub max_bytes: usize,
+    /// User rows, blank lines not counted.
     pub max_rows: usize,
+    /// Characters of one cell.
     pub max_cell_chars: usize,
 }
 
@@ -32,13 +35,13 @@ impl Default for TemplateLimits {
 
 /// How the bytes were decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Encoding {
+pub(crate) enum Encoding {
     Utf8,
     Windows1252,
 }
 
 impl Encoding {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Encoding::Utf8 => "utf-8",
             Encoding::Windows1252 => "windows-1252",
@@ -55,11 +58,11 @@ pub struct Template {
     pub columns: Vec<Option<Field>>,
     /// User rows in file order; blank lines are not here.
     pub rows: Vec<TemplateRow>,
-    pub encoding: Encoding,
+    pub(crate) encoding: Encoding,
     /// `b','`, `b';'` or `b'\t'`.
-    pub delimiter: u8,
+    pub(crate) delimiter: u8,
     /// `sha256:<lower-case hex>` of the raw bytes.
-    pub digest: String,
+    pub(crate) digest: String,
 }
 
 /// One user row.
@@ -79,31 +82,56 @@ pub enum TemplateError {
     MissingColumns(Vec<&'static str>),
     /// Two headers map to the same field.
     DuplicateColumn {
+        /// The field both map to.
         field: Field,
+        /// The first header, as written.
         first: String,
+        /// The second header, as written.
         second: String,
     },
     /// The file is larger than `max_bytes`.
-    TooLarge { bytes: usize, limit: usize },
+    TooLarge {
+        /// The file's size.
+        bytes: usize,
+        /// `max_bytes`.
+        limit: usize,
+    },
     /// The input went on past `max_bytes`, and was not read any further (see [`read_capped`]).
-    TooLargeInput { limit: usize },
+    TooLargeInput {
+        /// `max_bytes`.
+        limit: usize,
+    },
     /// Compressed input whose decompressed content went on past `max_bytes` (a gzip bomb, or
     /// merely a large file): decompression stopped there.
-    TooLargeDecompressed { limit: usize },
+    TooLargeDecompressed {
+        /// `max_bytes`.
+        limit: usize,
+    },
     /// The input could not be read (an I/O error while reading it).
     Unreadable(String),
     /// The file has more user rows than `max_rows`.
-    TooManyRows { limit: usize },
+    TooManyRows {
+        /// `max_rows`.
+        limit: usize,
+    },
     /// A cell is longer than `max_cell_chars`.
     CellTooLong {
+        /// The row's number in the file (the header is row 1).
         row: usize,
+        /// The column's header.
         column: String,
+        /// `max_cell_chars`.
         limit: usize,
     },
     /// The file has no header row.
     Empty,
     /// The CSV cannot be read (for example a row with more cells than the header).
-    Malformed { row: usize, reason: String },
+    Malformed {
+        /// The row's number in the file (the header is row 1).
+        row: usize,
+        /// What the CSV reader said.
+        reason: String,
+    },
 }
 
 impl fmt::Display for TemplateError {
@@ -154,7 +182,7 @@ impl std::error::Error for TemplateError {}
 
 impl Template {
     /// The trimmed cell of `field` in `row`, or "" when the template has no such column.
-    pub fn cell<'a>(&self, row: &'a TemplateRow, field: Field) -> &'a str {
+    pub(crate) fn cell<'a>(&self, row: &'a TemplateRow, field: Field) -> &'a str {
         self.column_of(field)
             .and_then(|index| row.cells.get(index))
             .map(trim)
@@ -162,14 +190,14 @@ impl Template {
     }
 
     /// The column index that carries `field`.
-    pub fn column_of(&self, field: Field) -> Option<usize> {
+    pub(crate) fn column_of(&self, field: Field) -> Option<usize> {
         self.columns
             .iter()
             .position(|column| *column == Some(field))
     }
 
     /// Headers of the columns that map to no field, in column order.
-    pub fn ignored_columns(&self) -> Vec<String> {
+    pub(crate) fn ignored_columns(&self) -> Vec<String> {
         self.headers
             .iter()
             .zip(&self.columns)
@@ -207,14 +235,14 @@ impl FieldColumns {
 
 /// The most columns a header may have: a generous bound that keeps error messages and the
 /// error report of a hostile file within reason.
-pub const MAX_COLUMNS: usize = 1_024;
+pub(crate) const MAX_COLUMNS: usize = 1_024;
 
 /// The UTF-8 byte-order mark, which Excel writes at the start of "CSV UTF-8" files.
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// `sha256:<lower-case hex>` of a template's bytes: what the status and the report call its
 /// digest, and what tells one template from another.
-pub fn digest(bytes: &[u8]) -> String {
+pub(crate) fn digest(bytes: &[u8]) -> String {
     format!("sha256:{:x}", Sha256::digest(bytes))
 }
 

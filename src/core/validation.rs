@@ -14,19 +14,19 @@ use crate::resources::{ProblemReason, UserStatus};
 
 /// The problems found in one row: reasons in precedence order, and every field concerned.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RowProblems {
-    pub reasons: BTreeSet<ProblemReason>,
-    pub fields: BTreeSet<Field>,
+pub(crate) struct RowProblems {
+    pub(crate) reasons: BTreeSet<ProblemReason>,
+    pub(crate) fields: BTreeSet<Field>,
     /// One sentence per reason, in the order found.
-    pub messages: Vec<String>,
+    pub(crate) messages: Vec<String>,
 }
 
 impl RowProblems {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.reasons.is_empty()
     }
 
-    pub fn add(&mut self, reason: ProblemReason, fields: &[Field], message: String) {
+    pub(crate) fn add(&mut self, reason: ProblemReason, fields: &[Field], message: String) {
         self.reasons.insert(reason);
         self.fields.extend(fields.iter().copied());
         self.messages.push(message);
@@ -40,10 +40,10 @@ impl RowProblems {
 /// included) hold every id Coupa can give, and anything longer is a typing or export error.
 /// The bound also keeps a record name, `<tenant>-<coupaUserId>`, far below the 253 characters
 /// of an object name for any ordinary tenant name.
-pub const MAX_COUPA_USER_ID_DIGITS: usize = 20;
+pub(crate) const MAX_COUPA_USER_ID_DIGITS: usize = 20;
 
 /// Validates every row of the template; the result has one entry per template row.
-pub fn validate_rows(template: &Template) -> Vec<RowProblems> {
+pub(crate) fn validate_rows(template: &Template) -> Vec<RowProblems> {
     let columns = FieldColumns::new(template);
     let mut problems: Vec<RowProblems> = template
         .rows
@@ -55,7 +55,7 @@ pub fn validate_rows(template: &Template) -> Vec<RowProblems> {
 }
 
 /// The checks that look at one row alone. `cell` gives a field's trimmed value.
-pub fn validate_cells<'a>(cell: &dyn Fn(Field) -> &'a str) -> RowProblems {
+pub(crate) fn validate_cells<'a>(cell: &dyn Fn(Field) -> &'a str) -> RowProblems {
     let mut problems = RowProblems::default();
     let blank: Vec<Field> = Field::MANDATORY
         .into_iter()
@@ -108,7 +108,7 @@ pub fn validate_cells<'a>(cell: &dyn Fn(Field) -> &'a str) -> RowProblems {
 /// Deliberately simpler than RFC 5321: it catches the typing and export errors a template has
 /// (a missing `@`, a stray space, `acme..test`) without refusing any address a mail relay
 /// would deliver to.
-pub fn is_valid_email(email: &str) -> bool {
+pub(crate) fn is_valid_email(email: &str) -> bool {
     // In ASCII, the spaces and control characters are the bytes up to ' ', and DEL.
     let has_space_or_control = if email.is_ascii() {
         email.bytes().any(|byte| byte <= b' ' || byte == 0x7f)
@@ -209,7 +209,7 @@ fn mark_group(template: &Template, problems: &mut [RowProblems], group: &[usize]
 
 /// Row numbers for a message: all of a small group, the first few of a large one, so that a
 /// message stays short and the work stays linear however many rows share a value.
-pub fn row_list(numbers: impl ExactSizeIterator<Item = usize>) -> String {
+pub(crate) fn row_list(numbers: impl ExactSizeIterator<Item = usize>) -> String {
     const SHOWN: usize = 5;
     let total = numbers.len();
     let shown: Vec<String> = numbers.take(SHOWN).map(|n| n.to_string()).collect();

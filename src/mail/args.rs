@@ -16,7 +16,7 @@ use super::{MailError, MailSettings, RetryPolicy};
 // The environment variable names are written out (not `env` alone, which would derive
 // `SMTP_URL`) so that every variable of the binary carries the prefix.
 #[derive(clap::Args, Clone, PartialEq, Eq)]
-pub struct MailArgs {
+pub(crate) struct MailArgs {
     /// SMTP relay URL: smtp://host:25, smtp://host:587?tls=required (or tls=opportunistic),
     /// smtps://host:465; credentials as smtp://user:pass@host (percent-encoded).
     /// Without it, messages are written to --outbox.
@@ -26,7 +26,7 @@ pub struct MailArgs {
         hide_env_values = true,
         value_name = "URL"
     )]
-    pub smtp_url: Option<String>,
+    pub(crate) smtp_url: Option<String>,
 
     /// File holding the SMTP password (for the user named in --smtp-url); read at each send.
     #[arg(
@@ -35,7 +35,7 @@ pub struct MailArgs {
         value_name = "FILE",
         requires = "smtp_url"
     )]
-    pub smtp_password_file: Option<PathBuf>,
+    pub(crate) smtp_password_file: Option<PathBuf>,
 
     /// PEM file of CA certificates to trust for the relay, besides the public roots.
     #[arg(
@@ -44,7 +44,7 @@ pub struct MailArgs {
         value_name = "FILE",
         requires = "smtp_url"
     )]
-    pub smtp_ca_file: Option<PathBuf>,
+    pub(crate) smtp_ca_file: Option<PathBuf>,
 
     /// Seconds allowed for the TCP connect to the relay.
     #[arg(
@@ -53,7 +53,7 @@ pub struct MailArgs {
         value_name = "SECONDS",
         default_value_t = 10
     )]
-    pub smtp_connect_timeout: u64,
+    pub(crate) smtp_connect_timeout: u64,
 
     /// Seconds allowed for one whole delivery attempt.
     #[arg(
@@ -62,7 +62,7 @@ pub struct MailArgs {
         value_name = "SECONDS",
         default_value_t = 60
     )]
-    pub smtp_send_timeout: u64,
+    pub(crate) smtp_send_timeout: u64,
 
     /// Delivery attempts before giving up on transient failures (back-off doubles from 2 s).
     #[arg(
@@ -72,7 +72,7 @@ pub struct MailArgs {
         default_value_t = 5,
         value_parser = clap::value_parser!(u32).range(1..)
     )]
-    pub smtp_attempts: u32,
+    pub(crate) smtp_attempts: u32,
 
     /// Sender address, e.g. "User Import <noreply@example.com>".
     #[arg(
@@ -81,7 +81,7 @@ pub struct MailArgs {
         value_name = "ADDRESS",
         default_value = DEFAULT_FROM
     )]
-    pub mail_from: String,
+    pub(crate) mail_from: String,
 
     /// Folder for .eml files when no --smtp-url is given (created when missing).
     #[arg(
@@ -91,7 +91,7 @@ pub struct MailArgs {
         default_value = "./outbox",
         conflicts_with = "smtp_url"
     )]
-    pub outbox: PathBuf,
+    pub(crate) outbox: PathBuf,
 }
 
 /// The variables that set `--smtp-url` and `--mail-from` before every variable carried the
@@ -106,12 +106,12 @@ impl MailArgs {
     /// One warning for each retired variable (`SMTP_URL`, `MAIL_FROM`) that is set while its
     /// new name is not. Without it, a deployment still setting `SMTP_URL` would write its
     /// reports to the outbox and say nothing. The caller prints or logs them.
-    pub fn retired_variable_warnings() -> Vec<String> {
+    pub(crate) fn retired_variable_warnings() -> Vec<String> {
         retired_variable_warnings(|name| std::env::var_os(name).is_some())
     }
 
     /// The settings these options describe; errors name the offending option.
-    pub fn settings(&self) -> Result<MailSettings, MailError> {
+    pub(crate) fn settings(&self) -> Result<MailSettings, MailError> {
         let from: Mailbox =
             self.mail_from
                 .parse()

@@ -33,12 +33,12 @@ const ENCODED_WORD_BYTES: usize = 39;
 /// A change [`build_message`](super::build_message) makes to a header value, because the value
 /// held characters that cannot stand in a header. Returned by [`header_fixes`].
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HeaderFix {
+pub(crate) struct HeaderFix {
     /// Which value: `recipient name`, `sender name` or `file name` (the file name is also the
     /// Subject).
-    pub field: &'static str,
+    pub(crate) field: &'static str,
     /// What was replaced, e.g. `line breaks replaced by spaces`.
-    pub change: &'static str,
+    pub(crate) change: &'static str,
 }
 
 impl fmt::Display for HeaderFix {
@@ -51,7 +51,7 @@ impl fmt::Display for HeaderFix {
 /// and to the name of `from`, in the order recipient name, sender name, file name; empty when
 /// every value is used as given. A caller may show them (e.g. in a status) so that the bad
 /// value gets fixed at its source; `build_message` logs them as warnings as well.
-pub fn header_fixes(mail: &ReportMail, from: &Mailbox) -> Vec<HeaderFix> {
+pub(crate) fn header_fixes(mail: &ReportMail, from: &Mailbox) -> Vec<HeaderFix> {
     let mut fixes = Vec::new();
     let text_fix = |field, value: &str| {
         found(value).map(|line_break| HeaderFix {

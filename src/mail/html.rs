@@ -14,7 +14,7 @@ use crate::core::report::{ImportReport, NewEntry, ProblemEntry, UpdateEntry};
 
 /// Most rows listed in one table. The CSV attachment carries every problem row; a mail with
 /// tens of thousands of table rows would be slow to open, or clipped, in most clients.
-pub const MAX_TABLE_ROWS: usize = 200;
+pub(crate) const MAX_TABLE_ROWS: usize = 200;
 
 /// The highlight: black on yellow, as the product marks fields that an SSO-synced user keeps.
 const HIGHLIGHT: &str = "background-color:#ffff00;color:#000000";
@@ -37,7 +37,7 @@ const NOTE: &str = "margin:0 0 8px 0;color:#555555";
 
 /// `text` with `&`, `<`, `>`, `"` and `'` replaced by character references, so that it reads
 /// as the same text in an element or in a quoted attribute value, and never as markup.
-pub fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -60,7 +60,7 @@ pub fn escape(text: &str) -> String {
 /// fields on yellow), Problem Data (every problem row with its reason, fields, message and the
 /// Risk Assess user it concerns) and a pointer to the attached CSV. Each table lists at most
 /// [`MAX_TABLE_ROWS`] rows and says how many it leaves out.
-pub fn body_html(mail: &ReportMail) -> String {
+pub(crate) fn body_html(mail: &ReportMail) -> String {
     let report = mail.report;
     let mut out = String::new();
     let title = escape(subject(&mail.file_name));

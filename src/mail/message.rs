@@ -40,7 +40,7 @@ pub struct ReportMail<'a> {
 /// Builds the report e-mail from `from` to `mail.to`.
 ///
 /// Subject: the file name without `.csv`. Body: `multipart/alternative` of [`body_text`] and
-/// [`body_html`](super::body_html), so that a client shows the HTML and a text-only one the
+/// [`body_html`](super::html::body_html), so that a client shows the HTML and a text-only one the
 /// text. Attachment: `mail.csv` as `text/csv` under `mail.file_name`, base64-encoded so that
 /// the BOM and CRLF line ends arrive unchanged. `Message-ID`: [`message_id`].
 ///

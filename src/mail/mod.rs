@@ -3,7 +3,7 @@
 //! Three steps, each usable on its own:
 //! 1. [`build_message`] turns a [`ReportMail`] (plain data: recipient, source, the
 //!    [`ImportReport`](crate::core::report::ImportReport), the CSV bytes) into a
-//!    [`lettre::Message`] with a text and an HTML body ([`body_text`], [`body_html`]), the
+//!    [`lettre::Message`] with a text and an HTML body ([`body_text`], [`body_html`](html::body_html)), the
 //!    CSV attached unchanged and a deterministic `Message-ID`. Header values that may come from a Tenant (names, the file name that is
 //!    also the Subject) are cleaned of line breaks and control characters, RFC 2047-encoded
 //!    and folded here, so that no value can add a header, make a line a relay refuses, or
@@ -28,10 +28,9 @@ mod retry;
 mod settings;
 mod transport;
 
-pub use args::MailArgs;
+pub(crate) use args::MailArgs;
 pub use error::MailError;
-pub use header::{HeaderFix, header_fixes};
-pub use html::body_html;
+pub(crate) use header::{HeaderFix, header_fixes};
 pub use message::{ReportMail, body_text, build_message, message_id};
 pub use retry::RetryPolicy;
 pub use settings::{DEFAULT_FROM, MailSettings, Secret, SmtpSettings, Target, TlsMode};

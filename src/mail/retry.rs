@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::backoff::Backoff;
+
 /// Exponential back-off, bounded both by attempts and by total time.
 ///
 /// The delay before attempt `n + 1` is `initial_delay * 2^(n-1)`, capped at `max_delay`.
@@ -11,8 +13,11 @@ use std::time::Duration;
 pub struct RetryPolicy {
     /// At least 1 (0 is treated as 1).
     pub max_attempts: u32,
+    /// The wait before the second attempt; it doubles after each.
     pub initial_delay: Duration,
+    /// The longest wait between two attempts.
     pub max_delay: Duration,
+    /// No retry is waited for past this much time since the first attempt.
     pub max_elapsed: Duration,
 }
 
@@ -37,15 +42,12 @@ impl RetryPolicy {
     }
 
     /// The delay to wait after failed attempt number `attempt` (1-based).
-    pub fn delay_after(&self, attempt: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
-        self.initial_delay
-            .saturating_mul(factor)
-            .min(self.max_delay)
+    pub(crate) fn delay_after(&self, attempt: u32) -> Duration {
+        Backoff::new(self.initial_delay, self.max_delay).delay(attempt)
     }
 
     /// Whether another attempt may start after `attempt` failures, `elapsed` after the first.
-    pub fn may_retry(&self, attempt: u32, elapsed: Duration) -> bool {
+    pub(crate) fn may_retry(&self, attempt: u32, elapsed: Duration) -> bool {
         attempt < self.max_attempts.max(1)
             && elapsed + self.delay_after(attempt) <= self.max_elapsed
     }

@@ -17,12 +17,12 @@ pub const DEFAULT_FROM: &str = "user-import-operator@localhost";
 pub struct Secret(String);
 
 impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
+    pub(crate) fn new(value: impl Into<String>) -> Self {
         Secret(value.into())
     }
 
     /// The clear text, for the SMTP login and for scrubbing error texts.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -49,10 +49,10 @@ pub enum TlsMode {
 /// An SMTP relay, as parsed by [`SmtpSettings::from_url`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct SmtpSettings {
-    pub host: String,
-    pub port: u16,
-    pub tls: TlsMode,
-    pub username: Option<String>,
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) tls: TlsMode,
+    pub(crate) username: Option<String>,
     /// From the URL (percent-decoded).
     pub password: Option<Secret>,
     /// Read at each send, so a rotated Kubernetes Secret is picked up without a restart.
@@ -69,6 +69,7 @@ pub struct SmtpSettings {
 /// The destination of messages.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Target {
+    /// An SMTP server.
     Smtp(SmtpSettings),
     /// Each message is written as `<id>.eml` into this folder (created when missing).
     Outbox(PathBuf),
@@ -77,8 +78,9 @@ pub enum Target {
 /// Everything [`send`](super::send) needs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MailSettings {
-    pub from: Mailbox,
-    pub target: Target,
+    pub(crate) from: Mailbox,
+    pub(crate) target: Target,
+    /// How often and how long a transient failure is retried.
     pub retry: RetryPolicy,
 }
 
@@ -132,7 +134,7 @@ impl SmtpSettings {
     /// `smtps://[user[:pass]@]host[:port]`. Ports default as in lettre: 25 for plain `smtp`,
     /// 587 with STARTTLS, 465 for `smtps`. User and password are percent-decoded. Errors
     /// never repeat the URL, which may hold a password.
-    pub fn from_url(url: &str) -> Result<Self, MailError> {
+    pub(crate) fn from_url(url: &str) -> Result<Self, MailError> {
         let url = Url::parse(url.trim()).map_err(|e| invalid(format!("bad SMTP URL: {e}")))?;
         let tls = tls_mode(&url)?;
         let host = url
@@ -162,7 +164,7 @@ impl SmtpSettings {
     }
 
     /// `host:port`, as errors name the server.
-    pub fn server(&self) -> String {
+    pub(crate) fn server(&self) -> String {
         if self.host.contains(':') {
             format!("[{}]:{}", self.host, self.port)
         } else {

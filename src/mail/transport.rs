@@ -20,7 +20,7 @@ pub struct Delivery {
     /// Attempts it took (1 when the first one worked).
     pub attempts: u32,
     /// `smtp://user@host:port…` (no password) or `outbox <dir>`.
-    pub target: String,
+    pub(crate) target: String,
     /// The server's final reply (`250 …`), or the path of the `.eml` file.
     pub detail: String,
 }

@@ -13,34 +13,34 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 
 /// What the endpoints read.
-pub struct Health {
-    pub registry: Registry,
+pub(crate) struct Health {
+    pub(crate) registry: Registry,
     /// True once the controller's caches have synced, or while standing by as a non-leader.
-    pub ready: AtomicBool,
+    pub(crate) ready: AtomicBool,
 }
 
 impl Health {
-    pub fn new(registry: Registry) -> Arc<Self> {
+    pub(crate) fn new(registry: Registry) -> Arc<Self> {
         Arc::new(Health {
             registry,
             ready: AtomicBool::new(false),
         })
     }
 
-    pub fn set_ready(&self, ready: bool) {
+    pub(crate) fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::SeqCst);
     }
 }
 
 /// Binds `addr` (port 0 picks a free port) and returns the address actually bound.
-pub async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)> {
+pub(crate) async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)> {
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     Ok((listener, bound))
 }
 
 /// Serves until `shutdown` resolves.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     health: Arc<Health>,
     shutdown: impl Future<Output = ()> + Send + 'static,

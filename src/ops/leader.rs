@@ -7,22 +7,22 @@ use tokio::sync::watch;
 
 /// Where the Lease is and how long it holds.
 #[derive(Clone, Debug)]
-pub struct LeaseSettings {
-    pub name: String,
-    pub namespace: String,
-    pub identity: String,
+pub(crate) struct LeaseSettings {
+    pub(crate) name: String,
+    pub(crate) namespace: String,
+    pub(crate) identity: String,
     /// Seconds a lease stays valid after its last renewal.
-    pub duration: u64,
+    pub(crate) duration: u64,
 }
 
 /// A running election: the receiver says whether this instance holds the Lease.
-pub struct Election {
-    pub leading: watch::Receiver<bool>,
+pub(crate) struct Election {
+    pub(crate) leading: watch::Receiver<bool>,
     task: tokio::task::JoinHandle<Result<kube_lease_manager::LeaseManager, LeaseManagerError>>,
 }
 
 /// Starts campaigning for the Lease (creating it when absent).
-pub async fn campaign(
+pub(crate) async fn campaign(
     client: Client,
     settings: &LeaseSettings,
 ) -> Result<Election, LeaseManagerError> {
@@ -41,18 +41,18 @@ pub async fn campaign(
 
 impl Election {
     /// Waits until this instance leads. False when the election ended without it.
-    pub async fn until_leading(&mut self) -> bool {
+    pub(crate) async fn until_leading(&mut self) -> bool {
         self.leading.wait_for(|leading| *leading).await.is_ok()
     }
 
     /// Resolves when leadership is lost (or the election ended).
-    pub async fn until_lost(mut receiver: watch::Receiver<bool>) {
+    pub(crate) async fn until_lost(mut receiver: watch::Receiver<bool>) {
         let _ = receiver.wait_for(|leading| !*leading).await;
     }
 
     /// Steps down: closing the channel makes the manager release the Lease, so a standby
     /// instance takes over at once rather than after the lease expires.
-    pub async fn resign(self) {
+    pub(crate) async fn resign(self) {
         drop(self.leading);
         match self.task.await {
             Ok(Ok(_)) => tracing::info!("lease released"),

@@ -27,57 +27,57 @@ use shutdown::Shutdown;
 pub struct RunArgs {
     /// Watch UserImports in this namespace only (default: all namespaces).
     #[arg(long, env = "USER_IMPORT_NAMESPACE")]
-    pub namespace: Option<String>,
+    pub(crate) namespace: Option<String>,
     /// Address of /healthz, /readyz and /metrics (port 0 picks a free port).
     #[arg(long, env = "USER_IMPORT_METRICS_ADDR", default_value = "0.0.0.0:8080")]
-    pub metrics_addr: SocketAddr,
+    pub(crate) metrics_addr: SocketAddr,
     /// TenantUser writes in flight at once per import.
     #[arg(long, env = "USER_IMPORT_CONCURRENCY", default_value_t = 8)]
-    pub concurrency: usize,
+    pub(crate) concurrency: usize,
     /// Elect a leader through a Lease (default: on inside a pod, off elsewhere).
     #[arg(long, env = "USER_IMPORT_LEADER_ELECTION")]
-    pub leader_election: Option<bool>,
+    pub(crate) leader_election: Option<bool>,
     /// Name of the leader-election Lease.
     #[arg(
         long,
         env = "USER_IMPORT_LEASE_NAME",
         default_value = "user-import-operator"
     )]
-    pub lease_name: String,
+    pub(crate) lease_name: String,
     /// Namespace of the Lease (default: the pod's namespace, else `default`).
     #[arg(long, env = "USER_IMPORT_LEASE_NAMESPACE")]
-    pub lease_namespace: Option<String>,
+    pub(crate) lease_namespace: Option<String>,
     /// Seconds a Lease holds without renewal (a standby takes over after this).
     #[arg(long, env = "USER_IMPORT_LEASE_DURATION", default_value_t = 15)]
-    pub lease_duration: u64,
+    pub(crate) lease_duration: u64,
     /// Log format.
     #[arg(long, env = "USER_IMPORT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
-    pub log_format: LogFormat,
+    pub(crate) log_format: LogFormat,
     /// Largest template accepted, in bytes.
     #[arg(long, env = "USER_IMPORT_MAX_TEMPLATE_BYTES", default_value_t = TemplateLimits::default().max_bytes)]
-    pub max_template_bytes: usize,
+    pub(crate) max_template_bytes: usize,
     /// Most user rows accepted in a template.
     #[arg(long, env = "USER_IMPORT_MAX_ROWS", default_value_t = TemplateLimits::default().max_rows)]
-    pub max_rows: usize,
+    pub(crate) max_rows: usize,
     /// Longest cell accepted, in characters.
     #[arg(long, env = "USER_IMPORT_MAX_CELL_CHARS", default_value_t = TemplateLimits::default().max_cell_chars)]
-    pub max_cell_chars: usize,
+    pub(crate) max_cell_chars: usize,
     /// Read templates from Flux sources (`spec.template.sourceRef`), and watch the Flux source
     /// kinds the API server serves. Needs read access to them (the chart grants it with
     /// `fluxSources.enabled`); off, a UserImport with a `sourceRef` stalls and no request
     /// about Flux is made.
     #[arg(long, env = "USER_IMPORT_FLUX_SOURCES", default_value_t = true, action = clap::ArgAction::Set)]
-    pub flux_sources: bool,
+    pub(crate) flux_sources: bool,
     /// Most bytes of a Flux artifact read (compressed and decompressed alike).
     #[arg(long, env = "USER_IMPORT_MAX_ARCHIVE_BYTES", default_value_t = crate::core::archive::ArchiveLimits::default().max_archive_bytes)]
-    pub max_archive_bytes: u64,
+    pub(crate) max_archive_bytes: u64,
     /// Where error reports are mailed (a Tenant's `smtpSecretRef` overrides it).
     #[command(flatten)]
-    pub mail: MailArgs,
+    pub(crate) mail: MailArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     Json,
     Text,
 }

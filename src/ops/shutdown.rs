@@ -4,13 +4,13 @@ use tokio::sync::watch;
 
 /// A shutdown signal that any number of tasks can wait for.
 #[derive(Clone)]
-pub struct Shutdown {
+pub(crate) struct Shutdown {
     receiver: watch::Receiver<bool>,
 }
 
 impl Shutdown {
     /// Starts listening for SIGTERM and ctrl-c.
-    pub fn on_signals() -> Self {
+    pub(crate) fn on_signals() -> Self {
         let (sender, receiver) = watch::channel(false);
         tokio::spawn(async move {
             wait_for_signal().await;
@@ -21,13 +21,13 @@ impl Shutdown {
     }
 
     /// Resolves once shutdown is requested.
-    pub async fn requested(mut self) {
+    pub(crate) async fn requested(mut self) {
         // An error means the sender is gone, which only happens after it sent `true`.
         let _ = self.receiver.wait_for(|requested| *requested).await;
     }
 
     /// A future that is `Send + Sync` (kube-runtime's `graceful_shutdown_on` asks for that).
-    pub fn as_sync_future(&self) -> impl Future<Output = ()> + Send + Sync + 'static {
+    pub(crate) fn as_sync_future(&self) -> impl Future<Output = ()> + Send + Sync + 'static {
         let (sender, receiver) = futures::channel::oneshot::channel::<()>();
         let this = self.clone();
         tokio::spawn(async move {

@@ -9,9 +9,9 @@
 //! - [`status`]: `status NAME`, once or with `--watch`.
 //! - [`plan`]: `plan NAME`, the core run against the cluster's current objects.
 
-pub mod plan;
-pub mod status;
-pub mod view;
+pub(crate) mod plan;
+pub(crate) mod status;
+pub(crate) mod view;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -32,16 +32,16 @@ use kube::{Client, Config};
                   planned; status --watch: not Ready in time); 2 usage; 3 the cluster could not \
                   be read."
 )]
-pub struct PluginArgs {
+pub(crate) struct PluginArgs {
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
     #[command(flatten)]
-    pub cluster: ClusterArgs,
+    pub(crate) cluster: ClusterArgs,
 }
 
 /// The subcommands.
 #[derive(Subcommand, Debug)]
-pub enum Command {
+pub(crate) enum Command {
     /// Show an import's phase, template, counts, the three sections, the error report's delivery
     /// and the conditions, from the UserImport's status. Exits 1 when the import is Failed or
     /// Stalled.
@@ -53,45 +53,45 @@ pub enum Command {
 
 /// The flags kubectl users expect; accepted before or after the subcommand's arguments.
 #[derive(Args, Debug, Clone)]
-pub struct ClusterArgs {
+pub(crate) struct ClusterArgs {
     /// The kubeconfig file (default: $KUBECONFIG, else ~/.kube/config, else in-cluster).
     #[arg(long, global = true, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
+    pub(crate) kubeconfig: Option<PathBuf>,
     /// The kubeconfig context to use (default: its current context).
     #[arg(long, global = true, value_name = "NAME")]
-    pub context: Option<String>,
+    pub(crate) context: Option<String>,
     /// The UserImport's namespace (default: the context's namespace).
     #[arg(short = 'n', long, global = true, value_name = "NAMESPACE")]
-    pub namespace: Option<String>,
+    pub(crate) namespace: Option<String>,
     /// `table` for people; `json` or `yaml` (the status object, or the plan's JSON report) for
     /// scripts.
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = Output::Table)]
-    pub output: Output,
+    pub(crate) output: Output,
 }
 
 /// The UserImport to read.
 #[derive(Args, Debug, Clone)]
-pub struct NameArg {
+pub(crate) struct NameArg {
     /// The UserImport's name.
-    pub name: String,
+    pub(crate) name: String,
 }
 
 /// Options of `status`.
 #[derive(Args, Debug, Clone)]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     #[command(flatten)]
-    pub target: NameArg,
+    pub(crate) target: NameArg,
     /// Redraw on every change until the import is Ready for its current generation.
     #[arg(short = 'w', long)]
-    pub watch: bool,
+    pub(crate) watch: bool,
     /// How long `--watch` waits for Ready: `30s`, `10m`, `1h30m`, or seconds.
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 /// Output formats.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Output {
+pub(crate) enum Output {
     /// For people: the CLI's table, and the rest aligned around it.
     Table,
     /// For scripts: the status object, or the plan's JSON report.
@@ -101,19 +101,19 @@ pub enum Output {
 }
 
 /// Exit status: printed, and the import is neither Failed nor Stalled.
-pub const EXIT_OK: u8 = 0;
+pub(crate) const EXIT_OK: u8 = 0;
 /// Exit status: the import is Failed or Stalled (for `plan`: it cannot be planned), or
 /// `--watch` ran out of time before Ready. A pipeline gates on this.
-pub const EXIT_IMPORT_FAILED: u8 = 1;
+pub(crate) const EXIT_IMPORT_FAILED: u8 = 1;
 /// Exit status: a usage error (clap's own, and names that cannot be object names).
-pub const EXIT_USAGE: u8 = 2;
+pub(crate) const EXIT_USAGE: u8 = 2;
 /// Exit status: the cluster could not be read (no such UserImport, no access, no connection,
 /// an unusable kubeconfig).
-pub const EXIT_CLUSTER: u8 = 3;
+pub(crate) const EXIT_CLUSTER: u8 = 3;
 
 /// Why the plugin stopped before it could print a result.
 #[derive(Debug)]
-pub enum PluginError {
+pub(crate) enum PluginError {
     /// The command line names something that cannot exist (exit 2).
     Usage(String),
     /// Reading from the cluster failed (no such object, no access, no connection), or the
@@ -123,7 +123,7 @@ pub enum PluginError {
 
 impl PluginError {
     /// The exit status this error maps to.
-    pub fn exit_code(&self) -> u8 {
+    pub(crate) fn exit_code(&self) -> u8 {
         match self {
             PluginError::Usage(_) => EXIT_USAGE,
             PluginError::Failed(_) => EXIT_CLUSTER,
@@ -176,7 +176,7 @@ pub fn main() -> ExitCode {
 }
 
 /// Runs one subcommand; returns the exit status of a printed result.
-pub async fn run(args: PluginArgs) -> Result<u8, PluginError> {
+pub(crate) async fn run(args: PluginArgs) -> Result<u8, PluginError> {
     let target = match &args.command {
         Command::Status(status) => &status.target,
         Command::Plan(target) => target,
@@ -204,11 +204,11 @@ pub async fn run(args: PluginArgs) -> Result<u8, PluginError> {
 
 /// What standard output is.
 #[derive(Clone, Copy, Debug)]
-pub struct Terminal {
+pub(crate) struct Terminal {
     /// Standard output is a terminal: redraw in place.
-    pub is_terminal: bool,
+    pub(crate) is_terminal: bool,
     /// Draw highlights in yellow: a terminal, and `NO_COLOR` is not set.
-    pub color: bool,
+    pub(crate) color: bool,
 }
 
 impl Terminal {
@@ -263,7 +263,7 @@ fn cluster_error(
 
 /// Checks that `name` can be an object name (an RFC 1123 subdomain): the client puts names
 /// into request paths as they are, so `../x` must never reach it.
-pub fn check_name(what: &str, name: &str) -> Result<(), String> {
+pub(crate) fn check_name(what: &str, name: &str) -> Result<(), String> {
     let valid_label = |label: &str| {
         !label.is_empty()
             && label
@@ -282,7 +282,7 @@ pub fn check_name(what: &str, name: &str) -> Result<(), String> {
 }
 
 /// Parses `90`, `30s`, `10m`, `1h30m` (kubectl's `--timeout` style, whole units).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let invalid = || format!("{text:?} is not a duration such as 30s, 10m or 1h30m");
     if let Ok(seconds) = text.parse::<u64>() {
         return Ok(Duration::from_secs(seconds));

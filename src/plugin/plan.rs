@@ -4,14 +4,13 @@
 
 use std::io::Write;
 
-use kube::runtime::events::{Recorder, Reporter};
 use kube::{Api, Client};
 
 use super::status::not_found;
 use super::{EXIT_IMPORT_FAILED, EXIT_OK, Output, PluginError, Terminal, check_name};
 use crate::cli::table::{self, Style};
-use crate::controller::template_source::{self, Content};
-use crate::controller::{Context, Metrics, Settings, tenant_users};
+use crate::controller::template_source::{self, Content, Fetched};
+use crate::controller::{Settings, tenant_users};
 use crate::core::error_report::write_error_report;
 use crate::core::planner::{PlanOptions, plan};
 use crate::core::report::{ImportReport, build_report};
@@ -20,11 +19,11 @@ use crate::resources::{ImportMode, OnProblem, Tenant, UserImport};
 
 /// Why the import cannot be planned, with the reason the controller would put in `Stalled`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Blocked {
+pub(crate) struct Blocked {
     /// PascalCase, as in a condition: `TenantNotFound`, `TemplateSourceNotFound`, …
-    pub reason: String,
+    pub(crate) reason: String,
     /// What is wrong, for a person.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 impl Blocked {
@@ -37,7 +36,7 @@ impl Blocked {
 }
 
 /// Runs `plan`: prints the report, or says why there is none; returns the exit status.
-pub async fn run(
+pub(crate) async fn run(
     client: &Client,
     namespace: &str,
     name: &str,
@@ -78,7 +77,7 @@ pub async fn run(
 
 /// Plans `import`'s current template against its tenant's current users. `Ok(Err(_))` when the
 /// import cannot be planned (the controller would call it Stalled); `Err` for API failures.
-pub async fn plan_import(
+pub(crate) async fn plan_import(
     client: &Client,
     namespace: &str,
     import: &UserImport,
@@ -103,30 +102,20 @@ pub async fn plan_import(
         let message = format!("Tenant {tenant_name:?} not found");
         return Ok(Err(Blocked::new("TenantNotFound", message)));
     };
-    // The controller's own fetch, through a context of the plugin's: the same sources (ConfigMap,
-    // Secret, Flux artifact, URL), the operator's default limits (its `run` flags, if changed,
-    // are not visible from here). Nothing is recorded: the recorder is never used by a fetch.
-    let (imports, _) = kube::runtime::reflector::store();
-    let reporter = Reporter {
-        controller: "kubectl-user_import".into(),
-        instance: None,
-    };
-    let ctx = Context::new(
-        client.clone(),
-        imports,
-        Recorder::new(client.clone(), reporter),
-        Metrics::default(),
-        Settings::default(),
-    );
-    let fetched = match template_source::fetch(&ctx, namespace, &spec.template, None)
+    // The controller's own fetch: the same sources (ConfigMap, Secret, Flux artifact, URL), the
+    // operator's default limits (its `run` flags, if changed, are not visible from here).
+    let settings = Settings::default();
+    let fetched = template_source::fetch(client, &settings, namespace, &spec.template, None)
         .await
-        .map_err(|error| PluginError::Failed(error.into()))?
-    {
-        Ok(fetched) => fetched,
-        Err(problem) => return Ok(Err(Blocked::new(problem.reason, problem.message))),
+        .map_err(|error| PluginError::Failed(error.into()))?;
+    let fetched = match fetched {
+        Fetched::Ready(fetched) => fetched,
+        Fetched::Stalled(problem) => {
+            return Ok(Err(Blocked::new(problem.reason, problem.message)));
+        }
     };
     let read = match fetched.content {
-        Content::Csv(csv) => read_template(&csv, &ctx.settings.limits).map_err(|r| r.to_string()),
+        Content::Csv(csv) => read_template(&csv, &settings.limits).map_err(|r| r.to_string()),
         Content::Rejected(message) => Err(message),
         // Only a fetch that is told what it read before answers "unchanged"; this one is not.
         Content::Unchanged => Err("the source answered \"unchanged\" to a first read".into()),

@@ -44,7 +44,7 @@ impl Observed {
 }
 
 /// Runs `status`: prints, and returns the exit status.
-pub async fn run(
+pub(crate) async fn run(
     client: &Client,
     namespace: &str,
     args: &StatusArgs,
@@ -196,7 +196,7 @@ fn print(text: &str) -> Result<(), PluginError> {
 }
 
 /// The error for a UserImport that is not there, in kubectl's words.
-pub fn not_found(name: &str, namespace: &str) -> PluginError {
+pub(crate) fn not_found(name: &str, namespace: &str) -> PluginError {
     PluginError::Failed(anyhow::anyhow!(
         "userimports.riskassess.io {name:?} not found in namespace {namespace:?}"
     ))

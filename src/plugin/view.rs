@@ -15,7 +15,7 @@ const STALLED: &str = "Stalled";
 
 /// The status view of `import`. `color`: draw highlighted fields in yellow. Highlighted fields
 /// are always marked with `*` as well, so that piped output keeps them.
-pub fn render_status(import: &UserImport, color: bool) -> String {
+pub(crate) fn render_status(import: &UserImport, color: bool) -> String {
     let mut out = String::new();
     let status = import.status.as_ref();
     let metadata = &import.metadata;
@@ -81,7 +81,7 @@ pub fn render_status(import: &UserImport, color: bool) -> String {
 }
 
 /// True when the import is Failed, or Stalled: a pipeline should stop.
-pub fn is_failed_or_stalled(import: &UserImport) -> bool {
+pub(crate) fn is_failed_or_stalled(import: &UserImport) -> bool {
     let Some(status) = &import.status else {
         return false;
     };
@@ -89,7 +89,7 @@ pub fn is_failed_or_stalled(import: &UserImport) -> bool {
 }
 
 /// True when the import is Ready for the current generation of its spec.
-pub fn is_ready(import: &UserImport) -> bool {
+pub(crate) fn is_ready(import: &UserImport) -> bool {
     let Some(status) = &import.status else {
         return false;
     };
@@ -106,7 +106,7 @@ pub fn is_ready(import: &UserImport) -> bool {
 
 /// `ConfigMap NAME, key KEY`, `Secret NAME, key KEY`, `GitRepository NAME, path PATH` or
 /// `URL URL`; every source the spec sets (the CRD allows one), or `(none set)`.
-pub fn template_source(source: &TemplateSource) -> String {
+pub(crate) fn template_source(source: &TemplateSource) -> String {
     let mut parts = Vec::new();
     if let Some(key) = &source.config_map_key_ref {
         parts.push(format!("ConfigMap {}, key {}", key.name, key.key));

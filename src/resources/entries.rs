@@ -11,9 +11,13 @@ use serde::{Deserialize, Serialize};
 /// How many rows fell in each section.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
 pub struct Counts {
+    /// Rows that create a user.
     pub new: usize,
+    /// Rows that change a user, or would but for highlighted fields.
     pub update: usize,
+    /// Rows that match a user exactly: nothing to do.
     pub unchanged: usize,
+    /// Rows that are not applied.
     pub problem: usize,
 }
 
@@ -21,10 +25,15 @@ pub struct Counts {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NewEntry {
+    /// The row's number in the template (the header is row 1).
     pub row: usize,
+    /// Coupa User ID.
     pub coupa_user_id: String,
+    /// Coupa Username.
     pub coupa_username: String,
+    /// Email.
     pub email: String,
+    /// The Risk Assess username the user gets.
     pub username: String,
     /// Always empty for a new user (nothing is stored yet); kept for the shape of the report.
     pub highlighted_fields: Vec<String>,
@@ -34,7 +43,9 @@ pub struct NewEntry {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateEntry {
+    /// The row's number in the template (the header is row 1).
     pub row: usize,
+    /// Coupa User ID.
     pub coupa_user_id: String,
     /// The Risk Assess username of the user that is updated.
     pub username: String,
@@ -48,17 +59,27 @@ pub struct UpdateEntry {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProblemEntry {
+    /// The row's number in the template (the header is row 1).
     pub row: usize,
+    /// Coupa User ID, as written in the row.
     pub coupa_user_id: String,
+    /// Why the row is not applied.
     pub reason: ProblemReason,
     /// Every field the problem concerns (TenantUser field names).
     pub fields: Vec<String>,
+    /// The reason in words, naming the row, the column and the value.
     pub message: String,
     /// The Risk Assess user the row collided with, or null.
     pub conflicts_with: Option<UserKeys>,
 }
 
-/// Why a row is a problem. The order is the order of precedence (docs/validation.md).
+/// Why a row is a problem. The order is the order of precedence (docs/validation.md):
+/// `MissingMandatoryField`, `InvalidEmail`, `InvalidCoupaUserId`, `InvalidStatus`,
+/// `DuplicateInTemplate` (a key repeats an earlier row's), `Mismatch` (the row's keys point at
+/// different users, or at a user another row already took).
+// Variants carry no doc comments on purpose: schemars would turn them into a `oneOf` of
+// `const`s, which a CRD's structural schema does not allow. The type's doc says what each means.
+#[allow(missing_docs)]
 #[derive(
     Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
 )]
@@ -89,7 +110,10 @@ impl ProblemReason {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserKeys {
+    /// Username.
     pub username: String,
+    /// Coupa Username.
     pub coupa_username: String,
+    /// Email.
     pub email: String,
 }

@@ -35,8 +35,10 @@ pub struct TenantSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SiteAdministrator {
+    /// The administrator's name, as the report mail greets them.
     #[serde(default)]
     pub name: String,
+    /// Where the error report is mailed.
     pub email: String,
 }
 

@@ -1,3 +1,9 @@
+//! The `UserImport` resource: its spec (tenant, template source, mode) and its status.
+
+// kube's `KubeSchema` derive (for the CEL rules) emits a module-private copy of each struct it
+// validates, with the struct's `pub`: the lint would fire on code that is not ours to change.
+#![allow(unreachable_pub)]
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
@@ -83,18 +89,18 @@ pub struct TemplateSource {
 
 /// CEL: exactly one template source is set. A list of `has()`, so that another source kind
 /// is one more entry (and one more name in [`ONE_TEMPLATE_SOURCE`]).
-pub const ONE_TEMPLATE_SOURCE_RULE: &str = "[has(self.configMapKeyRef), has(self.secretKeyRef), \
+pub(crate) const ONE_TEMPLATE_SOURCE_RULE: &str = "[has(self.configMapKeyRef), has(self.secretKeyRef), \
      has(self.sourceRef), has(self.url)].filter(set, set).size() == 1";
 /// The message of [`ONE_TEMPLATE_SOURCE_RULE`].
-pub const ONE_TEMPLATE_SOURCE: &str =
+pub(crate) const ONE_TEMPLATE_SOURCE: &str =
     "spec.template must set exactly one of configMapKeyRef, secretKeyRef, sourceRef, url";
 /// CEL: `path` goes with `sourceRef`, and only with it.
-pub const PATH_WITH_SOURCE_REF_RULE: &str = "has(self.sourceRef) == has(self.path)";
+pub(crate) const PATH_WITH_SOURCE_REF_RULE: &str = "has(self.sourceRef) == has(self.path)";
 /// The message of [`PATH_WITH_SOURCE_REF_RULE`].
-pub const PATH_WITH_SOURCE_REF: &str =
+pub(crate) const PATH_WITH_SOURCE_REF: &str =
     "spec.template.path is required with sourceRef, and allowed only with it";
 /// The message of the CEL rule that keeps `spec.tenantRef` as created.
-pub const TENANT_REF_IMMUTABLE: &str =
+pub(crate) const TENANT_REF_IMMUTABLE: &str =
     "spec.tenantRef is immutable: create another UserImport to import into another Tenant";
 
 /// A key of a ConfigMap or Secret in the UserImport's namespace.
@@ -103,6 +109,7 @@ pub struct KeyRef {
     /// The ConfigMap's or Secret's name: a Kubernetes object name.
     #[schemars(length(max = OBJECT_NAME_MAX_LENGTH), pattern(OBJECT_NAME_PATTERN))]
     pub name: String,
+    /// The key in `data` or `binaryData`.
     pub key: String,
 }
 
@@ -110,13 +117,19 @@ pub struct KeyRef {
 /// UserImport's namespace, as a Flux Kustomization's `sourceRef` names one.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, JsonSchema)]
 pub struct FluxSourceRef {
+    /// `GitRepository`, `OCIRepository`, `Bucket` or `ExternalArtifact`.
     pub kind: FluxSourceKind,
     /// The source's name: a Kubernetes object name.
     #[schemars(length(max = OBJECT_NAME_MAX_LENGTH), pattern(OBJECT_NAME_PATTERN))]
     pub name: String,
 }
 
-/// The Flux kinds whose `status.artifact` (a `.tar.gz` served over HTTP) can hold a template.
+/// The Flux kinds whose `status.artifact` (a `.tar.gz` served over HTTP) can hold a template:
+/// `GitRepository`, `OCIRepository`, `Bucket` (`source.toolkit.fluxcd.io/v1`) and
+/// `ExternalArtifact`.
+// Variants carry no doc comments on purpose: schemars would turn them into a `oneOf` of
+// `const`s, which a CRD's structural schema does not allow. The type's doc says what each means.
+#[allow(missing_docs)]
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
 pub enum FluxSourceKind {
     GitRepository,
@@ -226,9 +239,18 @@ fn parse_go_duration(text: &str) -> Option<std::time::Duration> {
 /// The resolved template source, once exactly one reference is known to be set.
 #[derive(Clone, Debug, PartialEq)]
 pub enum TemplateRef {
+    /// A key of a ConfigMap.
     ConfigMap(KeyRef),
+    /// A key of a Secret.
     Secret(KeyRef),
-    Flux { source: FluxSourceRef, path: String },
+    /// A file in a Flux source's artifact.
+    Flux {
+        /// The source object.
+        source: FluxSourceRef,
+        /// The file's path in the artifact.
+        path: String,
+    },
+    /// An HTTPS URL.
     Url(UrlSource),
 }
 
@@ -284,6 +306,10 @@ impl TemplateSource {
     }
 }
 
+/// `Apply` (the default) writes the users; `DryRun` only reports what it would write.
+// Variants carry no doc comments on purpose: schemars would turn them into a `oneOf` of
+// `const`s, which a CRD's structural schema does not allow. The type's doc says what each means.
+#[allow(missing_docs)]
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
 pub enum ImportMode {
     #[default]
@@ -291,6 +317,11 @@ pub enum ImportMode {
     DryRun,
 }
 
+/// `Continue` (the default) applies the good rows and reports the problem rows; `Abort` applies
+/// nothing when any row is a problem.
+// Variants carry no doc comments on purpose: schemars would turn them into a `oneOf` of
+// `const`s, which a CRD's structural schema does not allow. The type's doc says what each means.
+#[allow(missing_docs)]
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
 pub enum OnProblem {
     #[default]
@@ -303,6 +334,7 @@ pub enum OnProblem {
 #[serde(rename_all = "camelCase")]
 #[schemars(transform = super::kubernetes_integer_formats)]
 pub struct UserImportStatus {
+    /// `Pending`, `Running`, `Succeeded`, `SucceededWithProblems` or `Failed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<ImportPhase>,
     /// The `metadata.generation` this status describes.
@@ -323,24 +355,32 @@ pub struct UserImportStatus {
     /// `utf-8` or `windows-1252` (a file that was not valid UTF-8).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template_encoding: Option<String>,
+    /// How many rows fell in each section.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counts: Option<Counts>,
     /// New Data, in row order (at most 100 entries).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
     pub new: Vec<NewEntry>,
     /// Update Data, in row order (at most 100 entries).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
     pub update: Vec<UpdateEntry>,
     /// Problem Data, in row order (at most 100 entries).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
     pub problem: Vec<ProblemEntry>,
     /// True when any of the three lists was cut at 100 entries; `counts` has the full numbers.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
+    /// The sentence shown under New Data when SSO-synced users keep highlighted fields.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub highlight_message: Option<String>,
+    /// Headers of the template's columns that map to no field, in column order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
     pub ignored_columns: Vec<String>,
+    /// The error report of the problem rows, and its delivery.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_report: Option<ErrorReportStatus>,
     /// RFC 3339 time the current import started.
@@ -351,9 +391,16 @@ pub struct UserImportStatus {
     pub completed_at: Option<String>,
     /// `Ready`, `Reconciling`, `Stalled` (kstatus), `TemplateValid`, `ReportDelivered`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
 }
 
+/// Where an import stands: `Pending` (not started, or waiting for its template or tenant),
+/// `Running`, `Succeeded`, `SucceededWithProblems` (applied, with problem rows reported) or
+/// `Failed` (nothing applied).
+// Variants carry no doc comments on purpose: schemars would turn them into a `oneOf` of
+// `const`s, which a CRD's structural schema does not allow. The type's doc says what each means.
+#[allow(missing_docs)]
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 pub enum ImportPhase {
     Pending,
@@ -367,21 +414,33 @@ pub enum ImportPhase {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorReportStatus {
+    /// The CSV's file name, as attached to the mail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_name: Option<String>,
+    /// Problem rows in the report.
     #[serde(default)]
     pub rows: usize,
+    /// The default site administrator the report goes to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipient: Option<String>,
+    /// `NotNeeded`, `Pending`, `Sent` or `Failed`.
     pub state: ErrorReportState,
+    /// RFC 3339 time the mail was accepted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sent_at: Option<String>,
+    /// Delivery attempts so far.
     #[serde(default)]
     pub attempts: u32,
+    /// Why the last attempt failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
 }
 
+/// Where the error report's delivery stands: `NotNeeded` (no problem rows), `Pending`, `Sent` or
+/// `Failed` (given up after the retries; the status says why).
+// Variants carry no doc comments on purpose: schemars would turn them into a `oneOf` of
+// `const`s, which a CRD's structural schema does not allow. The type's doc says what each means.
+#[allow(missing_docs)]
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
 pub enum ErrorReportState {
     #[default]

@@ -2,6 +2,8 @@
 //! test that needs a real kube-apiserver to itself (cluster-scoped objects such as a Helm
 //! release's ClusterRole, or the audit log of its requests).
 
+#![allow(dead_code)] // Each test binary and the scale bench use a different part of this module.
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -57,14 +59,62 @@ impl ControlPlane {
         }
     }
 
+    /// The audit log's files, oldest first: the API server rotates the log at 100 MB (its
+    /// default), renaming the full file to `audit-<time>.log` beside it.
+    fn audit_files(&self) -> Vec<PathBuf> {
+        let path = self.audit_log.as_ref().expect("started with an audit log");
+        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let mut rotated: Vec<PathBuf> = std::fs::read_dir(path.parent().unwrap())
+            .expect("the audit log's folder")
+            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+            .filter(|file| {
+                let name = file.file_name().unwrap().to_string_lossy();
+                name.starts_with(&format!("{stem}-")) && name.ends_with(".log")
+            })
+            .collect();
+        rotated.sort(); // the names carry the time of rotation
+        rotated.push(path.clone());
+        rotated
+    }
+
+    /// How much has been logged so far (bytes, over the rotated files too): events logged after
+    /// it are read by [`ControlPlane::audit_events_since`].
+    pub fn audit_mark(&self) -> u64 {
+        let sizes = self.audit_files().into_iter();
+        sizes
+            .map(|file| std::fs::metadata(file).map(|m| m.len()).unwrap_or(0))
+            .sum()
+    }
+
+    /// The events logged after `mark`, each passed to `each` as it is read: a large run's log
+    /// (hundreds of thousands of events) is never held at once.
+    pub fn audit_events_since(&self, mark: u64, mut each: impl FnMut(serde_json::Value)) {
+        use std::io::{Seek as _, SeekFrom};
+        let mut skip = mark;
+        for path in self.audit_files() {
+            let Ok(mut file) = std::fs::File::open(&path) else {
+                continue;
+            };
+            let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+            if skip >= len {
+                skip -= len;
+                continue;
+            }
+            file.seek(SeekFrom::Start(skip))
+                .expect("seek in the audit log");
+            skip = 0;
+            for line in BufReader::new(file).lines() {
+                let line = line.expect("a line of the audit log");
+                each(serde_json::from_str(&line).expect("an audit event"));
+            }
+        }
+    }
+
     /// The audit log's events, parsed.
     pub fn audit_events(&self) -> Vec<serde_json::Value> {
-        let path = self.audit_log.as_ref().expect("started with an audit log");
-        std::fs::read_to_string(path)
-            .expect("the audit log")
-            .lines()
-            .map(|line| serde_json::from_str(line).expect("an audit event"))
-            .collect()
+        let mut events = Vec::new();
+        self.audit_events_since(0, |event| events.push(event));
+        events
     }
 }
 

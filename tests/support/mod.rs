@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 pub mod control_plane;
+pub mod sites;
 
 use user_import_operator::controller::{self, Metrics, Settings};
 use user_import_operator::mail::MailSettings;
@@ -433,6 +434,7 @@ pub async fn wait_crds_established(client: &Client) {
 pub struct InProcess {
     stop: Option<futures::channel::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
+    metrics: Metrics,
 }
 
 impl InProcess {
@@ -451,11 +453,12 @@ impl InProcess {
 
     pub fn start_with(env: &Env, settings: Settings) -> InProcess {
         let (stop, stopped) = futures::channel::oneshot::channel::<()>();
+        let metrics = Metrics::default();
         let task = tokio::spawn(controller::run(
             env.client.clone(),
             Some(env.namespace.clone()),
             settings,
-            Metrics::default(),
+            metrics.clone(),
             || {},
             async move {
                 let _ = stopped.await;
@@ -464,7 +467,13 @@ impl InProcess {
         InProcess {
             stop: Some(stop),
             task,
+            metrics,
         }
+    }
+
+    /// How many UserImports the controller remembers anything of.
+    pub fn remembered(&self) -> i64 {
+        self.metrics.remembered_imports.get()
     }
 
     /// Graceful stop: waits for reconciles in flight.
@@ -621,7 +630,16 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let result = tokio::time::timeout(WAIT, async {
+    eventually_within(WAIT, what, check).await;
+}
+
+/// [`eventually`] with a wait of its own.
+pub async fn eventually_within<F, Fut>(wait: Duration, what: &str, check: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let result = tokio::time::timeout(wait, async {
         while !check().await {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

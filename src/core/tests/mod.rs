@@ -17,7 +17,7 @@ use super::template::{Encoding, Template, TemplateRow};
 use crate::resources::TenantUserSpec;
 
 /// The mandatory headers plus Username and Status, the columns most tests use.
-pub const HEADERS: [&str; 7] = [
+pub(crate) const HEADERS: [&str; 7] = [
     "First Name",
     "Last Name",
     "Email",
@@ -28,7 +28,7 @@ pub const HEADERS: [&str; 7] = [
 ];
 
 /// A template made directly (no CSV parsing): `headers`, then rows numbered from 2.
-pub fn template(headers: &[&str], rows: &[&[&str]]) -> Template {
+pub(crate) fn template(headers: &[&str], rows: &[&[&str]]) -> Template {
     Template {
         headers: headers.iter().map(|h| h.to_string()).collect(),
         columns: headers.iter().map(|h| Field::from_header(h)).collect(),
@@ -47,12 +47,12 @@ pub fn template(headers: &[&str], rows: &[&[&str]]) -> Template {
 }
 
 /// A row of `HEADERS`: first, last, email, coupa username, id, username, status.
-pub fn row<'a>(id: &'a str, cu: &'a str, email: &'a str) -> [&'a str; 7] {
+pub(crate) fn row<'a>(id: &'a str, cu: &'a str, email: &'a str) -> [&'a str; 7] {
     ["Ann", "Lee", email, cu, id, "", ""]
 }
 
 /// An existing user from a JSON spec.
-pub fn user(name: &str, spec: serde_json::Value) -> ExistingUser {
+pub(crate) fn user(name: &str, spec: serde_json::Value) -> ExistingUser {
     ExistingUser {
         name: name.into(),
         spec: serde_json::from_value::<TenantUserSpec>(spec).expect("a valid spec"),
@@ -60,7 +60,7 @@ pub fn user(name: &str, spec: serde_json::Value) -> ExistingUser {
 }
 
 /// A synced user with all three keys and first/last names matching `row`.
-pub fn synced(name: &str, id: &str, cu: &str, email: &str) -> ExistingUser {
+pub(crate) fn synced(name: &str, id: &str, cu: &str, email: &str) -> ExistingUser {
     user(
         name,
         json!({"username": cu, "firstName": "Ann", "lastName": "Lee", "email": email,
@@ -68,7 +68,7 @@ pub fn synced(name: &str, id: &str, cu: &str, email: &str) -> ExistingUser {
     )
 }
 
-pub fn options() -> PlanOptions {
+pub(crate) fn options() -> PlanOptions {
     PlanOptions {
         tenant: "acme".into(),
         sso_sync: true,
@@ -76,7 +76,7 @@ pub fn options() -> PlanOptions {
 }
 
 /// Plans rows of `HEADERS` against `users`.
-pub fn plan_rows(rows: &[[&str; 7]], users: &[ExistingUser]) -> Plan {
+pub(crate) fn plan_rows(rows: &[[&str; 7]], users: &[ExistingUser]) -> Plan {
     let rows: Vec<&[&str]> = rows.iter().map(|r| &r[..]).collect();
     plan(&template(&HEADERS, &rows), users, &options())
 }
