@@ -11,7 +11,9 @@
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
-use user_import_operator::cli::records_file::{RecordsFile, RecordsFormat};
+use user_import_operator::cli::records_file::{
+    PlanRecords, RecordsFile, RecordsFormat, TenantRecords,
+};
 use user_import_operator::core::error_report::write_error_report;
 use user_import_operator::core::matching::ExistingUser;
 use user_import_operator::core::planner::{Plan, PlanOptions, plan};
@@ -72,8 +74,11 @@ pub fn template(bytes: &[u8]) {
 }
 
 /// Reads `bytes` as a records file and, when it is accepted, checks that it names every
-/// object once, renders, reads back as the same users, and can be planned against.
+/// object once, renders, reads back as the same users, and can be planned against; and that
+/// `plan`'s partial read accepts it with the same users and label, or, when it refuses it,
+/// that the full read refuses it too.
 pub fn records(bytes: &[u8]) {
+    let plan_read = PlanRecords::parse(bytes);
     let file = match RecordsFile::parse(bytes) {
         Ok(file) => file,
         Err(error) => {
@@ -81,6 +86,17 @@ pub fn records(bytes: &[u8]) {
             return;
         }
     };
+    match plan_read {
+        Ok(plan_read) => {
+            assert_eq!(plan_read.users, file.users, "plan reads other users");
+            assert_eq!(
+                TenantRecords::tenant_label(&plan_read),
+                file.tenant_label(),
+                "plan reads another tenant label"
+            );
+        }
+        Err(error) => panic!("plan refuses a records file that import reads: {error:#}"),
+    }
     assert_eq!(file.users.len(), file.metadata.len());
     let mut names = HashSet::new();
     for user in &file.users {

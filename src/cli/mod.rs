@@ -14,12 +14,14 @@ use jiff::civil::Date;
 
 use crate::core::archive::read_unpacked;
 use crate::core::error_report::{ErrorReport, write_error_report};
+use crate::core::matching::UserIndex;
 use crate::core::naming::dns_name;
-use crate::core::planner::{Plan, PlanOptions, plan};
-use crate::core::report::{ImportReport, build_report};
-use crate::core::template::{TemplateLimits, read_template};
+use crate::core::planner::{Plan, PlanOptions, Writes, plan_checked};
+use crate::core::report::{HIGHLIGHT_MESSAGE, ImportReport, build_report};
+use crate::core::template::{Template, TemplateLimits, read_template};
+use crate::core::validation::{RowProblems, validate_rows};
 use crate::mail::{MailArgs, MailError, MailSettings, ReportMail, build_message, send};
-use records_file::{RecordsFile, prepare_atomic_write};
+use records_file::{PlanRecords, RecordsFile, TenantRecords, prepare_atomic_write};
 
 /// Options shared by `plan` and `import`.
 #[derive(Args, Debug, Clone)]
@@ -127,9 +129,14 @@ impl From<anyhow::Error> for CliError {
     }
 }
 
-/// Everything one run computed, before anything is written.
-pub struct Planned {
-    pub(crate) records: RecordsFile,
+/// Everything one run computed, before anything is written. `R` is what was read of the
+/// records file: all of it for `import`, which rewrites it, the users alone for `plan`.
+pub struct Planned<R = RecordsFile> {
+    /// The template. Nothing reads it after the plan: it is held so that, like the rest, it is
+    /// not freed row by row before the command ends (see `exit_without_freeing`).
+    #[expect(dead_code, reason = "held, not read: see above")]
+    pub(crate) template: Template,
+    pub(crate) records: R,
     pub(crate) plan: Plan,
     /// The error report of the problem rows, when there are any.
     pub error_report: Option<ErrorReport>,
@@ -138,8 +145,89 @@ pub struct Planned {
     pub(crate) tenant: String,
 }
 
-/// Reads the template and the records, and plans. Writes nothing.
+/// Reads the template and the records, and plans, as `import` does: every record whole, and
+/// the writes that apply the plan. Writes nothing.
 pub fn prepare(args: &PlanArgs) -> Result<Planned, CliError> {
+    prepare_with::<RecordsFile>(args, Writes::Keep)
+}
+
+/// [`prepare`], reading of the records what `R` keeps, with the plan's writes or not: `plan`
+/// reads the users alone and keeps no writes, as it only prints the report.
+///
+/// The template (read and checked on its own) and the records are independent until the
+/// plan: each is read on a core of its own.
+pub fn prepare_with<R: TenantRecords + Send>(
+    args: &PlanArgs,
+    writes: Writes,
+) -> Result<Planned<R>, CliError> {
+    let (checked, records) = std::thread::scope(|scope| {
+        let records = scope.spawn(|| R::read(&args.records));
+        let checked = read_and_check_template(args);
+        let records = records
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (checked, records)
+    });
+    // A rejected template is reported first, whatever the records file holds.
+    let (template, problems) = checked?;
+    let records = records?;
+    let tenant = records
+        .tenant_label()
+        .unwrap_or_else(|| dns_name(&args.tenant));
+    let options = PlanOptions {
+        tenant: tenant.clone(),
+        sso_sync: args.sso_sync,
+    };
+    let mut plan = plan_checked(
+        &template,
+        problems,
+        &UserIndex::new(records.users()),
+        &options,
+        writes,
+    );
+    let date = args.date.unwrap_or_else(|| {
+        jiff::Timestamp::now()
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .date()
+    });
+    let error_report = write_error_report(&args.tenant, date, &template, &plan);
+    let report = take_report(&args.tenant, &template, &mut plan, error_report.as_ref());
+    Ok(Planned {
+        template,
+        records,
+        plan,
+        error_report,
+        report,
+        tenant,
+    })
+}
+
+/// The report of `plan`, as [`build_report`] makes it, but with the three sections moved out of
+/// the plan rather than copied: on a large template the copies were most of the report's cost.
+/// The plan keeps its counts and writes, all that is used of it afterwards.
+fn take_report(
+    tenant: &str,
+    template: &Template,
+    plan: &mut Plan,
+    error_report: Option<&ErrorReport>,
+) -> ImportReport {
+    // The highlight sentence is the one part of the report that depends on the sections.
+    let highlights = plan.has_highlights();
+    let new = std::mem::take(&mut plan.new);
+    let update = std::mem::take(&mut plan.update);
+    let problem = std::mem::take(&mut plan.problem);
+    let report = build_report(tenant, template, plan, error_report);
+    ImportReport {
+        new,
+        update,
+        problem,
+        highlight_message: highlights.then(|| HIGHLIGHT_MESSAGE.to_string()),
+        ..report
+    }
+}
+
+/// Reads the template within its limits, and checks its rows ([`validate_rows`]).
+fn read_and_check_template(args: &PlanArgs) -> Result<(Template, Vec<RowProblems>), CliError> {
     let path = args.template.display();
     let limits = TemplateLimits {
         max_bytes: args.max_template_bytes,
@@ -153,34 +241,13 @@ pub fn prepare(args: &PlanArgs) -> Result<Planned, CliError> {
     let template = read_unpacked(file, &limits)
         .and_then(|bytes| read_template(&bytes, &limits))
         .map_err(|error| CliError::Rejected(format!("{path}: {error}")))?;
-    let records = RecordsFile::read(&args.records)?;
-    let tenant = records
-        .tenant_label()
-        .unwrap_or_else(|| dns_name(&args.tenant));
-    let options = PlanOptions {
-        tenant: tenant.clone(),
-        sso_sync: args.sso_sync,
-    };
-    let plan = plan(&template, &records.users, &options);
-    let date = args.date.unwrap_or_else(|| {
-        jiff::Timestamp::now()
-            .to_zoned(jiff::tz::TimeZone::UTC)
-            .date()
-    });
-    let error_report = write_error_report(&args.tenant, date, &template, &plan);
-    let report = build_report(&args.tenant, &template, &plan, error_report.as_ref());
-    Ok(Planned {
-        records,
-        plan,
-        error_report,
-        report,
-        tenant,
-    })
+    let problems = validate_rows(&template);
+    Ok((template, problems))
 }
 
 /// `plan`: prints the three sections; writes the error report only when asked to.
 pub fn run_plan(args: &PlanArgs) -> Result<(), CliError> {
-    let planned = prepare(args)?;
+    let planned = prepare_with::<PlanRecords>(args, Writes::Skip)?;
     if let (Some(path), Some(report)) = (&args.error_report, &planned.error_report) {
         prepare_atomic_write(&report_path(path, report), &report.csv)?.persist()?;
     }
@@ -191,7 +258,7 @@ pub fn run_plan(args: &PlanArgs) -> Result<(), CliError> {
 
 /// The process ends right after a command: freeing a large plan record by record would take
 /// longer than the operating system reclaiming it all at once.
-fn exit_without_freeing(planned: Planned) {
+fn exit_without_freeing<R>(planned: Planned<R>) {
     std::mem::forget(planned);
 }
 
@@ -333,7 +400,9 @@ fn report_path(path: &Path, report: &ErrorReport) -> PathBuf {
 
 fn print_report(report: &ImportReport, output: OutputFormat) -> anyhow::Result<()> {
     use std::io::Write;
-    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    // A large buffer: the report of a large template is megabytes, and stdout writes each
+    // chunk it is given at once.
+    let mut stdout = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
     match output {
         OutputFormat::Json => {
             serde_json::to_writer_pretty(&mut stdout, report)?;
@@ -351,6 +420,30 @@ fn print_report(report: &ImportReport, output: OutputFormat) -> anyhow::Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `take_report` makes the report `build_report` makes, with and without highlights.
+    #[test]
+    fn a_report_taken_from_the_plan_is_the_report_built_from_it() {
+        let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+        let bytes = std::fs::read(examples.join("template.csv")).unwrap();
+        let template = read_template(&bytes, &TemplateLimits::default()).unwrap();
+        let records = RecordsFile::read(&examples.join("records.yaml")).unwrap();
+        let date = jiff::civil::date(2026, 1, 2);
+        let mut highlights = 0;
+        for users in [&records.users[..], &[]] {
+            let options = PlanOptions {
+                tenant: "acme".into(),
+                sso_sync: true,
+            };
+            let mut plan = crate::core::planner::plan(&template, users, &options);
+            let error_report = write_error_report("Acme", date, &template, &plan);
+            let built = build_report("Acme", &template, &plan, error_report.as_ref());
+            let taken = take_report("Acme", &template, &mut plan, error_report.as_ref());
+            assert_eq!(taken, built);
+            highlights += usize::from(taken.highlight_message.is_some());
+        }
+        assert_eq!(highlights, 1, "one plan with highlights, one without");
+    }
 
     #[test]
     fn a_report_date_is_a_calendar_day_written_yyyy_mm_dd() {

@@ -1,18 +1,25 @@
 //! The `--records` file: TenantUser objects as `kubectl get tenantusers -o yaml|json` prints
 //! them (a `List` with `items`, or one or more YAML documents), read and rewritten in the same
 //! form. A missing file means the tenant has no users yet.
+//!
+//! `import` reads each object whole ([`RecordsFile`]), to rewrite the file; `plan` reads only
+//! the names, specs and tenant label ([`PlanRecords`]). Both check the file the same way.
 
+use std::fmt;
+use std::hash::BuildHasher;
 use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
+use hashbrown::HashTable;
 use kube::api::ObjectMeta;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use crate::core::matching::ExistingUser;
 use crate::core::naming::MAX_FILE_NAME_BYTES;
 use crate::core::planner::UserWrite;
-use crate::resources::{TENANT_LABEL, TenantUser};
+use crate::resources::{TENANT_LABEL, TenantUser, TenantUserSpec};
 
 /// How the file was written, so it is rewritten the same way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,41 +62,23 @@ fn list_kind() -> String {
 }
 
 impl RecordsFile {
-    /// Reads `path`; a missing file is an empty YAML list.
+    /// Reads `path`, every object whole, to rewrite it later; a missing file is an empty YAML
+    /// list.
     pub(crate) fn read(path: &Path) -> Result<RecordsFile> {
-        match std::fs::read(path) {
-            Ok(bytes) => Self::parse(&bytes).with_context(|| format!("{}", path.display())),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                Ok(RecordsFile::from_users(RecordsFormat::YamlList, Vec::new()))
-            }
-            Err(error) => Err(error).with_context(|| format!("cannot read {}", path.display())),
-        }
+        read_parsed::<ObjectMeta>(path).map(RecordsFile::from_parsed)
     }
 
     /// Reads the text of a records file (JSON or YAML, as [`RecordsFile::read`] does), without
     /// touching the file system: what the fuzz tests feed arbitrary bytes to.
     pub fn parse(bytes: &[u8]) -> Result<RecordsFile> {
-        parse(bytes)
+        Ok(RecordsFile::from_parsed(parse::<ObjectMeta>(bytes)?))
     }
 
-    fn from_users(format: RecordsFormat, users: Vec<TenantUser>) -> RecordsFile {
-        let (metadata, users) = users
-            .into_iter()
-            .map(|user| {
-                let name = user.metadata.name.clone().unwrap_or_default();
-                (
-                    user.metadata,
-                    ExistingUser {
-                        name,
-                        spec: user.spec,
-                    },
-                )
-            })
-            .unzip();
+    fn from_parsed(parsed: Parsed<ObjectMeta>) -> RecordsFile {
         RecordsFile {
-            format,
-            users,
-            metadata,
+            format: parsed.format,
+            users: parsed.users,
+            metadata: parsed.kept,
         }
     }
 
@@ -178,25 +167,612 @@ fn new_record(write: &UserWrite, tenant: &str) -> TenantUser {
     user
 }
 
-/// One document of the file: a `List` with `items`, or a single object. Typed all the way
-/// down, so a large file is parsed without an intermediate tree of values.
-#[derive(Deserialize)]
-struct Document {
-    #[serde(default)]
-    items: Option<Vec<Item>>,
-    #[serde(flatten)]
-    object: Item,
+/// A records file read for planning: its users, and the tenant label they share.
+pub trait TenantRecords: Sized {
+    /// Reads `path`; a missing file means no users.
+    fn read(path: &Path) -> Result<Self>;
+    /// The users, in file order.
+    fn users(&self) -> &[ExistingUser];
+    /// The `riskassess.io/tenant` label the records share, if they all carry the same one.
+    fn tenant_label(&self) -> Option<String>;
 }
 
-/// A TenantUser as kubectl prints it; `kind` is checked, status and the rest are not kept.
-#[derive(Deserialize, Default)]
-struct Item {
+impl TenantRecords for RecordsFile {
+    fn read(path: &Path) -> Result<Self> {
+        RecordsFile::read(path)
+    }
+
+    fn users(&self) -> &[ExistingUser] {
+        &self.users
+    }
+
+    fn tenant_label(&self) -> Option<String> {
+        RecordsFile::tenant_label(self)
+    }
+}
+
+/// The users of a records file and the tenant label they share: all that `plan` needs.
+///
+/// Read like a [`RecordsFile`] (same checks, same errors) but without keeping each object's
+/// metadata, of which only the name and the tenant label are read: on a large tenant that
+/// metadata is about a third of the work and of the memory of a full read. Unlike a full read,
+/// it does not check the types of the metadata's other fields, which `plan` never uses.
+#[derive(Clone, Debug)]
+pub struct PlanRecords {
+    /// Names and specs, in file order.
+    pub users: Vec<ExistingUser>,
+    tenant_label: Option<String>,
+}
+
+impl PlanRecords {
+    /// Reads the text of a records file as `plan` does, without touching the file system: a
+    /// file that [`RecordsFile::parse`] reads gives the same users and tenant label, and a file
+    /// refused here is refused there too.
+    pub fn parse(bytes: &[u8]) -> Result<PlanRecords> {
+        parse::<PlanMeta>(bytes).map(PlanRecords::from_parsed)
+    }
+
+    fn from_parsed(parsed: Parsed<PlanMeta>) -> PlanRecords {
+        PlanRecords {
+            users: parsed.users,
+            tenant_label: parsed.kept.shared(),
+        }
+    }
+}
+
+impl TenantRecords for PlanRecords {
+    fn read(path: &Path) -> Result<Self> {
+        read_parsed::<PlanMeta>(path).map(PlanRecords::from_parsed)
+    }
+
+    fn users(&self) -> &[ExistingUser] {
+        &self.users
+    }
+
+    fn tenant_label(&self) -> Option<String> {
+        self.tenant_label.clone()
+    }
+}
+
+/// Reads and parses `path`; a missing file is an empty YAML list.
+fn read_parsed<M: Metadata>(path: &Path) -> Result<Parsed<M>> {
+    match std::fs::read(path) {
+        Ok(bytes) => parse(&bytes).with_context(|| format!("{}", path.display())),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Parsed {
+            format: RecordsFormat::YamlList,
+            users: Vec::new(),
+            kept: M::Kept::default(),
+        }),
+        Err(error) => Err(error).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// An object's metadata as a read keeps it: all of it ([`ObjectMeta`], to rewrite the file)
+/// or only its name and tenant label ([`PlanMeta`]).
+trait Metadata: for<'de> Deserialize<'de> + Default {
+    /// What is kept of every object's metadata.
+    type Kept: Default;
+    /// The object's name ("" when it has none).
+    fn name(&self) -> &str;
+    /// Keeps what is kept of this metadata, and gives the object's name.
+    fn keep(self, kept: &mut Self::Kept) -> String;
+}
+
+impl Metadata for ObjectMeta {
+    type Kept = Vec<ObjectMeta>;
+
+    fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or("")
+    }
+
+    fn keep(self, kept: &mut Vec<ObjectMeta>) -> String {
+        let name = self.name.clone().unwrap_or_default();
+        kept.push(self);
+        name
+    }
+}
+
+/// The part of an object's metadata that planning needs: its name and its tenant label. Read
+/// without allocating for the other fields and labels, which are skipped.
+#[derive(Default)]
+struct PlanMeta {
+    name: Option<String>,
+    tenant_label: Option<String>,
+}
+
+impl Metadata for PlanMeta {
+    type Kept = SharedLabel;
+
+    fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or("")
+    }
+
+    fn keep(self, kept: &mut SharedLabel) -> String {
+        kept.add(self.tenant_label);
+        self.name.unwrap_or_default()
+    }
+}
+
+/// The tenant label of the objects read so far, while they all carry the same one.
+#[derive(Default)]
+enum SharedLabel {
+    #[default]
+    NoObject,
+    Same(String),
+    NotShared,
+}
+
+impl SharedLabel {
+    fn add(&mut self, label: Option<String>) {
+        *self = match (std::mem::take(self), label) {
+            (SharedLabel::NoObject, Some(label)) => SharedLabel::Same(label),
+            (SharedLabel::Same(first), Some(label)) if first == label => SharedLabel::Same(first),
+            _ => SharedLabel::NotShared,
+        };
+    }
+
+    /// The label every object carries; None when there is no object, or one without it.
+    fn shared(self) -> Option<String> {
+        match self {
+            SharedLabel::Same(label) => Some(label),
+            SharedLabel::NoObject | SharedLabel::NotShared => None,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PlanMeta {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MetaVisitor;
+
+        impl<'de> Visitor<'de> for MetaVisitor {
+            type Value = PlanMeta;
+
+            // The words of ObjectMeta's own visitor, so that errors read the same.
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("ObjectMeta")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PlanMeta, A::Error> {
+                let mut meta = PlanMeta::default();
+                // Like ObjectMeta, a repeated key takes the last value.
+                while let Some(key) = map.next_key::<Key>()? {
+                    match key {
+                        Key::Name => meta.name = map.next_value()?,
+                        Key::Labels => {
+                            meta.tenant_label = map
+                                .next_value::<Option<TenantLabel>>()?
+                                .and_then(|labels| labels.0);
+                        }
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(meta)
+            }
+        }
+
+        deserializer.deserialize_struct("ObjectMeta", &["name", "labels"], MetaVisitor)
+    }
+}
+
+/// The `riskassess.io/tenant` value of a `labels` map. Every value must be a string, as in a
+/// full read; the others are checked without being kept.
+struct TenantLabel(Option<String>);
+
+impl<'de> Deserialize<'de> for TenantLabel {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct LabelsVisitor;
+
+        impl<'de> Visitor<'de> for LabelsVisitor {
+            type Value = TenantLabel;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TenantLabel, A::Error> {
+                let mut label = None;
+                while let Some(IsTenantLabel(is_tenant)) = map.next_key()? {
+                    if is_tenant {
+                        label = Some(map.next_value()?);
+                    } else {
+                        map.next_value::<IsTenantLabel>()?;
+                    }
+                }
+                Ok(TenantLabel(label))
+            }
+        }
+
+        deserializer.deserialize_map(LabelsVisitor)
+    }
+}
+
+/// A string, read without being kept: whether it is the tenant label's key.
+struct IsTenantLabel(bool);
+
+impl<'de> Deserialize<'de> for IsTenantLabel {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+
+        impl Visitor<'_> for TextVisitor {
+            type Value = IsTenantLabel;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<IsTenantLabel, E> {
+                Ok(IsTenantLabel(text == TENANT_LABEL))
+            }
+        }
+
+        deserializer.deserialize_string(TextVisitor)
+    }
+}
+
+/// An object's `kind`, kept as text only when it is not TenantUser (to name it in the error).
+enum Kind {
+    TenantUser,
+    Other(String),
+}
+
+impl<'de> Deserialize<'de> for Kind {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KindVisitor;
+
+        impl Visitor<'_> for KindVisitor {
+            type Value = Kind;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Kind, E> {
+                Ok(match text {
+                    "TenantUser" => Kind::TenantUser,
+                    other => Kind::Other(other.to_string()),
+                })
+            }
+        }
+
+        deserializer.deserialize_string(KindVisitor)
+    }
+}
+
+/// The keys of a document or of an object's metadata that a read looks at.
+enum Key {
+    Items,
+    Kind,
+    Metadata,
+    Spec,
+    Name,
+    Labels,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+
+        impl Visitor<'_> for KeyVisitor {
+            type Value = Key;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("field identifier")
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Key, E> {
+                Ok(match text {
+                    "items" => Key::Items,
+                    "kind" => Key::Kind,
+                    "metadata" => Key::Metadata,
+                    "spec" => Key::Spec,
+                    "name" => Key::Name,
+                    "labels" => Key::Labels,
+                    _ => Key::Other,
+                })
+            }
+
+            // A YAML document may have keys that are no strings: they are none of ours.
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Key, E> {
+                Ok(Key::Other)
+            }
+
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Key, E> {
+                Ok(Key::Other)
+            }
+
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Key, E> {
+                Ok(Key::Other)
+            }
+
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Key, E> {
+                Ok(Key::Other)
+            }
+
+            fn visit_unit<E: de::Error>(self) -> Result<Key, E> {
+                Ok(Key::Other)
+            }
+        }
+
+        deserializer.deserialize_identifier(KeyVisitor)
+    }
+}
+
+/// One object of a `List`'s items, typed all the way down so that a large file is parsed
+/// without an intermediate tree of values. `kind` is checked; status and the rest are skipped.
+#[derive(Deserialize)]
+#[serde(bound(deserialize = "M: Metadata"))]
+struct Item<M> {
     #[serde(default)]
-    kind: Option<String>,
+    kind: Option<Kind>,
     #[serde(default)]
-    metadata: ObjectMeta,
+    metadata: M,
     #[serde(default)]
-    spec: Option<crate::resources::TenantUserSpec>,
+    spec: Option<TenantUserSpec>,
+}
+
+/// Where an object stands in the file, in the words a person counts it by: "item 3" (of a
+/// JSON list, or of a YAML list in the first document), "document 2" (a YAML document that is
+/// one object), "document 2, item 3", or "the object" (a JSON file that is one object).
+#[derive(Clone, Copy)]
+struct Place {
+    /// The YAML document's number, counted from 1; None for JSON.
+    document: Option<u32>,
+    /// The position in the list's items, counted from 1; None for a document that is one object.
+    item: Option<u32>,
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.document, self.item) {
+            (None, None) => f.write_str("the object"),
+            (Some(document), None) => write!(f, "document {document}"),
+            (Some(document), Some(item)) if document > 1 => {
+                write!(f, "document {document}, item {item}")
+            }
+            (_, Some(item)) => write!(f, "item {item}"),
+        }
+    }
+}
+
+/// The valid TenantUsers of the file, kept as they are read: no list of whole objects is built
+/// first and converted after.
+struct Parsed<M: Metadata> {
+    format: RecordsFormat,
+    users: Vec<ExistingUser>,
+    kept: M::Kept,
+}
+
+/// Where the objects go while a file is read.
+struct Sink<M: Metadata> {
+    users: Vec<ExistingUser>,
+    kept: M::Kept,
+    /// Each user's place, to name both in an error about a shared name.
+    places: Vec<Place>,
+    /// The first object of the current document that is no valid TenantUser: reported once
+    /// the document was read whole, so that a syntax error in it is reported first, as before.
+    problem: Option<String>,
+}
+
+impl<M: Metadata> Sink<M> {
+    fn new() -> Self {
+        Sink {
+            users: Vec::new(),
+            kept: M::Kept::default(),
+            places: Vec::new(),
+            problem: None,
+        }
+    }
+
+    /// Keeps `item` when it is a valid TenantUser, else notes the first problem.
+    fn offer(&mut self, place: Place, item: Item<M>) {
+        if self.problem.is_some() {
+            return;
+        }
+        if let Some(Kind::Other(kind)) = &item.kind {
+            self.problem = Some(format!("{place} is a {kind}, not a TenantUser"));
+            return;
+        }
+        let Some(spec) = item.spec else {
+            self.problem = Some(format!("{place} is not a valid TenantUser: it has no spec"));
+            return;
+        };
+        if item.metadata.name().is_empty() {
+            self.problem = Some(format!(
+                "{place} is not a valid TenantUser: it has no metadata.name"
+            ));
+            return;
+        }
+        let name = item.metadata.keep(&mut self.kept);
+        self.users.push(ExistingUser { name, spec });
+        self.places.push(place);
+    }
+
+    /// Ends a document that was read whole: its first invalid object is the error.
+    fn end_document(&mut self) -> Result<()> {
+        match self.problem.take() {
+            Some(problem) => bail!(problem),
+            None => Ok(()),
+        }
+    }
+
+    /// No two objects may share a name: they would be one record, and an import would write
+    /// one of them over the other.
+    ///
+    /// The table holds only positions: a large tenant's check reads a small table, and a
+    /// name a second time only when its hash matches, not the scattered names at every step.
+    fn finish(self, format: RecordsFormat) -> Result<Parsed<M>> {
+        let hasher = foldhash::fast::RandomState::default();
+        let name_at = |at: &u32| self.users[*at as usize].name.as_str();
+        let mut seen: HashTable<u32> = HashTable::with_capacity(self.users.len());
+        for (position, user) in self.users.iter().enumerate() {
+            let name = user.name.as_str();
+            let hash = hasher.hash_one(name);
+            if let Some(&first) = seen.find(hash, |at| name_at(at) == name) {
+                let (first, place) = (self.places[first as usize], self.places[position]);
+                bail!("{first} and {place} are both named \"{name}\": one name, one record");
+            }
+            // A file of 4 billion objects cannot be held in memory anyway.
+            let position = u32::try_from(position).expect("under 4 billion objects");
+            seen.insert_unique(hash, position, |at| hasher.hash_one(name_at(at)));
+        }
+        Ok(Parsed {
+            format,
+            users: self.users,
+            kept: self.kept,
+        })
+    }
+}
+
+/// Reads one document into the sink: a `List` with `items`, or a single object. Gives whether
+/// it was a `List`.
+struct DocumentSeed<'s, M: Metadata> {
+    sink: &'s mut Sink<M>,
+    /// The YAML document's number, counted from 1; None for JSON.
+    number: Option<u32>,
+}
+
+impl<'de, M: Metadata> DeserializeSeed<'de> for DocumentSeed<'_, M> {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de, M: Metadata> Visitor<'de> for DocumentSeed<'_, M> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("struct Document")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        let mut is_list = None;
+        let mut kind: Option<Option<Kind>> = None;
+        let mut metadata: Option<M> = None;
+        let mut spec: Option<Option<TenantUserSpec>> = None;
+        while let Some(key) = map.next_key::<Key>()? {
+            match key {
+                Key::Items if is_list.is_some() => {
+                    return Err(de::Error::duplicate_field("items"));
+                }
+                Key::Items => {
+                    let items = ItemsSeed {
+                        sink: &mut *self.sink,
+                        document: self.number,
+                    };
+                    is_list = Some(map.next_value_seed(items)?);
+                }
+                Key::Kind if kind.is_some() => return Err(de::Error::duplicate_field("kind")),
+                Key::Kind => kind = Some(map.next_value()?),
+                Key::Metadata if metadata.is_some() => {
+                    return Err(de::Error::duplicate_field("metadata"));
+                }
+                Key::Metadata => metadata = Some(map.next_value()?),
+                Key::Spec if spec.is_some() => return Err(de::Error::duplicate_field("spec")),
+                Key::Spec => spec = Some(map.next_value()?),
+                Key::Name | Key::Labels | Key::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let is_list = is_list.unwrap_or(false);
+        if !is_list {
+            let item = Item {
+                kind: kind.flatten(),
+                metadata: metadata.unwrap_or_default(),
+                spec: spec.flatten(),
+            };
+            let place = Place {
+                document: self.number,
+                item: None,
+            };
+            self.sink.offer(place, item);
+        }
+        Ok(is_list)
+    }
+}
+
+/// A document's `items`: null (no list) or a sequence of objects, each offered to the sink as
+/// it is read. Gives whether there was a list.
+struct ItemsSeed<'s, M: Metadata> {
+    sink: &'s mut Sink<M>,
+    document: Option<u32>,
+}
+
+impl<'de, M: Metadata> DeserializeSeed<'de> for ItemsSeed<'_, M> {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_option(self)
+    }
+}
+
+impl<'de, M: Metadata> Visitor<'de> for ItemsSeed<'_, M> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("option")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        let mut position = 0;
+        while let Some(item) = seq.next_element::<Item<M>>()? {
+            position += 1;
+            let place = Place {
+                document: self.document,
+                item: Some(position),
+            };
+            self.sink.offer(place, item);
+        }
+        Ok(true)
+    }
+}
+
+/// A YAML document that may be empty (None), e.g. after a leading `---`.
+struct OptionalDocument<'s, M: Metadata>(DocumentSeed<'s, M>);
+
+impl<'de, M: Metadata> DeserializeSeed<'de> for OptionalDocument<'_, M> {
+    type Value = Option<bool>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_option(self)
+    }
+}
+
+impl<'de, M: Metadata> Visitor<'de> for OptionalDocument<'_, M> {
+    type Value = Option<bool>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("option")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Option<bool>, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Option<bool>, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Option<bool>, D::Error> {
+        self.0.deserialize(deserializer).map(Some)
+    }
 }
 
 /// JSON when the text starts with `{`, else YAML (one List, or documents of users).
@@ -204,96 +780,44 @@ struct Item {
 /// The file must be a valid list of TenantUsers: every object is a TenantUser with a spec and
 /// a name, and no two share a name (they would be one record). An error names the document
 /// and the item it is about, as a person counts them in the file.
-fn parse(bytes: &[u8]) -> Result<RecordsFile> {
+fn parse<M: Metadata>(bytes: &[u8]) -> Result<Parsed<M>> {
     let text = std::str::from_utf8(bytes).context("the records file is not UTF-8")?;
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
+    let mut sink = Sink::<M>::new();
     if trimmed.starts_with('{') {
-        let document: Document = serde_json::from_str(trimmed)?;
-        let users = users_of(document, None)?;
-        check_names(&users)?;
-        return Ok(RecordsFile::from_users(
-            RecordsFormat::JsonList,
-            users.into_iter().map(|(_, user)| user).collect(),
-        ));
+        let mut deserializer = serde_json::Deserializer::from_str(trimmed);
+        let document = DocumentSeed {
+            sink: &mut sink,
+            number: None,
+        };
+        document.deserialize(&mut deserializer)?;
+        deserializer.end()?;
+        sink.end_document()?;
+        return sink.finish(RecordsFormat::JsonList);
     }
-    let mut users = Vec::new();
     let (mut documents, mut saw_list) = (0, false);
     for (position, document) in serde_norway::Deserializer::from_str(trimmed).enumerate() {
-        let number = position + 1;
-        let document = match Option::<Document>::deserialize(document) {
-            Ok(Some(document)) => document,
+        let number = u32::try_from(position + 1).unwrap_or(u32::MAX);
+        let seed = OptionalDocument(DocumentSeed {
+            sink: &mut sink,
+            number: Some(number),
+        });
+        let is_list = match seed.deserialize(document) {
+            Ok(Some(is_list)) => is_list,
             Ok(None) => continue, // an empty document, e.g. a leading `---`
             Err(error) if number > 1 => bail!("document {number}: {error}"),
             Err(error) => return Err(error.into()),
         };
+        sink.end_document()?;
         documents += 1;
-        saw_list |= document.items.is_some();
-        users.extend(users_of(document, Some(number))?);
+        saw_list |= is_list;
     }
-    check_names(&users)?;
     let format = if documents == 0 || (documents == 1 && saw_list) {
         RecordsFormat::YamlList
     } else {
         RecordsFormat::YamlDocuments
     };
-    Ok(RecordsFile::from_users(
-        format,
-        users.into_iter().map(|(_, user)| user).collect(),
-    ))
-}
-
-/// The TenantUsers of one document: the items of a `List`, or the object itself, each with
-/// the words that place it in the file: "item 3" (of a JSON list, or of a YAML list in the
-/// first document), "document 2" (a YAML document that is one object), "document 2, item 3".
-/// `number` is the YAML document's number, counted from 1; None for JSON.
-fn users_of(document: Document, number: Option<usize>) -> Result<Vec<(String, TenantUser)>> {
-    let Some(items) = document.items else {
-        let place = match number {
-            Some(number) => format!("document {number}"),
-            None => "the object".to_string(),
-        };
-        return Ok(vec![(place.clone(), to_user(&place, document.object)?)]);
-    };
-    items
-        .into_iter()
-        .enumerate()
-        .map(|(position, item)| {
-            let place = match number {
-                Some(number) if number > 1 => format!("document {number}, item {}", position + 1),
-                _ => format!("item {}", position + 1),
-            };
-            Ok((place.clone(), to_user(&place, item)?))
-        })
-        .collect()
-}
-
-fn to_user(place: &str, item: Item) -> Result<TenantUser> {
-    let kind = item.kind.as_deref().unwrap_or("TenantUser");
-    if kind != "TenantUser" {
-        bail!("{place} is a {kind}, not a TenantUser");
-    }
-    let Some(spec) = item.spec else {
-        bail!("{place} is not a valid TenantUser: it has no spec");
-    };
-    if item.metadata.name.as_deref().unwrap_or("").is_empty() {
-        bail!("{place} is not a valid TenantUser: it has no metadata.name");
-    }
-    let mut user = TenantUser::new("", spec);
-    user.metadata = item.metadata;
-    Ok(user)
-}
-
-/// No two objects may share a name: they would be one record, and an import would write one
-/// of them over the other.
-fn check_names(users: &[(String, TenantUser)]) -> Result<()> {
-    let mut seen: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
-    for (place, user) in users {
-        let name = user.metadata.name.as_deref().unwrap_or("");
-        if let Some(first) = seen.insert(name, place) {
-            bail!("{first} and {place} are both named \"{name}\": one name, one record");
-        }
-    }
-    Ok(())
+    sink.finish(format)
 }
 
 /// A file written next to its destination, not yet renamed into place.
@@ -360,4 +884,111 @@ fn check_destination(path: &Path) -> Result<()> {
         bail!("cannot write {}: it is a folder", path.display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// A TenantUser with a tenant label and another label; no name when `name` is None.
+    fn user(name: Option<&str>, label: &str, id: &str) -> Value {
+        let mut object = json!({
+            "apiVersion": "riskassess.io/v1alpha1",
+            "kind": "TenantUser",
+            "metadata": {"labels": {"riskassess.io/tenant": label, "app": "x"}},
+            "spec": {"username": format!("u{id}"), "email": format!("u{id}@acme.test"),
+                     "coupaUsername": format!("u{id}"), "coupaUserId": id},
+        });
+        if let Some(name) = name {
+            object["metadata"]["name"] = name.into();
+        }
+        object
+    }
+
+    /// The objects as a JSON List, a YAML List and YAML documents.
+    fn forms(objects: &[Value]) -> [String; 3] {
+        let list = json!({"apiVersion": "v1", "kind": "List", "items": objects});
+        let documents = objects
+            .iter()
+            .map(|object| format!("---\n{}", serde_norway::to_string(object).unwrap()))
+            .collect();
+        [
+            serde_json::to_string_pretty(&list).unwrap(),
+            serde_norway::to_string(&list).unwrap(),
+            documents,
+        ]
+    }
+
+    /// Records files good and bad, in the three forms: valid ones, shared and mixed labels, a
+    /// shared name, an object without a name or with an empty one, no spec, another kind, a
+    /// spec field of the wrong type, a syntax error, and text that is no records file at all.
+    fn cases() -> Vec<String> {
+        let good = |id: &str| user(Some(&format!("acme-{id}")), "acme", id);
+        let config_map =
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm"}});
+        let mut no_spec = good("2");
+        no_spec.as_object_mut().unwrap().remove("spec");
+        let mut bad_spec = good("9");
+        bad_spec["spec"]["coupaUserId"] = json!([9]);
+        let sets = [
+            vec![],
+            vec![good("1")],
+            vec![good("1"), good("2"), good("3")],
+            vec![good("1"), user(Some("acme-2"), "other", "2")],
+            vec![good("1"), good("2"), good("1")],
+            vec![good("1"), user(None, "acme", "2")],
+            vec![good("1"), user(Some(""), "acme", "2")],
+            vec![good("1"), no_spec, good("3")],
+            vec![good("1"), good("2"), config_map],
+            vec![good("1"), bad_spec],
+        ];
+        let mut cases: Vec<String> = sets.iter().flat_map(|set| forms(set)).collect();
+        let [_, list, documents] = forms(&[good("1"), good("2")]);
+        cases.push(format!("{documents}---\nspec: [unclosed\n"));
+        cases.push(format!("{documents}---\n{list}"));
+        cases.extend(
+            [
+                "",
+                "---\n",
+                "{",
+                "[]",
+                "{\"items\": null}",
+                "{\"items\": [], \"items\": []}",
+                "\u{feff}{\"kind\": \"List\", \"items\": []}",
+                "plain text",
+            ]
+            .map(String::from),
+        );
+        cases
+    }
+
+    /// `plan` reads only part of each object: it gives the users and the label a full read
+    /// gives, and refuses what a full read refuses, with the same words.
+    #[test]
+    fn plan_reads_the_users_a_full_read_reads_and_refuses_what_it_refuses() {
+        let mut refused = 0;
+        for case in cases() {
+            match (
+                RecordsFile::parse(case.as_bytes()),
+                PlanRecords::parse(case.as_bytes()),
+            ) {
+                (Ok(file), Ok(plan)) => {
+                    assert_eq!(plan.users, file.users, "{case}");
+                    assert_eq!(plan.tenant_label, file.tenant_label(), "{case}");
+                }
+                (Err(full), Err(plan)) => {
+                    assert_eq!(format!("{plan:#}"), format!("{full:#}"), "{case}");
+                    refused += 1;
+                }
+                (full, plan) => panic!(
+                    "{case}\nfull read: {:?}\nplan: {:?}",
+                    full.map(|file| file.users.len()),
+                    plan.map(|plan| plan.users.len())
+                ),
+            }
+        }
+        assert!(refused >= 20, "{refused} refused");
+    }
 }

@@ -1,15 +1,18 @@
 //! What a row changes (docs/changes.md): editable and non-editable fields, highlights,
 //! blank-never-overwrites, linking, and the record of a new user.
 
-use super::fields::Field;
+use super::fields::{Field, trim};
 use super::matching::fold;
+use super::planner::Writes;
 use crate::resources::{TenantUserSpec, UserStatus};
 
 /// The outcome of comparing a row with the stored user it updates.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Changes {
-    /// The stored spec with every applicable change made; `None` when nothing is applied.
-    pub(crate) desired: Option<TenantUserSpec>,
+    /// The stored spec with every applicable change made; `None` when nothing is applied, or
+    /// when the plan skips its writes ([`Writes::Skip`]).
+    /// Boxed: a plan keeps one `Changes` per row that matches a user, most of them `None`.
+    pub desired: Option<Box<TenantUserSpec>>,
     /// Field names written, in TenantUser order (`ssoSynced` last when a link sets it).
     pub(crate) changed: Vec<&'static str>,
     /// Non-editable fields of an SSO-synced user that the row would change: not applied.
@@ -18,7 +21,7 @@ pub(crate) struct Changes {
 
 impl Changes {
     pub(crate) fn writes_anything(&self) -> bool {
-        self.desired.is_some()
+        !self.changed.is_empty()
     }
 }
 
@@ -26,16 +29,18 @@ impl Changes {
 ///
 /// `fields` are the fields the template has columns for; `cell` gives a field's trimmed cell.
 /// `link` is true when the row sets the user's Coupa User ID (section 4); `sso_sync` is the
-/// tenant's `spec.ssoSync.enabled`, which a link copies into `ssoSynced`.
+/// tenant's `spec.ssoSync.enabled`, which a link copies into `ssoSynced`. With
+/// [`Writes::Skip`] the changes are found but not made: `desired` stays `None`.
 pub(crate) fn diff_update<'a>(
     fields: &[Field],
     cell: &dyn Fn(Field) -> &'a str,
     stored: &TenantUserSpec,
     link: bool,
     sso_sync: bool,
+    writes: Writes,
 ) -> Changes {
     // Most rows of a re-import change nothing: the stored spec is copied only on a first change.
-    let mut desired: Option<TenantUserSpec> = None;
+    let mut desired: Option<Box<TenantUserSpec>> = None;
     let mut changed = Vec::new();
     let mut highlighted = Vec::new();
     for &field in fields {
@@ -50,15 +55,20 @@ pub(crate) fn diff_update<'a>(
         if stored.sso_synced && field.is_non_editable() && !is_link(field, current) {
             highlighted.push(field);
         } else {
-            field.set(desired.get_or_insert_with(|| stored.clone()), given);
+            if writes == Writes::Keep {
+                field.set(
+                    desired.get_or_insert_with(|| Box::new(stored.clone())),
+                    given,
+                );
+            }
             changed.push(field.name());
         }
     }
-    if let Some(desired) = desired
-        .as_mut()
-        .filter(|desired| link && desired.sso_synced != sso_sync)
-    {
-        desired.sso_synced = sso_sync;
+    // A link that changes anything also sets ssoSynced (the fields above never touch it).
+    if !changed.is_empty() && link && stored.sso_synced != sso_sync {
+        if let Some(desired) = desired.as_mut() {
+            desired.sso_synced = sso_sync;
+        }
         changed.push("ssoSynced");
     }
     Changes {
@@ -97,14 +107,14 @@ pub(crate) fn new_user<'a>(
 /// Stored and given values compare exactly after trimming, except the fields that ignore case.
 pub(crate) fn same_value(field: Field, stored: &str, given: &str) -> bool {
     if field.ignores_case() {
-        let (stored, given) = (stored.trim(), given.trim());
+        let (stored, given) = (trim(stored), trim(given));
         if stored.is_ascii() && given.is_ascii() {
             stored.eq_ignore_ascii_case(given) // no allocation for the common case
         } else {
             fold(stored) == fold(given)
         }
     } else {
-        stored.trim() == given.trim()
+        trim(stored) == trim(given)
     }
 }
 

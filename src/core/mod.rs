@@ -1,7 +1,9 @@
 //! The pure core: reading templates, planning an import, writing the error report.
 //!
 //! Plain functions over plain data: no Kubernetes client, no async, no I/O. The controller,
-//! the command line and the mailer are adapters around this module.
+//! the command line and the mailer are adapters around this module. A large plan uses every
+//! core (scoped threads over runs of rows and halves of the index); its result is the same as
+//! on one.
 //!
 //! Packed templates (gzip, a file in a `.tar.gz`) are unpacked by [`archive`] first.
 //!

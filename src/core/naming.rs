@@ -10,6 +10,16 @@ pub(crate) fn record_name(tenant: &str, coupa_user_id: &str) -> String {
 
 /// Lower-cases `text` and replaces what a DNS-1123 subdomain cannot hold by `-`.
 pub(crate) fn dns_name(text: &str) -> String {
+    // A record name is made for every row of a template, and nearly all are valid already
+    // (`<tenant>-<digits>`): those are taken as they are, without the walk below.
+    if is_dns_name(text) {
+        return text.to_string();
+    }
+    map_to_dns_name(text)
+}
+
+/// The mapping of [`dns_name`], character by character.
+fn map_to_dns_name(text: &str) -> String {
     let mapped: String = text
         .chars()
         .map(|c| c.to_ascii_lowercase())
@@ -31,6 +41,18 @@ pub(crate) fn dns_name(text: &str) -> String {
     } else {
         name
     }
+}
+
+/// True when `text` is what [`dns_name`] would make of it: at most 253 characters of `a-z`,
+/// `0-9`, `.` and `-`, starting and ending with a letter or digit.
+fn is_dns_name(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let allowed = |byte: &u8| matches!(byte, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-');
+    let alphanumeric = |byte: Option<&u8>| byte.is_some_and(|byte| byte.is_ascii_alphanumeric());
+    bytes.len() <= 253
+        && alphanumeric(bytes.first())
+        && alphanumeric(bytes.last())
+        && bytes.iter().all(allowed)
 }
 
 /// The longest file name most file systems take (ext4, XFS, APFS, NTFS), in bytes.
@@ -68,5 +90,33 @@ fn file_name_char(c: char) -> char {
         '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|' => '_',
         c if c.is_control() => '_',
         c => c,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The shortcut of `dns_name` takes only texts the mapping leaves as they are.
+        #[test]
+        fn a_text_taken_as_it_is_is_its_own_dns_name(
+            text in "[a-z0-9.\\-]{0,260}|[a-zA-Z0-9 ._-]{0,20}|\\PC{0,12}"
+        ) {
+            if is_dns_name(&text) {
+                prop_assert_eq!(map_to_dns_name(&text), text.clone());
+            }
+            prop_assert_eq!(dns_name(&text), map_to_dns_name(&text));
+        }
+    }
+
+    #[test]
+    fn record_names() {
+        assert_eq!(record_name("acme", "1001"), "acme-1001");
+        assert_eq!(record_name("Acme Corp", "7"), "acme-corp-7");
+        assert_eq!(record_name("-acme", ""), "acme");
+        assert_eq!(dns_name("..."), "user");
+        assert_eq!(dns_name(&"a".repeat(300)).len(), 253);
     }
 }

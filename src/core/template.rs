@@ -10,7 +10,7 @@ use std::io::Read;
 use csv::StringRecord;
 use sha2::{Digest, Sha256};
 
-use super::fields::Field;
+use super::fields::{Field, trim};
 
 /// Limits past which a template is rejected whole.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -185,7 +185,7 @@ impl Template {
     pub(crate) fn cell<'a>(&self, row: &'a TemplateRow, field: Field) -> &'a str {
         self.column_of(field)
             .and_then(|index| row.cells.get(index))
-            .map(str::trim)
+            .map(trim)
             .unwrap_or("")
     }
 
@@ -204,6 +204,32 @@ impl Template {
             .filter(|(_, field)| field.is_none())
             .map(|(header, _)| header.clone())
             .collect()
+    }
+}
+
+/// The column of each field, looked up once. [`Template::cell`] searches the header on every
+/// call, which adds up over the dozens of cells a plan reads in each row of a large template.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FieldColumns([Option<usize>; Field::ALL.len()]);
+
+impl FieldColumns {
+    /// The columns of `template`'s fields.
+    pub fn new(template: &Template) -> FieldColumns {
+        FieldColumns(Field::ALL.map(|field| template.column_of(field)))
+    }
+
+    /// The trimmed cell of `field` in `row`, or "" when the template has no such column: the
+    /// same as [`Template::cell`].
+    pub fn cell<'a>(&self, row: &'a TemplateRow, field: Field) -> &'a str {
+        self.0[field as usize]
+            .and_then(|index| row.cells.get(index))
+            .map(trim)
+            .unwrap_or("")
+    }
+
+    /// Whether the template has a column for `field`.
+    pub fn has(&self, field: Field) -> bool {
+        self.0[field as usize].is_some()
     }
 }
 
@@ -431,7 +457,7 @@ impl<'a> Records<'a> {
             }
             let end = self.reader.position().byte();
             let row = self.number_record(to_index(start), to_index(end))?;
-            if self.record.iter().any(|cell| !cell.trim().is_empty()) {
+            if self.record.iter().any(|cell| !trim(cell).is_empty()) {
                 return Ok(Some(row));
             }
         }
@@ -559,7 +585,7 @@ fn check_extra_cells(record: &StringRecord, row: usize, width: usize) -> Result<
     let is_value = |index: &usize| {
         record
             .get(*index)
-            .is_some_and(|cell| !cell.trim().is_empty())
+            .is_some_and(|cell| !trim(cell).is_empty())
     };
     match (width..record.len()).rev().find(is_value) {
         Some(last) => Err(TemplateError::Malformed {

@@ -3,12 +3,13 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
+use std::hash::BuildHasher;
 
-use foldhash::HashMap;
+use hashbrown::HashTable;
 
 use super::fields::Field;
 use super::matching::fold_key;
-use super::template::Template;
+use super::template::{FieldColumns, Template};
 use crate::resources::{ProblemReason, UserStatus};
 
 /// The problems found in one row: reasons in precedence order, and every field concerned.
@@ -43,12 +44,13 @@ pub(crate) const MAX_COUPA_USER_ID_DIGITS: usize = 20;
 
 /// Validates every row of the template; the result has one entry per template row.
 pub(crate) fn validate_rows(template: &Template) -> Vec<RowProblems> {
+    let columns = FieldColumns::new(template);
     let mut problems: Vec<RowProblems> = template
         .rows
         .iter()
-        .map(|row| validate_cells(&|field| template.cell(row, field)))
+        .map(|row| validate_cells(&|field| columns.cell(row, field)))
         .collect();
-    mark_duplicates(template, &mut problems);
+    mark_duplicates(template, &columns, &mut problems);
     problems
 }
 
@@ -107,7 +109,13 @@ pub(crate) fn validate_cells<'a>(cell: &dyn Fn(Field) -> &'a str) -> RowProblems
 /// (a missing `@`, a stray space, `acme..test`) without refusing any address a mail relay
 /// would deliver to.
 pub(crate) fn is_valid_email(email: &str) -> bool {
-    if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    // In ASCII, the spaces and control characters are the bytes up to ' ', and DEL.
+    let has_space_or_control = if email.is_ascii() {
+        email.bytes().any(|byte| byte <= b' ' || byte == 0x7f)
+    } else {
+        email.chars().any(|c| c.is_whitespace() || c.is_control())
+    };
+    if has_space_or_control {
         return false;
     }
     let Some((local, domain)) = email.split_once('@') else {
@@ -123,14 +131,14 @@ pub(crate) fn is_valid_email(email: &str) -> bool {
 /// `DuplicateInTemplate`: rows sharing a Coupa User ID, or sharing an email or Coupa Username
 /// under different Coupa User IDs. Every row of such a group is a problem: none wins.
 /// Blank cells never count as equal, and a blank Coupa User ID is no "different" id.
-fn mark_duplicates(template: &Template, problems: &mut [RowProblems]) {
-    let ids: Vec<&str> = column(template, Field::CoupaUserId);
+fn mark_duplicates(template: &Template, columns: &FieldColumns, problems: &mut [RowProblems]) {
+    let ids: Vec<&str> = column(template, columns, Field::CoupaUserId);
     let id_keys = ids.iter().enumerate().filter(|(_, id)| !id.is_empty());
     for group in shared(id_keys.map(|(index, id)| (index, fold_key(id)))) {
         mark_group(template, problems, &group, Field::CoupaUserId);
     }
     for field in [Field::Email, Field::CoupaUsername] {
-        let values = column(template, field);
+        let values = column(template, columns, field);
         let keys = values
             .iter()
             .enumerate()
@@ -146,16 +154,31 @@ fn mark_duplicates(template: &Template, problems: &mut [RowProblems]) {
 
 /// The groups of two or more rows that share a key, each in row order. Only such groups
 /// allocate: a template of distinct keys costs one map entry per row.
-fn shared<'a>(keys: impl Iterator<Item = (usize, Cow<'a, str>)>) -> Vec<Vec<usize>> {
-    let mut seen: HashMap<Cow<'a, str>, (usize, Option<usize>)> = HashMap::default();
+///
+/// The table holds only a number per key, the key's place in a list filled in order: on a
+/// large template a look-up then reads a small table, and a key's text only when its hash
+/// matches (a shared key, nearly always), instead of missing the cache twice per row.
+pub(super) fn shared<'a>(keys: impl Iterator<Item = (usize, Cow<'a, str>)>) -> Vec<Vec<usize>> {
+    // Sized for every key at once (the most there can be): growing the table as it fills
+    // would move its entries again and again.
+    let most = keys.size_hint().1.unwrap_or(0);
+    let hasher = foldhash::fast::RandomState::default();
+    // Each distinct key: its text, its first index, and its group once a second row has it.
+    let mut seen: Vec<(Cow<'a, str>, usize, Option<usize>)> = Vec::with_capacity(most);
+    let mut table: HashTable<u32> = HashTable::with_capacity(most);
     let mut groups: Vec<Vec<usize>> = Vec::new();
     for (index, key) in keys {
-        match seen.get_mut(&key) {
+        let hash = hasher.hash_one(&*key);
+        let found = table.find(hash, |&at| seen[at as usize].0 == key).copied();
+        match found.map(|at| &mut seen[at as usize]) {
             None => {
-                seen.insert(key, (index, None));
+                // A template of 4 billion rows cannot be held in memory anyway.
+                let at = u32::try_from(seen.len()).expect("under 4 billion keys");
+                table.insert_unique(hash, at, |&at| hasher.hash_one(&*seen[at as usize].0));
+                seen.push((key, index, None));
             }
-            Some((_, Some(slot))) => groups[*slot].push(index),
-            Some((first, slot)) => {
+            Some((_, _, Some(slot))) => groups[*slot].push(index),
+            Some((_, first, slot)) => {
                 *slot = Some(groups.len());
                 groups.push(vec![*first, index]);
             }
@@ -164,11 +187,11 @@ fn shared<'a>(keys: impl Iterator<Item = (usize, Cow<'a, str>)>) -> Vec<Vec<usiz
     groups
 }
 
-fn column(template: &Template, field: Field) -> Vec<&str> {
+fn column<'a>(template: &'a Template, columns: &FieldColumns, field: Field) -> Vec<&'a str> {
     template
         .rows
         .iter()
-        .map(|row| template.cell(row, field))
+        .map(|row| columns.cell(row, field))
         .collect()
 }
 

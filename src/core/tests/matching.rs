@@ -1,6 +1,7 @@
 //! Section 4: one test per row of the matching table.
 
 use super::*;
+use crate::core::matching::{Match, RowKeys, UserIndex};
 use crate::core::report::ProblemReason::Mismatch;
 
 /// The user a Mismatch names, and the keys that collided.
@@ -167,4 +168,42 @@ fn two_new_rows_may_not_take_one_username() {
     assert_eq!(plan.counts.problem, 2);
     assert!(plan.problem.iter().all(|p| p.fields == ["username"]));
     assert!(plan.writes.is_empty());
+}
+
+/// A tenant large enough that its index is built on two threads finds every user by each key,
+/// the first record winning a shared key, as a small one does.
+#[test]
+fn a_large_tenants_index_finds_each_user_by_every_key() {
+    let users: Vec<ExistingUser> = (0..12_000)
+        .map(|i| {
+            // Every thousandth user repeats the keys of the one before it.
+            let n = if i % 1000 == 999 { i - 1 } else { i };
+            user(
+                &format!("acme-{i}"),
+                json!({"username": format!("U{n}"), "email": format!("U{n}@Acme.test"),
+                       "coupaUsername": format!("cu{n}"), "coupaUserId": n.to_string()}),
+            )
+        })
+        .collect();
+    let index = UserIndex::new(&users);
+    for i in [0, 1, 998, 999, 5_000, 11_998, 11_999] {
+        let first = if i % 1000 == 999 { i - 1 } else { i };
+        let keys = RowKeys {
+            id: &first.to_string(),
+            coupa_username: &format!("CU{first}"),
+            email: &format!("u{first}@acme.test"),
+        };
+        let target = index.match_row(keys);
+        assert_eq!(
+            target,
+            Match::Update {
+                target: first,
+                link: false
+            },
+            "user {i}"
+        );
+        assert_eq!(index.by_username(&format!("u{first}")), Some(first));
+        assert_eq!(index.by_name(&format!("acme-{i}")), Some(i));
+    }
+    assert_eq!(index.by_username("nobody"), None);
 }

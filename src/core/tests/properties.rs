@@ -5,7 +5,9 @@ use std::collections::HashSet;
 use proptest::prelude::*;
 
 use super::*;
-use crate::core::matching::fold;
+use crate::core::matching::{UserIndex, fold};
+use crate::core::planner::{Writes, plan_checked, plan_on_threads};
+use crate::core::validation::validate_rows;
 
 const COLUMNS: [&str; 8] = [
     "First Name",
@@ -150,6 +152,40 @@ proptest! {
         }
         let counts = plan.counts;
         prop_assert_eq!(counts.new + counts.update + counts.unchanged + counts.problem, tmpl.rows.len());
+    }
+}
+
+proptest! {
+    #[test]
+    fn a_plan_without_writes_has_the_same_sections(
+        rows in prop::collection::vec(row_strategy(), 1..8),
+        specs in prop::collection::vec(user_strategy(), 0..5),
+        sso_sync in any::<bool>(),
+    ) {
+        let tmpl = make_template(&rows);
+        let users = existing(specs);
+        let options = PlanOptions { tenant: "acme".into(), sso_sync };
+        let kept = plan(&tmpl, &users, &options);
+        let index = UserIndex::new(&users);
+        let skipped = plan_checked(&tmpl, validate_rows(&tmpl), &index, &options, Writes::Skip);
+        prop_assert!(skipped.writes.is_empty());
+        prop_assert_eq!(Plan { writes: Vec::new(), ..kept }, skipped);
+    }
+
+    #[test]
+    fn rows_decided_on_several_threads_make_the_same_plan(
+        rows in prop::collection::vec(row_strategy(), 1..12),
+        specs in prop::collection::vec(user_strategy(), 0..5),
+        threads in 2..5usize,
+    ) {
+        let tmpl = make_template(&rows);
+        let users = existing(specs);
+        let index = UserIndex::new(&users);
+        let plan_on = |threads| {
+            let problems = validate_rows(&tmpl);
+            plan_on_threads(&tmpl, problems, &index, &options(), Writes::Keep, threads)
+        };
+        prop_assert_eq!(plan_on(1), plan_on(threads));
     }
 }
 
