@@ -27,8 +27,8 @@ use user_import_operator::core::planner::{Plan, PlanOptions, plan};
 use user_import_operator::core::template::{TemplateLimits, read_template};
 use user_import_operator::mail::MailSettings;
 use user_import_operator::resources::{
-    ErrorReportState, GROUP, ImportPhase, KeyRef, SiteAdministrator, SsoSync, TENANT_LABEL,
-    TemplateSource, Tenant, TenantRef, TenantSpec, TenantUser, UserImport, UserImportSpec,
+    ErrorReportState, GROUP, ImportPhase, KeyRef, TENANT_LABEL, TemplateSource, Tenant, TenantRef,
+    TenantUser, UserImport, UserImportSpec,
 };
 
 const TENANT: &str = "acme";
@@ -184,18 +184,7 @@ impl Rig {
     }
 
     async fn setup(&self, users: &[ExistingUser], csv: &str) {
-        let tenant = Tenant::new(
-            TENANT,
-            TenantSpec {
-                display_name: "Acme Corp".into(),
-                default_site_administrator: Some(SiteAdministrator {
-                    name: "Ada Admin".into(),
-                    email: "admin@acme.test".into(),
-                }),
-                sso_sync: SsoSync { enabled: true },
-                smtp_secret_ref: None,
-            },
-        );
+        let tenant = support::tenant(TENANT);
         self.api::<Tenant>()
             .create(&PostParams::default(), &tenant)
             .await

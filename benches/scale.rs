@@ -46,9 +46,8 @@ use sites::{Flux, Site, TestPki, flux_template, tarball};
 use support::{HEADER, synthetic_user};
 use user_import_operator::controller::tenant_users::FIELD_MANAGER;
 use user_import_operator::resources::{
-    FluxSourceKind, ImportPhase, KeyRef, SecretName, SiteAdministrator, SsoSync, TENANT_LABEL,
-    TemplateSource, Tenant, TenantRef, TenantSpec, TenantUser, UrlSource, UserImport,
-    UserImportSpec,
+    FluxSourceKind, ImportPhase, KeyRef, SecretName, TENANT_LABEL, TemplateSource, Tenant,
+    TenantRef, TenantUser, UrlSource, UserImport, UserImportSpec,
 };
 
 const TENANT: &str = "acme";
@@ -185,6 +184,13 @@ impl Measured {
         self.requests.get(verb).copied().unwrap_or(0)
     }
 
+    /// Exactly `writes` TenantUser writes, no GET, and memory under the limit.
+    fn assert_within(&self, writes: usize, what: &str) {
+        assert_eq!(self.count("patch") as usize, writes, "{what}");
+        assert_eq!(self.count("get"), 0, "no GET per row");
+        assert!(self.peak_mb < MEMORY_LIMIT_MB, "peak {} MB", self.peak_mb);
+    }
+
     fn summary(&self) -> String {
         format!(
             "{:.2} s to Ready, {} TenantUser writes, {} list page(s), {} GET(s), peak {:.0} MB; counts {}",
@@ -261,18 +267,7 @@ impl Cluster {
 
     async fn tenant(&self, namespace: &str) {
         let tenants: Api<Tenant> = Api::namespaced(self.client.clone(), namespace);
-        let tenant = Tenant::new(
-            TENANT,
-            TenantSpec {
-                display_name: "Acme Corp".into(),
-                default_site_administrator: Some(SiteAdministrator {
-                    name: "Ada Admin".into(),
-                    email: "admin@acme.test".into(),
-                }),
-                sso_sync: SsoSync { enabled: true },
-                smtp_secret_ref: None,
-            },
-        );
+        let tenant = support::tenant(TENANT);
         tenants
             .create(&PostParams::default(), &tenant)
             .await
@@ -538,17 +533,7 @@ async fn run_size(rows: usize) {
             "{source:?} into an empty tenant: {}; ratio to bare writes {ratio:.2}",
             measured.summary()
         );
-        assert_eq!(
-            measured.count("patch") as usize,
-            written,
-            "writes = New rows"
-        );
-        assert_eq!(measured.count("get"), 0, "no GET per row");
-        assert!(
-            measured.peak_mb < MEMORY_LIMIT_MB,
-            "peak {} MB",
-            measured.peak_mb
-        );
+        measured.assert_within(written, "writes = New rows");
         table.push(row(
             &format!("{source:?}: import into an empty tenant"),
             &measured,
@@ -605,17 +590,7 @@ async fn run_size(rows: usize) {
             measured.summary()
         );
         // The odd rows changed; the even ones are as the users are and are not written.
-        assert_eq!(
-            measured.count("patch") as usize,
-            rows / 2,
-            "writes = changed rows"
-        );
-        assert_eq!(measured.count("get"), 0, "no GET per row");
-        assert!(
-            measured.peak_mb < MEMORY_LIMIT_MB,
-            "peak {} MB",
-            measured.peak_mb
-        );
+        measured.assert_within(rows / 2, "writes = changed rows");
         table.push(row(
             &format!(
                 "{source:?}: import into a tenant of {rows} users ({} changed)",
