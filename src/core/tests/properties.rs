@@ -121,6 +121,10 @@ proptest! {
         }
     }
 
+    /// Re-importing changes nothing once the template's renames are in: a new row whose username
+    /// an existing user gives up in the same template is a problem in that import (the username
+    /// is still taken when it is planned) and New in the next one (docs/decisions.md). So the
+    /// plan is applied twice, and the third plan must be empty.
     #[test]
     fn a_plan_applied_and_planned_again_has_no_new_and_no_change(
         rows in prop::collection::vec(row_strategy(), 1..6),
@@ -128,8 +132,10 @@ proptest! {
     ) {
         let tmpl = make_template(&rows);
         let mut users = existing(specs);
-        let first = plan(&tmpl, &users, &options());
-        apply(&mut users, &first);
+        for _ in 0..2 {
+            let planned = plan(&tmpl, &users, &options());
+            apply(&mut users, &planned);
+        }
         let second = plan(&tmpl, &users, &options());
         prop_assert_eq!(second.counts.new, 0, "{:#?}", second);
         prop_assert!(second.update.iter().all(|u| u.changed_fields.is_empty()), "{:#?}", second);
