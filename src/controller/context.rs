@@ -289,6 +289,24 @@ impl Context {
         self.change(uid, |memory| memory.finished = Some(key));
     }
 
+    /// The source version of the import this process last finished at `generation`, if it is
+    /// the version last fetched: the watch cache may not show that import's status yet, and
+    /// its source is not downloaded again meanwhile.
+    pub(crate) fn finished_version(
+        &self,
+        uid: &str,
+        generation: Option<i64>,
+    ) -> Option<SourceVersion> {
+        self.read(uid, |memory| {
+            let (finished_generation, digest) = memory.finished.as_ref()?;
+            let version = memory.version.as_ref()?;
+            let same = *finished_generation == generation
+                && version.generation == generation
+                && &version.digest == digest;
+            same.then(|| version.clone())
+        })
+    }
+
     pub(crate) fn has_finished(&self, uid: &str, key: &ImportKey) -> bool {
         self.read(uid, |memory| {
             memory.finished.as_ref().map(|done| done == key)
@@ -513,6 +531,33 @@ mod tests {
         assert_eq!(ctx.sweep(), 1);
         assert_eq!(ctx.remembered(), 0);
         assert_eq!(ctx.metrics.remembered_imports.get(), 0);
+    }
+
+    #[tokio::test]
+    async fn the_version_of_a_finished_import_is_known_until_another_is_fetched() {
+        let (store, _writer) = reflector::store::<UserImport>();
+        let ctx = context(store);
+        let version = |generation: i64, digest: &str| SourceVersion {
+            generation: Some(generation),
+            revision: Some("main@sha1:1".into()),
+            etag: None,
+            digest: digest.into(),
+            checked_at: Instant::now(),
+        };
+        // Fetched, not yet finished: nothing is known.
+        ctx.remember_version("a", version(1, "sha256:a"));
+        assert_eq!(ctx.finished_version("a", Some(1)), None);
+        ctx.remember_finished("a", (Some(1), "sha256:a".into()));
+        let known = ctx
+            .finished_version("a", Some(1))
+            .expect("finished and fetched");
+        assert_eq!(known.digest, "sha256:a");
+        assert_eq!(known.revision.as_deref(), Some("main@sha1:1"));
+        // Another generation, or a newer version fetched since, is not the finished one.
+        assert_eq!(ctx.finished_version("a", Some(2)), None);
+        ctx.remember_version("a", version(1, "sha256:b"));
+        assert_eq!(ctx.finished_version("a", Some(1)), None);
+        assert_eq!(ctx.finished_version("b", Some(1)), None);
     }
 
     #[tokio::test]

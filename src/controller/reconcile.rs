@@ -80,12 +80,26 @@ impl Subject<'_> {
     /// What the finished import of this generation read, if there is one: a download whose
     /// source still has that version (ETag, artifact revision) is not made again.
     fn known(&self, ctx: &Context) -> Option<Known> {
-        let status = self.import.status.as_ref()?;
         let generation = self.import.metadata.generation;
-        let digest = status.template_digest.clone()?;
-        if !status::is_done(Some(status), generation, &digest) {
-            return None;
-        }
+        let status = self.import.status.as_ref();
+        let finished = status.and_then(|status| {
+            let digest = status.template_digest.clone()?;
+            status::is_done(Some(status), generation, &digest).then_some((status, digest))
+        });
+        let (status, digest) = match finished {
+            Some(finished) => finished,
+            // The watch cache may not show yet the status this process wrote when it finished
+            // the import (each write triggers a reconcile at once): what it finished is known
+            // all the same, and its source is not downloaded a second time.
+            None => {
+                let version = ctx.finished_version(&self.uid, generation)?;
+                return Some(Known {
+                    digest: version.digest,
+                    revision: version.revision,
+                    etag: version.etag,
+                });
+            }
+        };
         // A newer version that gave the same template, fetched by this process.
         if let Some(version) = ctx.version_of(&self.uid, generation, &digest) {
             return Some(Known {
@@ -175,6 +189,7 @@ async fn reconcile_import(subject: &Subject<'_>, ctx: &Context) -> Result<Action
             import.metadata.generation,
             &bytes.digest,
         )
+        && !ctx.has_finished(&subject.uid, &subject.key(&bytes))
     {
         // Not reached while `known` is only offered for a finished import; if it were, the
         // template is fetched whole rather than imported from nothing.
