@@ -191,8 +191,9 @@ async fn reconcile_import(subject: &Subject<'_>, ctx: &Context) -> Result<Action
         )
         && !ctx.has_finished(&subject.uid, &subject.key(&bytes))
     {
-        // Not reached while `known` is only offered for a finished import; if it were, the
-        // template is fetched whole rather than imported from nothing.
+        // Not reached while `known` is only offered for an import finished (in its status,
+        // or in this process's memory); if it were, the template is fetched whole rather than
+        // imported from nothing.
         bytes = match subject.fetch(ctx, None).await {
             Ok(Fetched::Ready(bytes)) => bytes,
             Ok(Fetched::Stalled(problem)) => return stall(subject, ctx, problem).await,
