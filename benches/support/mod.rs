@@ -2,10 +2,11 @@
 
 #![allow(dead_code)] // Each bench uses a different part of this module.
 
+#[path = "../../tests/support/objects.rs"]
+mod objects;
+
 use user_import_operator::core::matching::ExistingUser;
-use user_import_operator::resources::{
-    SiteAdministrator, SsoSync, Tenant, TenantSpec, TenantUserSpec, UserStatus,
-};
+use user_import_operator::resources::{Tenant, TenantUserSpec, UserStatus};
 
 /// The header of every generated template.
 pub const HEADER: &str =
@@ -34,16 +35,5 @@ pub fn synthetic_user(tenant: &str, i: usize, sso_synced: bool) -> ExistingUser 
 
 /// The tenant `name` of every bench: SSO sync on, a default site administrator to mail.
 pub fn tenant(name: &str) -> Tenant {
-    Tenant::new(
-        name,
-        TenantSpec {
-            display_name: "Acme Corp".into(),
-            default_site_administrator: Some(SiteAdministrator {
-                name: "Ada Admin".into(),
-                email: "admin@acme.test".into(),
-            }),
-            sso_sync: SsoSync { enabled: true },
-            smtp_secret_ref: None,
-        },
-    )
+    objects::tenant(name, true)
 }

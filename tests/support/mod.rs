@@ -22,13 +22,14 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 pub mod control_plane;
+pub mod objects;
 pub mod sites;
 
 use user_import_operator::controller::{self, Metrics, Settings};
 use user_import_operator::mail::MailSettings;
 use user_import_operator::resources::{
-    ImportPhase, KeyRef, SiteAdministrator, SsoSync, TENANT_LABEL, TemplateSource, Tenant,
-    TenantRef, TenantSpec, TenantUser, UserImport, UserImportSpec,
+    ImportPhase, KeyRef, TENANT_LABEL, TemplateSource, Tenant, TenantRef, TenantUser, UserImport,
+    UserImportSpec,
 };
 
 /// Names the environment variable of a real cluster's kubeconfig.
@@ -103,20 +104,8 @@ impl Env {
     }
 
     pub async fn create_tenant(&self, name: &str, sso_sync: bool) {
-        let tenant = Tenant::new(
-            name,
-            TenantSpec {
-                display_name: "Acme Corp".into(),
-                default_site_administrator: Some(SiteAdministrator {
-                    name: "Ada Admin".into(),
-                    email: "admin@acme.test".into(),
-                }),
-                sso_sync: SsoSync { enabled: sso_sync },
-                smtp_secret_ref: None,
-            },
-        );
         self.api::<Tenant>()
-            .create(&PostParams::default(), &tenant)
+            .create(&PostParams::default(), &objects::tenant(name, sso_sync))
             .await
             .expect("create the Tenant");
     }
