@@ -86,27 +86,15 @@ impl Subject<'_> {
             let digest = status.template_digest.clone()?;
             status::is_done(Some(status), generation, &digest).then_some((status, digest))
         });
-        let (status, digest) = match finished {
-            Some(finished) => finished,
+        let Some((status, digest)) = finished else {
             // The watch cache may not show yet the status this process wrote when it finished
             // the import (each write triggers a reconcile at once): what it finished is known
             // all the same, and its source is not downloaded a second time.
-            None => {
-                let version = ctx.finished_version(&self.uid, generation)?;
-                return Some(Known {
-                    digest: version.digest,
-                    revision: version.revision,
-                    etag: version.etag,
-                });
-            }
+            return ctx.finished_version(&self.uid, generation).map(known_of);
         };
         // A newer version that gave the same template, fetched by this process.
         if let Some(version) = ctx.version_of(&self.uid, generation, &digest) {
-            return Some(Known {
-                digest,
-                revision: version.revision,
-                etag: version.etag,
-            });
+            return Some(known_of(version));
         }
         Some(Known {
             digest,
@@ -151,6 +139,15 @@ impl Subject<'_> {
             ctx.remember_version(&self.uid, version);
         }
         Ok(fetched)
+    }
+}
+
+/// What a source version this process fetched says of the template it gave.
+fn known_of(version: SourceVersion) -> Known {
+    Known {
+        digest: version.digest,
+        revision: version.revision,
+        etag: version.etag,
     }
 }
 

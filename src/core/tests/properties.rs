@@ -136,10 +136,10 @@ proptest! {
             let planned = plan(&tmpl, &users, &options());
             apply(&mut users, &planned);
         }
-        let second = plan(&tmpl, &users, &options());
-        prop_assert_eq!(second.counts.new, 0, "{:#?}", second);
-        prop_assert!(second.update.iter().all(|u| u.changed_fields.is_empty()), "{:#?}", second);
-        prop_assert!(second.writes.is_empty());
+        let third = plan(&tmpl, &users, &options());
+        prop_assert_eq!(third.counts.new, 0, "{:#?}", third);
+        prop_assert!(third.update.iter().all(|u| u.changed_fields.is_empty()), "{:#?}", third);
+        prop_assert!(third.writes.is_empty());
     }
 
     #[test]
