@@ -3,7 +3,9 @@
 //! Everything is computed first; files are written (atomically) only when all went well, so a
 //! failed command leaves nothing behind.
 
+pub mod plan_users;
 pub mod records_file;
+mod records_scan;
 pub mod table;
 
 use std::io::IsTerminal;
@@ -156,7 +158,7 @@ pub fn prepare(args: &PlanArgs) -> Result<Planned, CliError> {
 ///
 /// The template (read and checked on its own) and the records are independent until the
 /// plan: each is read on a core of its own.
-pub fn prepare_with<R: TenantRecords + Send>(
+pub(crate) fn prepare_with<R: TenantRecords + Send>(
     args: &PlanArgs,
     writes: Writes,
 ) -> Result<Planned<R>, CliError> {
@@ -418,16 +420,22 @@ fn print_report(report: &ImportReport, output: OutputFormat) -> anyhow::Result<(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    /// `take_report` makes the report `build_report` makes, with and without highlights.
-    #[test]
-    fn a_report_taken_from_the_plan_is_the_report_built_from_it() {
+    /// The bundled example template and records, read.
+    pub(crate) fn examples() -> (Template, RecordsFile) {
         let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
         let bytes = std::fs::read(examples.join("template.csv")).unwrap();
         let template = read_template(&bytes, &TemplateLimits::default()).unwrap();
         let records = RecordsFile::read(&examples.join("records.yaml")).unwrap();
+        (template, records)
+    }
+
+    /// `take_report` makes the report `build_report` makes, with and without highlights.
+    #[test]
+    fn a_report_taken_from_the_plan_is_the_report_built_from_it() {
+        let (template, records) = examples();
         let date = jiff::civil::date(2026, 1, 2);
         let mut highlights = 0;
         for users in [&records.users[..], &[]] {

@@ -3,7 +3,8 @@
 //! form. A missing file means the tenant has no users yet.
 //!
 //! `import` reads each object whole ([`RecordsFile`]), to rewrite the file; `plan` reads only
-//! the names, specs and tenant label ([`PlanRecords`]). Both check the file the same way.
+//! the names, specs and tenant label ([`PlanRecords`]), a JSON List with a scanner of its own
+//! (`records_scan`) when it can. Both check the file the same way.
 
 use std::fmt;
 use std::hash::BuildHasher;
@@ -16,9 +17,12 @@ use kube::api::ObjectMeta;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
+use super::plan_users::PlanUsers;
+use super::records_scan;
 use crate::core::matching::ExistingUser;
 use crate::core::naming::MAX_FILE_NAME_BYTES;
 use crate::core::planner::UserWrite;
+use crate::core::users::StoredUsers;
 use crate::resources::{TENANT_LABEL, TenantUser, TenantUserSpec};
 
 /// How the file was written, so it is rewritten the same way.
@@ -84,7 +88,7 @@ impl RecordsFile {
 
     /// The `riskassess.io/tenant` label the records share, if they all carry the same one:
     /// new records get it too, and are named after it.
-    pub(crate) fn tenant_label(&self) -> Option<String> {
+    pub fn tenant_label(&self) -> Option<String> {
         let label = |meta: &ObjectMeta| meta.labels.as_ref()?.get(TENANT_LABEL).cloned();
         let mut labels = self.metadata.iter().map(label);
         let first = labels.next()??;
@@ -168,16 +172,20 @@ fn new_record(write: &UserWrite, tenant: &str) -> TenantUser {
 }
 
 /// A records file read for planning: its users, and the tenant label they share.
-pub trait TenantRecords: Sized {
+pub(crate) trait TenantRecords: Sized {
+    /// The users as this read keeps them.
+    type Users: StoredUsers + ?Sized;
     /// Reads `path`; a missing file means no users.
     fn read(path: &Path) -> Result<Self>;
     /// The users, in file order.
-    fn users(&self) -> &[ExistingUser];
+    fn users(&self) -> &Self::Users;
     /// The `riskassess.io/tenant` label the records share, if they all carry the same one.
     fn tenant_label(&self) -> Option<String>;
 }
 
 impl TenantRecords for RecordsFile {
+    type Users = [ExistingUser];
+
     fn read(path: &Path) -> Result<Self> {
         RecordsFile::read(path)
     }
@@ -194,13 +202,15 @@ impl TenantRecords for RecordsFile {
 /// The users of a records file and the tenant label they share: all that `plan` needs.
 ///
 /// Read like a [`RecordsFile`] (same checks, same errors) but without keeping each object's
-/// metadata, of which only the name and the tenant label are read: on a large tenant that
-/// metadata is about a third of the work and of the memory of a full read. Unlike a full read,
-/// it does not check the types of the metadata's other fields, which `plan` never uses.
+/// metadata, of which only the name and the tenant label are read, and with each user's texts
+/// kept as spans of the file's text ([`PlanUsers`]). A JSON List is read by a scanner of its
+/// own, which leaves whatever it does not read exactly as serde does to the same read as
+/// `import`'s. Unlike a full read, it does not check the types of the metadata's other fields,
+/// which `plan` never uses.
 #[derive(Clone, Debug)]
 pub struct PlanRecords {
     /// Names and specs, in file order.
-    pub users: Vec<ExistingUser>,
+    pub users: PlanUsers,
     tenant_label: Option<String>,
 }
 
@@ -209,29 +219,75 @@ impl PlanRecords {
     /// file that [`RecordsFile::parse`] reads gives the same users and tenant label, and a file
     /// refused here is refused there too.
     pub fn parse(bytes: &[u8]) -> Result<PlanRecords> {
-        parse::<PlanMeta>(bytes).map(PlanRecords::from_parsed)
+        PlanRecords::from_bytes(bytes.to_vec())
     }
 
-    fn from_parsed(parsed: Parsed<PlanMeta>) -> PlanRecords {
-        PlanRecords {
-            users: parsed.users,
-            tenant_label: parsed.kept.shared(),
+    /// [`PlanRecords::parse`] without the scanner: the read the scanner leaves its cases to.
+    /// Tests compare the two.
+    #[doc(hidden)]
+    pub fn parse_without_scanner(bytes: &[u8]) -> Result<PlanRecords> {
+        PlanRecords::from_parsed(parse::<PlanMeta>(bytes)?)
+    }
+
+    /// The tenant label all the users carry, if they do.
+    pub fn tenant_label(&self) -> Option<&str> {
+        self.tenant_label.as_deref()
+    }
+
+    fn from_bytes(bytes: Vec<u8>) -> Result<PlanRecords> {
+        let text = match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(error) => return PlanRecords::parse_without_scanner(error.as_bytes()),
+        };
+        let start = text.len() - document_start(&text).len();
+        if !text[start..].starts_with('{') {
+            return PlanRecords::parse_without_scanner(text.as_bytes());
         }
+        match records_scan::scan(text, start) {
+            Ok(scanned) => Ok(PlanRecords {
+                users: scanned.users,
+                tenant_label: scanned.tenant_label,
+            }),
+            Err(text) => PlanRecords::parse_without_scanner(text.as_bytes()),
+        }
+    }
+
+    fn from_parsed(parsed: Parsed<PlanMeta>) -> Result<PlanRecords> {
+        Ok(PlanRecords {
+            users: PlanUsers::from_existing(&parsed.users)?,
+            tenant_label: parsed.kept.shared(),
+        })
     }
 }
 
 impl TenantRecords for PlanRecords {
+    type Users = PlanUsers;
+
     fn read(path: &Path) -> Result<Self> {
-        read_parsed::<PlanMeta>(path).map(PlanRecords::from_parsed)
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                PlanRecords::from_bytes(bytes).with_context(|| format!("{}", path.display()))
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(PlanRecords {
+                users: PlanUsers::default(),
+                tenant_label: None,
+            }),
+            Err(error) => Err(error).with_context(|| format!("cannot read {}", path.display())),
+        }
     }
 
-    fn users(&self) -> &[ExistingUser] {
+    fn users(&self) -> &PlanUsers {
         &self.users
     }
 
     fn tenant_label(&self) -> Option<String> {
         self.tenant_label.clone()
     }
+}
+
+/// The text from where its document starts: past a byte-order mark and white space.
+fn document_start(text: &str) -> &str {
+    text.trim_start_matches('\u{feff}').trim_start()
 }
 
 /// Reads and parses `path`; a missing file is an empty YAML list.
@@ -782,7 +838,7 @@ impl<'de, M: Metadata> Visitor<'de> for OptionalDocument<'_, M> {
 /// and the item it is about, as a person counts them in the file.
 fn parse<M: Metadata>(bytes: &[u8]) -> Result<Parsed<M>> {
     let text = std::str::from_utf8(bytes).context("the records file is not UTF-8")?;
-    let trimmed = text.trim_start_matches('\u{feff}').trim_start();
+    let trimmed = document_start(text);
     let mut sink = Sink::<M>::new();
     if trimmed.starts_with('{') {
         let mut deserializer = serde_json::Deserializer::from_str(trimmed);
@@ -975,7 +1031,7 @@ mod tests {
                 PlanRecords::parse(case.as_bytes()),
             ) {
                 (Ok(file), Ok(plan)) => {
-                    assert_eq!(plan.users, file.users, "{case}");
+                    assert_eq!(plan.users.to_existing(), file.users, "{case}");
                     assert_eq!(plan.tenant_label, file.tenant_label(), "{case}");
                 }
                 (Err(full), Err(plan)) => {

@@ -4,6 +4,7 @@
 use super::fields::{Field, trim};
 use super::matching::fold;
 use super::planner::Writes;
+use super::users::{Stored, StoredUsers};
 use crate::resources::{TenantUserSpec, UserStatus};
 
 /// The outcome of comparing a row with the stored user it updates.
@@ -25,16 +26,16 @@ impl Changes {
     }
 }
 
-/// Compares the row's non-blank cells with `stored`.
+/// Compares the row's non-blank cells with the `stored` user.
 ///
 /// `fields` are the fields the template has columns for; `cell` gives a field's trimmed cell.
 /// `link` is true when the row sets the user's Coupa User ID (section 4); `sso_sync` is the
 /// tenant's `spec.ssoSync.enabled`, which a link copies into `ssoSynced`. With
 /// [`Writes::Skip`] the changes are found but not made: `desired` stays `None`.
-pub(crate) fn diff_update<'a>(
+pub(crate) fn diff_update<'a, U: StoredUsers + ?Sized>(
     fields: &[Field],
     cell: &dyn Fn(Field) -> &'a str,
-    stored: &TenantUserSpec,
+    stored: Stored<U>,
     link: bool,
     sso_sync: bool,
     writes: Writes,
@@ -48,16 +49,16 @@ pub(crate) fn diff_update<'a>(
         if given.is_empty() {
             continue; // A blank cell never erases a stored value.
         }
-        let current = field.get(stored);
+        let current = stored.get(field);
         if current.is_some_and(|value| same_value(field, value, given)) {
             continue;
         }
-        if stored.sso_synced && field.is_non_editable() && !is_link(field, current) {
+        if stored.sso_synced() && field.is_non_editable() && !is_link(field, current) {
             highlighted.push(field);
         } else {
             if writes == Writes::Keep {
                 field.set(
-                    desired.get_or_insert_with(|| Box::new(stored.clone())),
+                    desired.get_or_insert_with(|| Box::new(stored.spec())),
                     given,
                 );
             }
@@ -65,7 +66,7 @@ pub(crate) fn diff_update<'a>(
         }
     }
     // A link that changes anything also sets ssoSynced (the fields above never touch it).
-    if !changed.is_empty() && link && stored.sso_synced != sso_sync {
+    if !changed.is_empty() && link && stored.sso_synced() != sso_sync {
         if let Some(desired) = desired.as_mut() {
             desired.sso_synced = sso_sync;
         }

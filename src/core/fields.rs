@@ -201,11 +201,15 @@ impl Field {
 
     /// The stored value of this field, if any (blank counts as none).
     pub(crate) fn get(self, user: &TenantUserSpec) -> Option<&str> {
-        let value = match self {
+        self.text(user).filter(|text| !trim(text).is_empty())
+    }
+
+    /// The stored text of this field as stored (for Status, its name), blank or not.
+    pub(crate) fn text(self, user: &TenantUserSpec) -> Option<&str> {
+        match self {
             Field::Status => user.status.map(UserStatus::as_str),
             _ => self.text_slot(user).as_deref(),
-        };
-        value.filter(|text| !trim(text).is_empty())
+        }
     }
 
     /// Stores a value in this field. `value` must already be valid for the field.

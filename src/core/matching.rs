@@ -7,6 +7,7 @@ use hashbrown::HashTable;
 use hashbrown::hash_table::Entry;
 
 use super::fields::{Field, trim};
+use super::users::{Stored, StoredUsers};
 use crate::resources::TenantUserSpec;
 
 /// An existing user record of the tenant: its object name and its spec.
@@ -19,8 +20,8 @@ pub struct ExistingUser {
 }
 
 /// Case-insensitive look-ups of the tenant's users by each key. Built once per plan: O(users).
-pub(crate) struct UserIndex<'a> {
-    pub(crate) users: &'a [ExistingUser],
+pub(crate) struct UserIndex<'a, U: StoredUsers + ?Sized = [ExistingUser]> {
+    users: &'a U,
     by_id: KeyTable,
     by_coupa_username: KeyTable,
     by_email: KeyTable,
@@ -51,34 +52,37 @@ pub(crate) enum Match {
 /// The fewest users worth building half of the index on a thread of its own.
 const USERS_PER_THREAD: usize = 10_000;
 
-impl<'a> UserIndex<'a> {
+impl<'a, U: StoredUsers + ?Sized> UserIndex<'a, U> {
     /// Indexes the users. A large tenant's five tables are filled on two threads: the Coupa
     /// keys on one, the email, username and name on the other.
-    pub(crate) fn new(users: &'a [ExistingUser]) -> UserIndex<'a> {
+    pub(crate) fn new(users: &'a U) -> UserIndex<'a, U> {
+        let count = users.count();
         let coupa_keys = || {
-            let mut tables = (KeyTable::folded(users.len()), KeyTable::folded(users.len()));
-            for (position, user) in users.iter().enumerate() {
-                insert(&mut tables.0, &user.spec, Field::CoupaUserId, position);
-                insert(&mut tables.1, &user.spec, Field::CoupaUsername, position);
+            let mut tables = (KeyTable::folded(count), KeyTable::folded(count));
+            for position in 0..count {
+                let user = Stored::new(users, position);
+                insert(&mut tables.0, user, Field::CoupaUserId, position);
+                insert(&mut tables.1, user, Field::CoupaUsername, position);
             }
             tables
         };
         let names = || {
             let mut tables = (
-                KeyTable::folded(users.len()),
-                KeyTable::folded(users.len()),
-                KeyTable::exact(users.len()),
+                KeyTable::folded(count),
+                KeyTable::folded(count),
+                KeyTable::exact(count),
             );
-            for (position, user) in users.iter().enumerate() {
-                insert(&mut tables.0, &user.spec, Field::Email, position);
-                insert(&mut tables.1, &user.spec, Field::Username, position);
-                tables.2.insert_first(&user.name, position);
+            for position in 0..count {
+                let user = Stored::new(users, position);
+                insert(&mut tables.0, user, Field::Email, position);
+                insert(&mut tables.1, user, Field::Username, position);
+                tables.2.insert_first(user.name(), position);
             }
             tables
         };
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let ((by_id, by_coupa_username), (by_email, by_username, by_name)) =
-            if cores > 1 && users.len() >= USERS_PER_THREAD {
+            if cores > 1 && count >= USERS_PER_THREAD {
                 std::thread::scope(|scope| {
                     let names = scope.spawn(names);
                     let coupa_keys = coupa_keys();
@@ -98,6 +102,11 @@ impl<'a> UserIndex<'a> {
             by_username,
             by_name,
         }
+    }
+
+    /// The user at `position`.
+    pub(crate) fn user(&self, position: usize) -> Stored<'a, U> {
+        Stored::new(self.users, position)
     }
 
     /// The user holding `username` (case-insensitive), if any.
@@ -145,7 +154,7 @@ impl<'a> UserIndex<'a> {
     }
 
     fn has(&self, user: usize, field: Field) -> bool {
-        field.get(&self.users[user].spec).is_some()
+        self.user(user).get(field).is_some()
     }
 }
 
@@ -177,8 +186,13 @@ fn mismatch(with: usize, fields: &[Field]) -> Match {
 }
 
 /// Indexes `position` by its `field`, unless blank or held by an earlier user.
-fn insert(table: &mut KeyTable, spec: &TenantUserSpec, field: Field, position: usize) {
-    if let Some(value) = field.get(spec) {
+fn insert<U: StoredUsers + ?Sized>(
+    table: &mut KeyTable,
+    user: Stored<U>,
+    field: Field,
+    position: usize,
+) {
+    if let Some(value) = user.get(field) {
         table.insert_first(value, position);
     }
 }

@@ -20,6 +20,7 @@ pub(crate) mod naming;
 pub mod planner;
 pub mod report;
 pub mod template;
+pub(crate) mod users;
 pub(crate) mod validation;
 
 #[cfg(test)]

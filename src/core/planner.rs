@@ -12,6 +12,7 @@ use super::matching::{ExistingUser, Match, RowKeys, UserIndex, fold_key};
 use super::naming::record_name;
 use super::report::{Counts, NewEntry, ProblemEntry, ProblemReason, UpdateEntry, UserKeys};
 use super::template::{FieldColumns, Template, TemplateRow};
+use super::users::{Stored, StoredUsers};
 use super::validation::{MAX_COUPA_USER_ID_DIGITS, RowProblems, row_list, shared, validate_rows};
 use crate::resources::TenantUserSpec;
 
@@ -101,10 +102,10 @@ pub fn plan(template: &Template, users: &[ExistingUser], options: &PlanOptions) 
 /// [`plan`], from the template's own checks ([`validate_rows`]) and the index of the users:
 /// a caller that reads the template and the users at the same time can check the one while
 /// the other is still being read. `problems` has one entry per row of the template.
-pub(crate) fn plan_checked(
+pub(crate) fn plan_checked<U: StoredUsers + ?Sized>(
     template: &Template,
     problems: Vec<RowProblems>,
-    index: &UserIndex,
+    index: &UserIndex<U>,
     options: &PlanOptions,
     writes: Writes,
 ) -> Plan {
@@ -114,10 +115,10 @@ pub(crate) fn plan_checked(
 }
 
 /// [`plan_checked`], deciding the rows on `threads` threads (at least one).
-pub(in crate::core) fn plan_on_threads(
+pub(in crate::core) fn plan_on_threads<U: StoredUsers + ?Sized>(
     template: &Template,
     mut problems: Vec<RowProblems>,
-    index: &UserIndex,
+    index: &UserIndex<U>,
     options: &PlanOptions,
     writes: Writes,
     threads: usize,
@@ -286,16 +287,16 @@ fn mark_record_name_collisions(
 }
 
 /// What deciding a row needs besides the row.
-struct RowContext<'a> {
+struct RowContext<'a, U: StoredUsers + ?Sized> {
     columns: &'a FieldColumns,
     /// The fields the template has columns for, in TenantUser order.
     fields: &'a [Field],
-    index: &'a UserIndex<'a>,
+    index: &'a UserIndex<'a, U>,
     options: &'a PlanOptions,
     writes: Writes,
 }
 
-impl RowContext<'_> {
+impl<U: StoredUsers + ?Sized> RowContext<'_, U> {
     /// Decides every row. Each decision reads the template and the index only, so a large
     /// template is cut into `threads` runs of rows, decided at the same time.
     fn decide_all(
@@ -348,7 +349,7 @@ impl RowContext<'_> {
             }
             Match::New if !problems.is_empty() => Outcome::Problem(problems, None),
             Match::Update { target, link } => {
-                let stored = &index.users[target].spec;
+                let stored = index.user(target);
                 let changes = diff_update(
                     self.fields,
                     &cell,
@@ -382,7 +383,7 @@ impl RowContext<'_> {
                 } else if let Some(holder) = index.by_name(&name) {
                     let message = format!(
                         "the record name \"{name}\" is taken by user \"{}\"",
-                        index.users[holder].spec.username.as_deref().unwrap_or("")
+                        index.user(holder).username()
                     );
                     problems.add(ProblemReason::Mismatch, &[Field::CoupaUserId], message);
                     Outcome::Problem(problems, Some(holder))
@@ -398,14 +399,14 @@ impl RowContext<'_> {
 }
 
 /// Records a `Mismatch` with user `with` over the keys in `fields`.
-fn add_mismatch<'a>(
+fn add_mismatch<'a, U: StoredUsers + ?Sized>(
     problems: &mut RowProblems,
-    index: &UserIndex,
+    index: &UserIndex<U>,
     with: usize,
     fields: &[Field],
     cell: &dyn Fn(Field) -> &'a str,
 ) {
-    let holder = &index.users[with].spec;
+    let holder = index.user(with);
     let keys: Vec<String> = fields
         .iter()
         .map(|field| format!("{} \"{}\"", field.header(), key_value(*field, cell)))
@@ -414,8 +415,8 @@ fn add_mismatch<'a>(
     let message = format!(
         "{} {verb} to user \"{}\" (Coupa User ID {}), not to Coupa User ID {}",
         keys.join(" and "),
-        holder.username.as_deref().unwrap_or(""),
-        Field::CoupaUserId.get(holder).unwrap_or("none"),
+        holder.username(),
+        holder.get(Field::CoupaUserId).unwrap_or("none"),
         cell(Field::CoupaUserId),
     );
     problems.add(ProblemReason::Mismatch, fields, message);
@@ -461,10 +462,10 @@ fn mark_new_username_duplicates(template: &Template, outcomes: &mut Runs) {
 
 /// Turns the outcomes of a run of rows, from row position `first` on, into the three
 /// sections, in row order.
-fn assemble(
+fn assemble<U: StoredUsers + ?Sized>(
     template: &Template,
     columns: &FieldColumns,
-    index: &UserIndex,
+    index: &UserIndex<U>,
     outcomes: Vec<Outcome>,
     first: usize,
     writes: Writes,
@@ -476,10 +477,10 @@ fn assemble(
         match outcome {
             Outcome::New { name, spec } => add_new(&mut plan, row.number, id, name, *spec, writes),
             Outcome::Update { target, changes } => {
-                add_update(&mut plan, row.number, id, &index.users[target], changes)
+                add_update(&mut plan, row.number, id, index.user(target), changes)
             }
             Outcome::Problem(problems, with) => {
-                let conflicts_with = with.map(|user| user_keys(&index.users[user].spec));
+                let conflicts_with = with.map(|user| user_keys(index.user(user)));
                 plan.problem.push(problem_entry(
                     row.number,
                     id.to_string(),
@@ -527,7 +528,13 @@ fn add_new(
     plan.counts.new += 1;
 }
 
-fn add_update(plan: &mut Plan, row: usize, id: &str, user: &ExistingUser, changes: Changes) {
+fn add_update<U: StoredUsers + ?Sized>(
+    plan: &mut Plan,
+    row: usize,
+    id: &str,
+    user: Stored<U>,
+    changes: Changes,
+) {
     if !changes.writes_anything() && changes.highlighted.is_empty() {
         plan.counts.unchanged += 1;
         return;
@@ -535,7 +542,7 @@ fn add_update(plan: &mut Plan, row: usize, id: &str, user: &ExistingUser, change
     plan.update.push(UpdateEntry {
         row,
         coupa_user_id: id.to_string(),
-        username: user.spec.username.clone().unwrap_or_default(),
+        username: user.username().to_string(),
         changed_fields: changes
             .changed
             .iter()
@@ -550,7 +557,7 @@ fn add_update(plan: &mut Plan, row: usize, id: &str, user: &ExistingUser, change
     if let Some(spec) = changes.desired {
         plan.writes.push(UserWrite {
             row,
-            name: user.name.clone(),
+            name: user.name().to_string(),
             create: false,
             spec: *spec,
             changed_fields: changes.changed,
@@ -584,10 +591,11 @@ fn problem_entry(
 }
 
 /// The Risk Assess fields the error report shows for a user.
-pub(crate) fn user_keys(spec: &TenantUserSpec) -> UserKeys {
+fn user_keys<U: StoredUsers + ?Sized>(user: Stored<U>) -> UserKeys {
+    let text = |field| user.text(field).unwrap_or("").to_string();
     UserKeys {
-        username: spec.username.clone().unwrap_or_default(),
-        coupa_username: spec.coupa_username.clone().unwrap_or_default(),
-        email: spec.email.clone().unwrap_or_default(),
+        username: text(Field::Username),
+        coupa_username: text(Field::CoupaUsername),
+        email: text(Field::Email),
     }
 }

@@ -185,7 +185,7 @@ fn a_large_tenants_index_finds_each_user_by_every_key() {
             )
         })
         .collect();
-    let index = UserIndex::new(&users);
+    let index = UserIndex::new(users.as_slice());
     for i in [0, 1, 998, 999, 5_000, 11_998, 11_999] {
         let first = if i % 1000 == 999 { i - 1 } else { i };
         let keys = RowKeys {

@@ -172,7 +172,7 @@ proptest! {
         let users = existing(specs);
         let options = PlanOptions { tenant: "acme".into(), sso_sync };
         let kept = plan(&tmpl, &users, &options);
-        let index = UserIndex::new(&users);
+        let index = UserIndex::new(users.as_slice());
         let skipped = plan_checked(&tmpl, validate_rows(&tmpl), &index, &options, Writes::Skip);
         prop_assert!(skipped.writes.is_empty());
         prop_assert_eq!(Plan { writes: Vec::new(), ..kept }, skipped);
@@ -186,7 +186,7 @@ proptest! {
     ) {
         let tmpl = make_template(&rows);
         let users = existing(specs);
-        let index = UserIndex::new(&users);
+        let index = UserIndex::new(users.as_slice());
         let plan_on = |threads| {
             let problems = validate_rows(&tmpl);
             plan_on_threads(&tmpl, problems, &index, &options(), Writes::Keep, threads)
