@@ -216,8 +216,8 @@ pub struct PlanRecords {
 
 impl PlanRecords {
     /// Reads the text of a records file as `plan` does, without touching the file system: a
-    /// file that [`RecordsFile::parse`] reads gives the same users and tenant label, and a file
-    /// refused here is refused there too.
+    /// file that [`RecordsFile::parse`] reads gives the same users and tenant label (up to the
+    /// 4 GiB of text that `plan` keeps), and a file refused here is refused there too.
     pub fn parse(bytes: &[u8]) -> Result<PlanRecords> {
         PlanRecords::from_bytes(bytes.to_vec())
     }

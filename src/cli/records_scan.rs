@@ -127,7 +127,8 @@ impl<'t> Scanner<'t> {
             match key {
                 "items" => {
                     once(&mut users)?;
-                    // Estimated from the text's size, to spare the list's regrowth.
+                    // Estimated from the text's size, to spare the list's regrowth; room
+                    // never filled is never touched, and costs no memory.
                     let mut items = Vec::with_capacity(scanner.bytes.len() / 512);
                     scanner.array(|scanner| {
                         let (user, tenant) = scanner.item()?;
@@ -407,14 +408,23 @@ impl<'t> Scanner<'t> {
     }
 
     /// An object, calling `entry` with each key, positioned at its value.
-    fn object(&mut self, mut entry: impl FnMut(&mut Self, &str) -> Option<()>) -> Option<()> {
+    fn object(&mut self, entry: impl FnMut(&mut Self, &str) -> Option<()>) -> Option<()> {
+        self.object_with(Self::key, entry)
+    }
+
+    /// An object whose keys `read_key` reads.
+    fn object_with(
+        &mut self,
+        read_key: impl Fn(&mut Self) -> Option<&'t str>,
+        mut entry: impl FnMut(&mut Self, &str) -> Option<()>,
+    ) -> Option<()> {
         self.expect(b'{')?;
         if self.peek()? == b'}' {
             self.pos += 1;
             return Some(());
         }
         loop {
-            let key = self.key()?;
+            let key = read_key(self)?;
             self.expect(b':')?;
             entry(self, key)?;
             match self.peek()? {
@@ -463,7 +473,12 @@ impl<'t> Scanner<'t> {
     fn skip(&mut self) -> Option<()> {
         match self.peek()? {
             b'"' => self.skip_string(),
-            b'{' => self.nested(|scanner| scanner.object(|scanner, _| scanner.skip())),
+            // Keys of a skipped object are checked, not read: kubectl writes keys with
+            // escapes in `managedFields` (`"k:{\"type\":\"Ready\"}"`).
+            b'{' => self.nested(|scanner| {
+                let any_key = |scanner: &mut Self| scanner.skip_string().map(|()| "");
+                scanner.object_with(any_key, |scanner, _| scanner.skip())
+            }),
             b'[' => self.nested(|scanner| scanner.array(Self::skip)),
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
@@ -572,7 +587,7 @@ mod tests {
                     "creationTimestamp": "2026-11-02T10:00:00Z", "uid": "5f0c", "resourceVersion": "4711",
                     "labels": {{"riskassess.io/tenant": "acme", "app.kubernetes.io/part-of": "x"}},
                     "annotations": {{"kubectl.kubernetes.io/last-applied-configuration": "{{\"spec\":{{\"email\":\"a@acme.test\"}}}}\n"}},
-                    "managedFields": [{{"manager": "kubectl", "time": null, "fieldsV1": {{"f:spec": {{".": {{}}}}}}, "n": [1, -2.5e3, 0, true, false]}}]}},
+                    "managedFields": [{{"manager": "kubectl", "time": null, "fieldsV1": {{"f:spec": {{".": {{}}}}, "f:status": {{"k:{{\"type\":\"Ready\"}}": {{}}}}}}, "n": [1, -2.5e3, 0, true, false]}}]}},
                 "spec": {spec},
                 "status": {{"observedGeneration": 1}}}}"#
         )
