@@ -236,6 +236,31 @@ fn a_json_records_file_stays_json_and_documents_stay_documents() {
     );
 }
 
+/// `plan` reads a JSON records file with a scanner of its own: the example records as
+/// `kubectl get -o json` prints them plan exactly as the YAML ones do.
+#[test]
+fn plan_reads_the_records_alike_as_json_and_as_yaml() {
+    let dir = scratch();
+    let records: Value =
+        serde_norway::from_slice(&std::fs::read(dir.path().join("records.yaml")).unwrap()).unwrap();
+    let json_records = serde_json::to_string_pretty(&records).unwrap();
+    std::fs::write(dir.path().join("records.json"), json_records).unwrap();
+    let yaml = json(&run(dir.path(), &plan_json()));
+    let as_json: Vec<&str> = plan_json()
+        .into_iter()
+        .map(|arg| {
+            if arg == "records.yaml" {
+                "records.json"
+            } else {
+                arg
+            }
+        })
+        .collect();
+    let from_json = json(&run(dir.path(), &as_json));
+    assert!(yaml["counts"]["update"].as_u64().unwrap() > 0, "{yaml}");
+    assert_eq!(from_json, yaml);
+}
+
 #[test]
 fn a_missing_records_file_means_no_users_and_sso_sync_false_is_honoured() {
     let dir = scratch();

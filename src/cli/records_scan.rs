@@ -644,6 +644,17 @@ mod tests {
         }
     }
 
+    /// The bundled example records, as `kubectl get -o json` would print them, are scanned.
+    #[test]
+    fn the_scanner_reads_the_example_records_as_json() {
+        let yaml = include_str!("../../examples/records.yaml");
+        let records: serde_json::Value = serde_norway::from_str(yaml).unwrap();
+        let text = serde_json::to_string_pretty(&records).unwrap();
+        assert!(scans(&text));
+        assert_same_read(&text);
+        assert!(PlanRecords::parse(text.as_bytes()).unwrap().users.len() > 5);
+    }
+
     #[test]
     fn the_scanner_decodes_escapes_as_serde_does() {
         for value in [
