@@ -66,8 +66,8 @@ pub fn write_error_report(
 
 /// The row's cells as they stand in the file, one per header (a short row's last are blank).
 fn original_cells(template: &Template, position: usize) -> impl Iterator<Item = &str> {
-    let cells = &template.rows[position].cells;
-    (0..template.headers.len()).map(|index| cells.get(index).unwrap_or(""))
+    let row = &template.rows[position];
+    (0..template.headers.len()).map(move |index| template.row_cell(row, index).unwrap_or(""))
 }
 
 fn write_record<'a>(writer: &mut csv::Writer<Vec<u8>>, cells: impl Iterator<Item = &'a str>) {

@@ -288,7 +288,7 @@ fn mark_record_name_collisions(
 
 /// What deciding a row needs besides the row.
 struct RowContext<'a, U: StoredUsers + ?Sized> {
-    columns: &'a FieldColumns,
+    columns: &'a FieldColumns<'a>,
     /// The fields the template has columns for, in TenantUser order.
     fields: &'a [Field],
     index: &'a UserIndex<'a, U>,

@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::io::Read;
+use std::ops::Range;
 
 use csv::StringRecord;
 use sha2::{Digest, Sha256};
@@ -58,6 +59,8 @@ pub struct Template {
     pub columns: Vec<Option<Field>>,
     /// User rows in file order; blank lines are not here.
     pub rows: Vec<TemplateRow>,
+    /// The cells of every row, in one buffer.
+    pub(crate) cells: Cells,
     pub(crate) encoding: Encoding,
     /// `b','`, `b';'` or `b'\t'`.
     pub(crate) delimiter: u8,
@@ -70,9 +73,62 @@ pub struct Template {
 pub struct TemplateRow {
     /// Spreadsheet row number: the header is 1, the first user row 2; blank lines keep theirs.
     pub number: usize,
-    /// Cells as they stand in the file (untrimmed), at most one per header: a short row has
-    /// fewer (the missing ones are blank). One buffer per row, not one allocation per cell.
-    pub cells: StringRecord,
+    /// Where the row's cells are among the template's [`Cells`] ([`Template::row_cells`]).
+    cells: Range<usize>,
+}
+
+/// The cells of every row of a template, as they stand in the file (untrimmed), one after the
+/// other in one buffer: cell `i`, counted over the whole template, is `text[ends[i]..ends[i + 1]]`.
+///
+/// A row has at most one cell per header: a short row has fewer (the missing ones are blank).
+/// One buffer for the whole template, not one per row (as a CSV record is): a large template's
+/// rows cost no allocation each, and a plan reads their cells from one place.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Cells {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl Default for Cells {
+    fn default() -> Self {
+        Cells {
+            text: String::new(),
+            ends: vec![0],
+        }
+    }
+}
+
+impl Cells {
+    /// Adds a row of `cells`; gives where they are.
+    fn push_row<'a>(
+        &mut self,
+        cells: impl IntoIterator<Item = &'a str>,
+    ) -> Range<usize> {
+        let first = self.ends.len() - 1;
+        for cell in cells {
+            self.text.push_str(cell);
+            self.ends.push(self.text.len());
+        }
+        first..self.ends.len() - 1
+    }
+
+    /// A row made of `cells`.
+    pub(crate) fn row<'a>(
+        &mut self,
+        number: usize,
+        cells: impl IntoIterator<Item = &'a str>,
+    ) -> TemplateRow {
+        TemplateRow {
+            number,
+            cells: self.push_row(cells),
+        }
+    }
+
+    /// Cell `index` of `row`, if the row has it.
+    fn get(&self, row: &TemplateRow, index: usize) -> Option<&str> {
+        let at = row.cells.start + index;
+        (at < row.cells.end).then(|| &self.text[self.ends[at]..self.ends[at + 1]])
+    }
 }
 
 /// Why a template was rejected whole.
@@ -182,11 +238,23 @@ impl std::error::Error for TemplateError {}
 
 impl Template {
     /// The trimmed cell of `field` in `row`, or "" when the template has no such column.
-    pub(crate) fn cell<'a>(&self, row: &'a TemplateRow, field: Field) -> &'a str {
+    pub(crate) fn cell(&self, row: &TemplateRow, field: Field) -> &str {
         self.column_of(field)
-            .and_then(|index| row.cells.get(index))
+            .and_then(|index| self.cells.get(row, index))
             .map(trim)
             .unwrap_or("")
+    }
+
+    /// The cells of `row` as they stand in the file (untrimmed), at most one per header.
+    pub fn row_cells(&self, row: &TemplateRow) -> impl ExactSizeIterator<Item = &str> {
+        row.cells
+            .clone()
+            .map(|at| &self.cells.text[self.cells.ends[at]..self.cells.ends[at + 1]])
+    }
+
+    /// Cell `index` of `row` as it stands in the file, if the row has it.
+    pub(crate) fn row_cell(&self, row: &TemplateRow, index: usize) -> Option<&str> {
+        self.cells.get(row, index)
     }
 
     /// The column index that carries `field`.
@@ -207,29 +275,36 @@ impl Template {
     }
 }
 
-/// The column of each field, looked up once. [`Template::cell`] searches the header on every
-/// call, which adds up over the dozens of cells a plan reads in each row of a large template.
+/// The column of each field of a template, looked up once. [`Template::cell`] searches the
+/// header on every call, which adds up over the dozens of cells a plan reads in each row of a
+/// large template.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FieldColumns([Option<usize>; Field::ALL.len()]);
+pub struct FieldColumns<'t> {
+    columns: [Option<usize>; Field::ALL.len()],
+    cells: &'t Cells,
+}
 
-impl FieldColumns {
+impl<'t> FieldColumns<'t> {
     /// The columns of `template`'s fields.
-    pub fn new(template: &Template) -> FieldColumns {
-        FieldColumns(Field::ALL.map(|field| template.column_of(field)))
+    pub fn new(template: &'t Template) -> FieldColumns<'t> {
+        FieldColumns {
+            columns: Field::ALL.map(|field| template.column_of(field)),
+            cells: &template.cells,
+        }
     }
 
-    /// The trimmed cell of `field` in `row`, or "" when the template has no such column: the
-    /// same as [`Template::cell`].
-    pub fn cell<'a>(&self, row: &'a TemplateRow, field: Field) -> &'a str {
-        self.0[field as usize]
-            .and_then(|index| row.cells.get(index))
+    /// The trimmed cell of `field` in `row` (a row of this template), or "" when the template
+    /// has no such column: the same as [`Template::cell`].
+    pub fn cell(&self, row: &TemplateRow, field: Field) -> &'t str {
+        self.columns[field as usize]
+            .and_then(|index| self.cells.get(row, index))
             .map(trim)
             .unwrap_or("")
     }
 
     /// Whether the template has a column for `field`.
     pub fn has(&self, field: Field) -> bool {
-        self.0[field as usize].is_some()
+        self.columns[field as usize].is_some()
     }
 }
 
@@ -282,6 +357,9 @@ pub fn read_template(bytes: &[u8], limits: &TemplateLimits) -> Result<Template, 
     let (headers, columns) = read_header(records.record(), header_row, limits)?;
 
     let mut rows = Vec::new();
+    let mut cells = Cells::default();
+    // The cells' text is never longer than the file's.
+    cells.text.reserve(text.len());
     while let Some(number) = records.next_row()? {
         // Stop at the first row past the limit, before it (or anything after it) is stored.
         if rows.len() == limits.max_rows {
@@ -289,7 +367,13 @@ pub fn read_template(bytes: &[u8], limits: &TemplateLimits) -> Result<Template, 
                 limit: limits.max_rows,
             });
         }
-        rows.push(read_row(records.record(), number, &headers, limits)?);
+        rows.push(read_row(
+            records.record(),
+            number,
+            &headers,
+            limits,
+            &mut cells,
+        )?);
     }
     // Digested last: a rejected template needs no digest.
     let digest = digest(bytes);
@@ -297,6 +381,7 @@ pub fn read_template(bytes: &[u8], limits: &TemplateLimits) -> Result<Template, 
         headers,
         columns,
         rows,
+        cells,
         encoding,
         delimiter,
         digest,
@@ -599,12 +684,14 @@ fn check_extra_cells(record: &StringRecord, row: usize, width: usize) -> Result<
     }
 }
 
-/// Makes a user row of a record: its untrimmed cells, blank cells past the header dropped.
+/// Makes a user row of a record: its untrimmed cells, added to `cells`, blank cells past the
+/// header dropped.
 fn read_row(
     record: &StringRecord,
     row: usize,
     headers: &[String],
     limits: &TemplateLimits,
+    cells: &mut Cells,
 ) -> Result<TemplateRow, TemplateError> {
     let width = headers.len();
     if record.len() > width {
@@ -613,9 +700,7 @@ fn read_row(
     for (cell, header) in record.iter().zip(headers) {
         check_cell_length(cell, row, header, limits)?;
     }
-    let mut cells = record.clone();
-    cells.truncate(width);
-    Ok(TemplateRow { number: row, cells })
+    Ok(cells.row(row, record.iter().take(width)))
 }
 
 #[cfg(test)]
@@ -644,8 +729,13 @@ mod tests {
         template.rows.iter().map(|row| row.number).collect()
     }
 
-    fn owned(cells: &StringRecord) -> Vec<String> {
-        cells.iter().map(String::from).collect()
+    /// The cells of row `index` as they stand in the file.
+    fn row_cells(template: &Template, index: usize) -> Vec<&str> {
+        template.row_cells(&template.rows[index]).collect()
+    }
+
+    fn owned(template: &Template, row: &TemplateRow) -> Vec<String> {
+        template.row_cells(row).map(String::from).collect()
     }
 
     fn cells(template: &Template) -> Vec<Vec<&str>> {
@@ -653,7 +743,7 @@ mod tests {
             .rows
             .iter()
             .map(|row| {
-                let mut cells: Vec<&str> = row.cells.iter().collect();
+                let mut cells: Vec<&str> = template.row_cells(row).collect();
                 cells.resize(template.headers.len(), "");
                 cells
             })
@@ -728,7 +818,7 @@ mod tests {
         let template = read_template(&bytes, &TemplateLimits::default()).unwrap();
         assert_eq!(template.encoding, Encoding::Windows1252);
         assert_eq!(template.headers[0], "First Name");
-        assert_eq!(&template.rows[0].cells[0], "Café");
+        assert_eq!(row_cells(&template, 0)[0], "Café");
     }
 
     #[test]
@@ -817,7 +907,7 @@ mod tests {
         let template = read_ok(&text);
         assert_eq!(template.headers[4], "Coupa User ID");
         assert_eq!(numbers(&template), [2, 3]);
-        assert_eq!(&template.rows[1].cells[4], "1002");
+        assert_eq!(row_cells(&template, 1)[4], "1002");
     }
 
     #[test]
@@ -827,8 +917,11 @@ mod tests {
         assert_eq!(template.headers[0], "First Name");
         assert_eq!(template.headers[2], "Email");
         assert_eq!(template.headers[4], "Coupa User ID");
+        assert_eq!(
+            row_cells(&template, 0),
+            vec!["  Ann ", "Lee", "a@b.c ", " alee", "1001"]
+        );
         let row = &template.rows[0];
-        assert_eq!(row.cells, vec!["  Ann ", "Lee", "a@b.c ", " alee", "1001"]);
         assert_eq!(template.cell(row, Field::FirstName), "Ann");
         assert_eq!(template.cell(row, Field::CoupaUsername), "alee");
         assert_eq!(template.cell(row, Field::City), "");
@@ -841,7 +934,7 @@ mod tests {
         );
         let template = read_ok(&text);
         assert_eq!(numbers(&template), [3, 6, 8, 11]);
-        assert_eq!(&template.rows[3].cells[0], "D");
+        assert_eq!(row_cells(&template, 3)[0], "D");
     }
 
     #[test]
@@ -859,11 +952,11 @@ mod tests {
         let lf = format!("{HEADER}\nA,\"x\ny\nz\",a@a.a,a,1\n\nB,b,b@b.b,b,2\nC,c,c@c.c,c,3\n");
         let template = read_ok(&lf);
         assert_eq!(numbers(&template), [2, 4, 5]);
-        assert_eq!(&template.rows[0].cells[1], "x\ny\nz");
+        assert_eq!(row_cells(&template, 0)[1], "x\ny\nz");
         let crlf = format!("{HEADER}\r\nA,\"x\r\ny\r\n\r\n\",a@a.a,a,1\r\n\r\nB,b,b@b.b,b,2\r\n");
         let template = read_ok(&crlf);
         assert_eq!(numbers(&template), [2, 4]);
-        assert_eq!(&template.rows[0].cells[1], "x\r\ny\r\n\r\n");
+        assert_eq!(row_cells(&template, 0)[1], "x\r\ny\r\n\r\n");
     }
 
     #[test]
@@ -1064,7 +1157,8 @@ mod tests {
         let fits = format!("{HEADER}\n{accents},Lee,a@b.c,alee,1001\n");
         let template = with_limits(&fits, |limits| limits.max_cell_chars = 14).unwrap();
         assert_eq!(
-            template.rows[0].cells[0], accents,
+            row_cells(&template, 0)[0],
+            accents,
             "14 characters in 28 bytes fit"
         );
         let long = format!("{HEADER}\nAnn,Lee,a@b.c,alee,1001\n\nAnn,Lee,a@b.c,{accents}s,1002\n");
@@ -1163,7 +1257,7 @@ mod tests {
             [["Ann", "Lee", "a@b.c", "alee", "1001"]]
         );
         let escaped = format!("{HEADER}\nAnn,Lee,a@b.c,alee,\"10\"\"01\"\"\"");
-        assert_eq!(&read_ok(&escaped).rows[0].cells[4], "10\"01\"");
+        assert_eq!(row_cells(&read_ok(&escaped), 0)[4], "10\"01\"");
     }
 
     /// Bytes that make CSV structure, mixed with any byte, to reach the reader's corners.
@@ -1198,7 +1292,7 @@ mod tests {
                 prop_assert_eq!(template.headers.len(), template.columns.len());
                 let mut previous = 1;
                 for row in &template.rows {
-                    prop_assert!(row.cells.len() <= template.headers.len());
+                    prop_assert!(template.row_cells(row).len() <= template.headers.len());
                     prop_assert!(row.number > previous, "row numbers increase");
                     previous = row.number;
                 }
@@ -1226,7 +1320,7 @@ mod tests {
             let template = read_template(&bytes, &TemplateLimits::default()).unwrap();
             prop_assert_eq!(template.delimiter, b',');
             prop_assert_eq!(numbers(&template), (2..rows.len() + 2).collect::<Vec<_>>());
-            let read: Vec<Vec<String>> = template.rows.iter().map(|row| owned(&row.cells)).collect();
+            let read: Vec<Vec<String>> = template.rows.iter().map(|row| owned(&template, row)).collect();
             prop_assert_eq!(read, rows);
         }
 
@@ -1269,7 +1363,7 @@ mod tests {
             }
             let template = read_ok(&text);
             let read: Vec<(usize, Vec<String>)> =
-                template.rows.iter().map(|row| (row.number, owned(&row.cells))).collect();
+                template.rows.iter().map(|row| (row.number, owned(&template, row))).collect();
             prop_assert_eq!(read, expected);
         }
     }

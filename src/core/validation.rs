@@ -187,7 +187,7 @@ pub(super) fn shared<'a>(keys: impl Iterator<Item = (usize, Cow<'a, str>)>) -> V
     groups
 }
 
-fn column<'a>(template: &'a Template, columns: &FieldColumns, field: Field) -> Vec<&'a str> {
+fn column<'a>(template: &'a Template, columns: &FieldColumns<'a>, field: Field) -> Vec<&'a str> {
     template
         .rows
         .iter()

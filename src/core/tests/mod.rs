@@ -13,7 +13,7 @@ use serde_json::json;
 use super::fields::Field;
 use super::matching::ExistingUser;
 use super::planner::{Plan, PlanOptions, plan};
-use super::template::{Encoding, Template, TemplateRow};
+use super::template::{Cells, Encoding, Template};
 use crate::resources::TenantUserSpec;
 
 /// The mandatory headers plus Username and Status, the columns most tests use.
@@ -29,17 +29,17 @@ pub(crate) const HEADERS: [&str; 7] = [
 
 /// A template made directly (no CSV parsing): `headers`, then rows numbered from 2.
 pub(crate) fn template(headers: &[&str], rows: &[&[&str]]) -> Template {
+    let mut cells = Cells::default();
+    let rows = rows
+        .iter()
+        .enumerate()
+        .map(|(index, row)| cells.row(index + 2, row.iter().copied()))
+        .collect();
     Template {
         headers: headers.iter().map(|h| h.to_string()).collect(),
         columns: headers.iter().map(|h| Field::from_header(h)).collect(),
-        rows: rows
-            .iter()
-            .enumerate()
-            .map(|(index, cells)| TemplateRow {
-                number: index + 2,
-                cells: csv::StringRecord::from(cells.to_vec()),
-            })
-            .collect(),
+        rows,
+        cells,
         encoding: Encoding::Utf8,
         delimiter: b',',
         digest: "sha256:test".into(),
