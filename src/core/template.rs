@@ -100,10 +100,7 @@ impl Default for Cells {
 
 impl Cells {
     /// Adds a row of `cells`; gives where they are.
-    fn push_row<'a>(
-        &mut self,
-        cells: impl IntoIterator<Item = &'a str>,
-    ) -> Range<usize> {
+    fn push_row<'a>(&mut self, cells: impl IntoIterator<Item = &'a str>) -> Range<usize> {
         let first = self.ends.len() - 1;
         for cell in cells {
             self.text.push_str(cell);
