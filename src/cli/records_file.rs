@@ -349,26 +349,36 @@ impl Metadata for PlanMeta {
     }
 }
 
-/// The tenant label of the objects read so far, while they all carry the same one.
+/// The tenant label of the objects read so far, while they all carry the same one: as text,
+/// or as a span of the file (`records_scan`).
 #[derive(Default)]
-enum SharedLabel {
+pub(super) enum SharedLabel<T = String> {
     #[default]
     NoObject,
-    Same(String),
+    Same(T),
     NotShared,
 }
 
 impl SharedLabel {
     fn add(&mut self, label: Option<String>) {
+        self.add_with(label, |first, label| first == label);
+    }
+}
+
+impl<T> SharedLabel<T> {
+    /// Adds an object's label (None: it has none); `same` tells whether two labels are one.
+    pub(super) fn add_with(&mut self, label: Option<T>, same: impl Fn(&T, &T) -> bool) {
         *self = match (std::mem::take(self), label) {
             (SharedLabel::NoObject, Some(label)) => SharedLabel::Same(label),
-            (SharedLabel::Same(first), Some(label)) if first == label => SharedLabel::Same(first),
+            (SharedLabel::Same(first), Some(label)) if same(&first, &label) => {
+                SharedLabel::Same(first)
+            }
             _ => SharedLabel::NotShared,
         };
     }
 
     /// The label every object carries; None when there is no object, or one without it.
-    fn shared(self) -> Option<String> {
+    pub(super) fn shared(self) -> Option<T> {
         match self {
             SharedLabel::Same(label) => Some(label),
             SharedLabel::NoObject | SharedLabel::NotShared => None,
@@ -656,23 +666,12 @@ impl<M: Metadata> Sink<M> {
 
     /// No two objects may share a name: they would be one record, and an import would write
     /// one of them over the other.
-    ///
-    /// The table holds only positions: a large tenant's check reads a small table, and a
-    /// name a second time only when its hash matches, not the scattered names at every step.
     fn finish(self, format: RecordsFormat) -> Result<Parsed<M>> {
-        let hasher = foldhash::fast::RandomState::default();
-        let name_at = |at: &u32| self.users[*at as usize].name.as_str();
-        let mut seen: HashTable<u32> = HashTable::with_capacity(self.users.len());
-        for (position, user) in self.users.iter().enumerate() {
-            let name = user.name.as_str();
-            let hash = hasher.hash_one(name);
-            if let Some(&first) = seen.find(hash, |at| name_at(at) == name) {
-                let (first, place) = (self.places[first as usize], self.places[position]);
-                bail!("{first} and {place} are both named \"{name}\": one name, one record");
-            }
-            // A file of 4 billion objects cannot be held in memory anyway.
-            let position = u32::try_from(position).expect("under 4 billion objects");
-            seen.insert_unique(hash, position, |at| hasher.hash_one(name_at(at)));
+        let name_at = |at: usize| self.users[at].name.as_str();
+        if let Some((first, second)) = first_shared_name(self.users.len(), name_at) {
+            let (place, other) = (self.places[first], self.places[second]);
+            let name = name_at(first);
+            bail!("{place} and {other} are both named \"{name}\": one name, one record");
         }
         Ok(Parsed {
             format,
@@ -680,6 +679,31 @@ impl<M: Metadata> Sink<M> {
             kept: self.kept,
         })
     }
+}
+
+/// The first two of `count` objects, in file order, that share a name (`name_at` gives each
+/// one's), if any.
+///
+/// The table holds only positions: a large tenant's check reads a small table, and a name a
+/// second time only when its hash matches, not the scattered names at every step.
+pub(super) fn first_shared_name<'a>(
+    count: usize,
+    name_at: impl Fn(usize) -> &'a str,
+) -> Option<(usize, usize)> {
+    let hasher = foldhash::fast::RandomState::default();
+    let name_of = |at: &u32| name_at(*at as usize);
+    let mut seen: HashTable<u32> = HashTable::with_capacity(count);
+    for position in 0..count {
+        let name = name_at(position);
+        let hash = hasher.hash_one(name);
+        if let Some(&first) = seen.find(hash, |at| name_of(at) == name) {
+            return Some((first as usize, position));
+        }
+        // A file of 4 billion objects cannot be held in memory anyway.
+        let position = u32::try_from(position).expect("under 4 billion objects");
+        seen.insert_unique(hash, position, |at| hasher.hash_one(name_of(at)));
+    }
+    None
 }
 
 /// Reads one document into the sink: a `List` with `items`, or a single object. Gives whether

@@ -11,6 +11,7 @@
 //! what it accepts it reads the same: unit tests and the fuzz check `records` compare the two.
 
 use super::plan_users::{MAX_TEXT_BYTES, PlanUser, PlanUsers, Span};
+use super::records_file::{SharedLabel, first_shared_name};
 use crate::core::fields::Field;
 use crate::resources::TENANT_LABEL;
 
@@ -45,35 +46,20 @@ fn scan_text(text: &str, start: usize) -> Option<(Vec<PlanUser>, String, Option<
     };
     let (users, label) = scanner.document()?;
     let Scanner { decoded, .. } = scanner;
-    let tenant_label = match label {
-        Label::Same(span) => Some(resolve(text, &decoded, span).to_string()),
-        Label::NoObject | Label::NotShared => None,
-    };
-    if has_shared_name(text, &decoded, &users) {
+    let tenant_label = label
+        .shared()
+        .map(|span| resolve(text, &decoded, span).to_string());
+    let name_at = |at: usize| resolve(text, &decoded, users[at].name);
+    // Two users of one name: the full read refuses the file, naming both.
+    if first_shared_name(users.len(), name_at).is_some() {
         return None;
     }
     Some((users, decoded, tenant_label))
 }
 
-/// The tenant label of the objects read so far, while they all carry the same one.
-#[derive(Clone, Copy)]
-enum Label {
-    NoObject,
-    Same(Span),
-    NotShared,
-}
-
 /// The text of `span` while scanning: in the file, or in the texts decoded so far.
 fn resolve<'a>(text: &'a str, decoded: &'a str, span: Span) -> &'a str {
     PlanUsers::resolve(text, decoded, span).unwrap_or("")
-}
-
-/// Whether two users share a name (the full read refuses that, naming both).
-fn has_shared_name(text: &str, decoded: &str, users: &[PlanUser]) -> bool {
-    let mut names = foldhash::HashSet::with_capacity_and_hasher(users.len(), Default::default());
-    !users
-        .iter()
-        .all(|user| names.insert(resolve(text, decoded, user.name)))
 }
 
 /// The spec keys, each with its field; `ssoSynced` is read apart.
@@ -120,8 +106,8 @@ struct Scanner<'t> {
 /// Every method gives None where the scan gives up; `?` carries it up.
 impl<'t> Scanner<'t> {
     /// The whole document: an object with `items`, then nothing but white space.
-    fn document(&mut self) -> Option<(Vec<PlanUser>, Label)> {
-        let (mut users, mut label) = (None, Label::NoObject);
+    fn document(&mut self) -> Option<(Vec<PlanUser>, SharedLabel<Span>)> {
+        let (mut users, mut label) = (None, SharedLabel::NoObject);
         let (mut kind, mut metadata, mut spec) = (false, false, false);
         self.object(|scanner, key| {
             match key {
@@ -132,7 +118,10 @@ impl<'t> Scanner<'t> {
                     let mut items = Vec::with_capacity(scanner.bytes.len() / 512);
                     scanner.array(|scanner| {
                         let (user, tenant) = scanner.item()?;
-                        label = scanner.add_label(label, tenant);
+                        let same = |first: &Span, other: &Span| {
+                            scanner.resolve(*first) == scanner.resolve(*other)
+                        };
+                        label.add_with(tenant, same);
                         items.push(user);
                         Some(())
                     })?;
@@ -254,17 +243,6 @@ impl<'t> Scanner<'t> {
             Some(())
         })?;
         Some((texts, sso_synced.unwrap_or(false)))
-    }
-
-    /// Adds an object's tenant label to those of the objects before it.
-    fn add_label(&self, label: Label, tenant: Option<Span>) -> Label {
-        match (label, tenant) {
-            (Label::NoObject, Some(tenant)) => Label::Same(tenant),
-            (Label::Same(first), Some(tenant)) if self.resolve(first) == self.resolve(tenant) => {
-                Label::Same(first)
-            }
-            _ => Label::NotShared,
-        }
     }
 
     fn resolve(&self, span: Span) -> &str {
