@@ -264,15 +264,14 @@ impl TenantRecords for PlanRecords {
     type Users = PlanUsers;
 
     fn read(path: &Path) -> Result<Self> {
-        match std::fs::read(path) {
-            Ok(bytes) => {
+        match read_bytes(path)? {
+            Some(bytes) => {
                 PlanRecords::from_bytes(bytes).with_context(|| format!("{}", path.display()))
             }
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(PlanRecords {
+            None => Ok(PlanRecords {
                 users: PlanUsers::default(),
                 tenant_label: None,
             }),
-            Err(error) => Err(error).with_context(|| format!("cannot read {}", path.display())),
         }
     }
 
@@ -292,13 +291,22 @@ fn document_start(text: &str) -> &str {
 
 /// Reads and parses `path`; a missing file is an empty YAML list.
 fn read_parsed<M: Metadata>(path: &Path) -> Result<Parsed<M>> {
-    match std::fs::read(path) {
-        Ok(bytes) => parse(&bytes).with_context(|| format!("{}", path.display())),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Parsed {
+    match read_bytes(path)? {
+        Some(bytes) => parse(&bytes).with_context(|| format!("{}", path.display())),
+        None => Ok(Parsed {
             format: RecordsFormat::YamlList,
             users: Vec::new(),
             kept: M::Kept::default(),
         }),
+    }
+}
+
+/// The bytes of the records file at `path`; None when there is no such file (the tenant has
+/// no users yet).
+fn read_bytes(path: &Path) -> Result<Option<Vec<u8>>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(error) => Err(error).with_context(|| format!("cannot read {}", path.display())),
     }
 }

@@ -396,18 +396,30 @@ impl<'t> Scanner<'t> {
         read_key: impl Fn(&mut Self) -> Option<&'t str>,
         mut entry: impl FnMut(&mut Self, &str) -> Option<()>,
     ) -> Option<()> {
-        self.expect(b'{')?;
-        if self.peek()? == b'}' {
+        self.delimited(b'{', b'}', |scanner| {
+            let key = read_key(scanner)?;
+            scanner.expect(b':')?;
+            entry(scanner, key)
+        })
+    }
+
+    /// `open`, then items read by `item` and separated by commas, then `close`.
+    fn delimited(
+        &mut self,
+        open: u8,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Option<()>,
+    ) -> Option<()> {
+        self.expect(open)?;
+        if self.peek()? == close {
             self.pos += 1;
             return Some(());
         }
         loop {
-            let key = read_key(self)?;
-            self.expect(b':')?;
-            entry(self, key)?;
+            item(self)?;
             match self.peek()? {
                 b',' => self.pos += 1,
-                b'}' => {
+                byte if byte == close => {
                     self.pos += 1;
                     return Some(());
                 }
@@ -428,23 +440,8 @@ impl<'t> Scanner<'t> {
     }
 
     /// An array, calling `element` at each element.
-    fn array(&mut self, mut element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
-        self.expect(b'[')?;
-        if self.peek()? == b']' {
-            self.pos += 1;
-            return Some(());
-        }
-        loop {
-            element(self)?;
-            match self.peek()? {
-                b',' => self.pos += 1,
-                b']' => {
-                    self.pos += 1;
-                    return Some(());
-                }
-                _ => return None,
-            }
-        }
+    fn array(&mut self, element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.delimited(b'[', b']', element)
     }
 
     /// Any value, checked as strictly as serde_json checks a value it ignores, not kept.
