@@ -77,6 +77,24 @@ pub fn template(bytes: &[u8]) {
 /// that the full read refuses it too.
 pub fn records(bytes: &[u8]) {
     let plan_read = PlanRecords::parse(bytes);
+    // Read in tiny blocks, cut anywhere (inside a key, a number, a character), the same.
+    let block = 1 + bytes.len() % 16;
+    match (&plan_read, PlanRecords::parse_in_blocks(bytes, block)) {
+        (Ok(whole), Ok(blocks)) => {
+            assert_eq!(
+                whole.users.to_existing(),
+                blocks.users.to_existing(),
+                "blocks"
+            );
+            assert_eq!(whole.tenant_label(), blocks.tenant_label(), "blocks' label");
+        }
+        (Err(whole), Err(blocks)) => assert_eq!(format!("{whole:#}"), format!("{blocks:#}")),
+        (whole, blocks) => panic!(
+            "read at once and in blocks of {block} disagree: {:?} against {:?}",
+            whole.as_ref().map(|records| records.users.len()),
+            blocks.map(|records| records.users.len())
+        ),
+    }
     // The scanner reads what it reads as serde does, and leaves the rest to serde.
     match (&plan_read, PlanRecords::parse_without_scanner(bytes)) {
         (Ok(scanned), Ok(read)) => {
@@ -193,7 +211,8 @@ fn check_plan(template: &Template, users: &[ExistingUser], tenant: &str) {
             );
         }
     }
-    let report = build_report("Acme Corp", template, &planned, error_report.as_ref());
+    let summary = error_report.as_ref().map(|report| report.summary());
+    let report = build_report("Acme Corp", template, &planned, summary);
     serde_json::to_string(&report).expect("the report serialises");
 }
 

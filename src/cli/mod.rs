@@ -3,6 +3,7 @@
 //! Everything is computed first; files are written (atomically) only when all went well, so a
 //! failed command leaves nothing behind.
 
+mod json_report;
 pub mod plan_users;
 pub mod records_file;
 mod records_scan;
@@ -15,11 +16,11 @@ use clap::{ArgAction, Args, ValueEnum};
 use jiff::civil::Date;
 
 use crate::core::archive::read_unpacked;
-use crate::core::error_report::{ErrorReport, write_error_report};
+use crate::core::error_report::{ErrorReport, error_report_summary, write_error_report};
 use crate::core::matching::UserIndex;
 use crate::core::naming::dns_name;
 use crate::core::planner::{Plan, PlanOptions, Writes, plan_checked};
-use crate::core::report::{HIGHLIGHT_MESSAGE, ImportReport, build_report};
+use crate::core::report::{ErrorReportSummary, HIGHLIGHT_MESSAGE, ImportReport, build_report};
 use crate::core::template::{Template, TemplateLimits, read_template};
 use crate::core::validation::{RowProblems, validate_rows};
 use crate::mail::{MailArgs, MailError, MailSettings, ReportMail, build_message, send};
@@ -140,7 +141,8 @@ pub struct Planned<R = RecordsFile> {
     pub(crate) template: Template,
     pub(crate) records: R,
     pub(crate) plan: Plan,
-    /// The error report of the problem rows, when there are any.
+    /// The error report of the problem rows, when there are any and it was asked for (see
+    /// [`ErrorCsv`]).
     pub error_report: Option<ErrorReport>,
     /// The report that `--output` prints.
     pub report: ImportReport,
@@ -150,17 +152,30 @@ pub struct Planned<R = RecordsFile> {
 /// Reads the template and the records, and plans, as `import` does: every record whole, and
 /// the writes that apply the plan. Writes nothing.
 pub fn prepare(args: &PlanArgs) -> Result<Planned, CliError> {
-    prepare_with::<RecordsFile>(args, Writes::Keep)
+    prepare_with::<RecordsFile>(args, Writes::Keep, ErrorCsv::Make)
 }
 
-/// [`prepare`], reading of the records what `R` keeps, with the plan's writes or not: `plan`
-/// reads the users alone and keeps no writes, as it only prints the report.
+/// Whether a run makes the error report's CSV. The report names the error report and counts
+/// its rows either way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ErrorCsv {
+    /// `import`, which writes and mails it, and `plan --error-report`.
+    Make,
+    /// `plan` without `--error-report`, which writes no file: on a large template with many
+    /// problem rows the CSV costs as much as printing a section of the report.
+    Skip,
+}
+
+/// [`prepare`], reading of the records what `R` keeps, with the plan's writes or not, with
+/// the error report's CSV or not: `plan` reads the users alone and keeps no writes, as it only
+/// prints the report, and makes the CSV only to write it.
 ///
 /// The template (read and checked on its own) and the records are independent until the
 /// plan: each is read on a core of its own.
 pub(crate) fn prepare_with<R: TenantRecords + Send>(
     args: &PlanArgs,
     writes: Writes,
+    error_csv: ErrorCsv,
 ) -> Result<Planned<R>, CliError> {
     let (checked, records) = std::thread::scope(|scope| {
         let records = scope.spawn(|| R::read(&args.records));
@@ -192,8 +207,12 @@ pub(crate) fn prepare_with<R: TenantRecords + Send>(
             .to_zoned(jiff::tz::TimeZone::UTC)
             .date()
     });
-    let error_report = write_error_report(&args.tenant, date, &template, &plan);
-    let report = take_report(&args.tenant, &template, &mut plan, error_report.as_ref());
+    let error_report = match error_csv {
+        ErrorCsv::Make => write_error_report(&args.tenant, date, &template, &plan),
+        ErrorCsv::Skip => None,
+    };
+    let summary = error_report_summary(&args.tenant, date, &plan);
+    let report = take_report(&args.tenant, &template, &mut plan, summary);
     Ok(Planned {
         template,
         records,
@@ -211,7 +230,7 @@ fn take_report(
     tenant: &str,
     template: &Template,
     plan: &mut Plan,
-    error_report: Option<&ErrorReport>,
+    error_report: Option<ErrorReportSummary>,
 ) -> ImportReport {
     // The highlight sentence is the one part of the report that depends on the sections.
     let highlights = plan.has_highlights();
@@ -249,7 +268,11 @@ fn read_and_check_template(args: &PlanArgs) -> Result<(Template, Vec<RowProblems
 
 /// `plan`: prints the three sections; writes the error report only when asked to.
 pub fn run_plan(args: &PlanArgs) -> Result<(), CliError> {
-    let planned = prepare_with::<PlanRecords>(args, Writes::Skip)?;
+    let error_csv = match args.error_report {
+        Some(_) => ErrorCsv::Make,
+        None => ErrorCsv::Skip,
+    };
+    let planned = prepare_with::<PlanRecords>(args, Writes::Skip, error_csv)?;
     if let (Some(path), Some(report)) = (&args.error_report, &planned.error_report) {
         prepare_atomic_write(&report_path(path, report), &report.csv)?.persist()?;
     }
@@ -407,7 +430,7 @@ fn print_report(report: &ImportReport, output: OutputFormat) -> anyhow::Result<(
     let mut stdout = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
     match output {
         OutputFormat::Json => {
-            serde_json::to_writer_pretty(&mut stdout, report)?;
+            json_report::write_json(&mut stdout, report)?;
             stdout.write_all(b"\n")?;
         }
         OutputFormat::Table => {
@@ -445,8 +468,10 @@ pub(crate) mod tests {
             };
             let mut plan = crate::core::planner::plan(&template, users, &options);
             let error_report = write_error_report("Acme", date, &template, &plan);
-            let built = build_report("Acme", &template, &plan, error_report.as_ref());
-            let taken = take_report("Acme", &template, &mut plan, error_report.as_ref());
+            let summary = error_report.as_ref().map(ErrorReport::summary);
+            assert_eq!(summary, error_report_summary("Acme", date, &plan));
+            let built = build_report("Acme", &template, &plan, summary.clone());
+            let taken = take_report("Acme", &template, &mut plan, summary);
             assert_eq!(taken, built);
             highlights += usize::from(taken.highlight_message.is_some());
         }

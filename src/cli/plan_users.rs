@@ -1,9 +1,10 @@
-//! The users of a records file as `plan` keeps them: each text a span of the file's own text,
-//! not a string of its own.
+//! The users of a records file as `plan` keeps them: their texts one after another in one
+//! buffer, and each user's name and fields as spans of it, not as strings of their own.
 //!
 //! At 100,000 users a records file holds about a million texts. As strings of their own they
 //! cost a million allocations and twice the memory of the file; as spans they cost 8 bytes
-//! each. The planner reads them through [`StoredUsers`], as it reads whole records.
+//! each, and the buffer holds only the texts, not the rest of the file. The planner reads them
+//! through [`StoredUsers`], as it reads whole records.
 
 use anyhow::{Result, bail};
 
@@ -12,8 +13,7 @@ use crate::core::matching::ExistingUser;
 use crate::core::users::StoredUsers;
 use crate::resources::TenantUserSpec;
 
-/// Where a text lies: in the file's text, or (from `text.len()` on) in the texts that had to
-/// be decoded, which follow it.
+/// Where a text lies in a [`Texts`] buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Span {
     start: u32,
@@ -35,6 +35,12 @@ impl Span {
             len: len as u32,
         }
     }
+
+    /// Where the span lies in a text.
+    pub(crate) fn range(self) -> std::ops::Range<usize> {
+        let start = self.start as usize;
+        start..start + self.len as usize
+    }
 }
 
 /// One user: the spans of its name and of its fields' texts, and whether it is SSO-synced.
@@ -46,28 +52,53 @@ pub(crate) struct PlanUser {
     pub(crate) sso_synced: bool,
 }
 
+/// The most bytes of text a span can point into.
+pub(crate) const MAX_TEXT_BYTES: usize = u32::MAX as usize - 1;
+
+/// The users' texts, one after another.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Texts(String);
+
+impl Texts {
+    /// Adds `text`, and gives its span; None when the buffer would be longer than
+    /// [`MAX_TEXT_BYTES`], more than a span can point into.
+    pub(crate) fn add(&mut self, text: &str) -> Option<Span> {
+        if self.0.len() + text.len() > MAX_TEXT_BYTES {
+            return None;
+        }
+        let span = Span::new(self.0.len(), text.len());
+        self.0.push_str(text);
+        Some(span)
+    }
+
+    /// The text a span points at; None for [`Span::ABSENT`].
+    #[inline]
+    pub(crate) fn get(&self, span: Span) -> Option<&str> {
+        (span != Span::ABSENT).then(|| &self.0[span.range()])
+    }
+
+    /// How long the buffer is: where it is cut back to by [`Texts::truncate`].
+    pub(crate) fn mark(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Drops the texts added since `mark`.
+    pub(crate) fn truncate(&mut self, mark: usize) {
+        self.0.truncate(mark);
+    }
+}
+
 /// The texts, and the users whose spans point into them.
 #[derive(Clone, Debug, Default)]
 pub struct PlanUsers {
-    /// The records file's text, where most texts lie as they are.
-    text: String,
-    /// The texts that are not in `text` as such: strings with escapes, decoded.
-    decoded: String,
+    texts: Texts,
     users: Vec<PlanUser>,
 }
 
-/// The most bytes of text a span can point into: the file's and the decoded texts together.
-pub(crate) const MAX_TEXT_BYTES: usize = u32::MAX as usize - 1;
-
 impl PlanUsers {
-    /// The users of a scan: their spans point into `text`, the file's, and after it into
-    /// `decoded`.
-    pub(crate) fn from_parts(text: String, decoded: String, users: Vec<PlanUser>) -> PlanUsers {
-        PlanUsers {
-            text,
-            decoded,
-            users,
-        }
+    /// The users of a scan, their spans pointing into `texts`.
+    pub(crate) fn from_parts(texts: Texts, users: Vec<PlanUser>) -> PlanUsers {
+        PlanUsers { texts, users }
     }
 
     /// The users read the slow way, whole, their texts copied into one buffer.
@@ -75,25 +106,25 @@ impl PlanUsers {
         let mut plan_users = PlanUsers::default();
         plan_users.users.reserve(users.len());
         for user in users {
-            let decoded = &mut plan_users.decoded;
+            let texts = &mut plan_users.texts;
             let mut add = |text: &str| -> Result<Span> {
-                if decoded.len() + text.len() > MAX_TEXT_BYTES {
-                    bail!("the records file holds more than the 4 GiB of text that plan reads");
+                match texts.add(text) {
+                    Some(span) => Ok(span),
+                    None => {
+                        bail!("the records file holds more than the 4 GiB of text that plan reads")
+                    }
                 }
-                let span = Span::new(decoded.len(), text.len());
-                decoded.push_str(text);
-                Ok(span)
             };
             let name = add(&user.name)?;
-            let mut texts = [Span::ABSENT; Field::ALL.len()];
+            let mut spans = [Span::ABSENT; Field::ALL.len()];
             for field in Field::ALL {
                 if let Some(text) = field.text(&user.spec) {
-                    texts[field as usize] = add(text)?;
+                    spans[field as usize] = add(text)?;
                 }
             }
             plan_users.users.push(PlanUser {
                 name,
-                texts,
+                texts: spans,
                 sso_synced: user.spec.sso_synced,
             });
         }
@@ -102,19 +133,7 @@ impl PlanUsers {
 
     /// The text a span points at; None for [`Span::ABSENT`].
     pub(crate) fn get(&self, span: Span) -> Option<&str> {
-        PlanUsers::resolve(&self.text, &self.decoded, span)
-    }
-
-    /// The text `span` points at in a file's `text` followed by the `decoded` texts.
-    pub(crate) fn resolve<'a>(text: &'a str, decoded: &'a str, span: Span) -> Option<&'a str> {
-        if span == Span::ABSENT {
-            return None;
-        }
-        let (start, len) = (span.start as usize, span.len as usize);
-        Some(match start.checked_sub(text.len()) {
-            None => &text[start..start + len],
-            Some(start) => &decoded[start..start + len],
-        })
+        self.texts.get(span)
     }
 
     /// How many users there are.

@@ -219,7 +219,20 @@ impl PlanRecords {
     /// file that [`RecordsFile::parse`] reads gives the same users and tenant label (up to the
     /// 4 GiB of text that `plan` keeps), and a file refused here is refused there too.
     pub fn parse(bytes: &[u8]) -> Result<PlanRecords> {
-        PlanRecords::from_bytes(bytes.to_vec())
+        match records_scan::scan(bytes, bytes.len())? {
+            Some(scanned) => Ok(PlanRecords::scanned(scanned)),
+            None => PlanRecords::parse_without_scanner(bytes),
+        }
+    }
+
+    /// [`PlanRecords::parse`], the scanner reading `block` bytes at a time: the fuzz check
+    /// compares it with reading in the usual blocks.
+    #[doc(hidden)]
+    pub fn parse_in_blocks(bytes: &[u8], block: usize) -> Result<PlanRecords> {
+        match records_scan::scan_in_blocks(bytes, bytes.len(), block)? {
+            Some(scanned) => Ok(PlanRecords::scanned(scanned)),
+            None => PlanRecords::parse_without_scanner(bytes),
+        }
     }
 
     /// [`PlanRecords::parse`] without the scanner: the read the scanner leaves its cases to.
@@ -234,21 +247,18 @@ impl PlanRecords {
         self.tenant_label.as_deref()
     }
 
-    fn from_bytes(bytes: Vec<u8>) -> Result<PlanRecords> {
-        let text = match String::from_utf8(bytes) {
-            Ok(text) => text,
-            Err(error) => return PlanRecords::parse_without_scanner(error.as_bytes()),
-        };
-        let start = text.len() - document_start(&text).len();
-        if !text[start..].starts_with('{') {
-            return PlanRecords::parse_without_scanner(text.as_bytes());
+    /// No users: the records file of a tenant that has none yet.
+    fn empty() -> PlanRecords {
+        PlanRecords {
+            users: PlanUsers::default(),
+            tenant_label: None,
         }
-        match records_scan::scan(text, start) {
-            Ok(scanned) => Ok(PlanRecords {
-                users: scanned.users,
-                tenant_label: scanned.tenant_label,
-            }),
-            Err(text) => PlanRecords::parse_without_scanner(text.as_bytes()),
+    }
+
+    fn scanned(scanned: records_scan::Scanned) -> PlanRecords {
+        PlanRecords {
+            users: scanned.users,
+            tenant_label: scanned.tenant_label,
         }
     }
 
@@ -263,15 +273,26 @@ impl PlanRecords {
 impl TenantRecords for PlanRecords {
     type Users = PlanUsers;
 
+    /// The file is scanned as it is read; when the scanner leaves it to the full read, it is
+    /// read again, whole.
     fn read(path: &Path) -> Result<Self> {
-        match read_bytes(path)? {
-            Some(bytes) => {
-                PlanRecords::from_bytes(bytes).with_context(|| format!("{}", path.display()))
+        let cannot_read = || format!("cannot read {}", path.display());
+        let file = match std::fs::File::open(path) {
+            Ok(file) => file,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(PlanRecords::empty());
             }
-            None => Ok(PlanRecords {
-                users: PlanUsers::default(),
-                tenant_label: None,
-            }),
+            Err(error) => return Err(error).with_context(cannot_read),
+        };
+        let size = file.metadata().map_or(0, |metadata| metadata.len());
+        let size = usize::try_from(size).unwrap_or(0);
+        if let Some(scanned) = records_scan::scan(file, size).with_context(cannot_read)? {
+            return Ok(PlanRecords::scanned(scanned));
+        }
+        match read_bytes(path)? {
+            Some(bytes) => PlanRecords::parse_without_scanner(&bytes)
+                .with_context(|| format!("{}", path.display())),
+            None => Ok(PlanRecords::empty()),
         }
     }
 

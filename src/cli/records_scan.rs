@@ -2,18 +2,31 @@
 //! `kubectl get tenantusers -o json` prints it.
 //!
 //! serde's read of a large file spends most of its time making a string of every text. This
-//! scanner reads the text once, by hand, and keeps each text as a span of the file
-//! ([`PlanUsers`]). It reads only what it can read exactly as the full read does: a JSON
-//! object with an `items` array of TenantUser objects, each with a name and a spec. On
-//! anything else (YAML, a syntax error, a value of another type, a repeated key, an invalid
-//! object, two objects of one name, a key written with escapes) it gives up, and the full read
-//! decides and gives its own error. So it never accepts a file that the full read refuses, and
-//! what it accepts it reads the same: unit tests and the fuzz check `records` compare the two.
+//! scanner reads the file once, by hand, a block at a time, and keeps of each user only the
+//! texts the plan reads, one after another in one buffer ([`PlanUsers`]). It reads only what
+//! it can read exactly as the full read does: a JSON object with an `items` array of
+//! TenantUser objects, each with a name and a spec. On anything else (YAML, a syntax error, a
+//! value of another type, a repeated key, an invalid object, two objects of one name, a key
+//! written with escapes, bytes that are not UTF-8) it gives up, and the full read decides and
+//! gives its own error. So it never accepts a file that the full read refuses, and what it
+//! accepts it reads the same: unit tests and the fuzz check `records` compare the two.
+//!
+//! The file is read in blocks, not whole: a whole 37 MB file cost a third of the scan in
+//! fresh memory for the kernel to fill, where a block is read into memory that is already
+//! there and still in the core's cache when it is scanned.
 
-use super::plan_users::{MAX_TEXT_BYTES, PlanUser, PlanUsers, Span};
+use std::io::{self, Read};
+
+use super::plan_users::{MAX_TEXT_BYTES, PlanUser, PlanUsers, Span, Texts};
 use super::records_file::{SharedLabel, first_shared_name};
 use crate::core::fields::Field;
 use crate::resources::TENANT_LABEL;
+
+/// How much of the file is read at a time.
+const BLOCK: usize = 256 * 1024;
+
+/// The most users the list of users is sized for before it is read.
+const MAX_USERS_ESTIMATE: usize = 1 << 24;
 
 /// What a scan read: the users, and the tenant label they all carry, if they do.
 pub(crate) struct Scanned {
@@ -21,45 +34,51 @@ pub(crate) struct Scanned {
     pub(crate) tenant_label: Option<String>,
 }
 
-/// Scans `text` from `start` (past a byte-order mark and white space) as a JSON List of
-/// TenantUsers; gives the text back when the full read is to decide.
-pub(crate) fn scan(text: String, start: usize) -> Result<Scanned, String> {
-    match scan_text(&text, start) {
-        Some((users, decoded, tenant_label)) => Ok(Scanned {
-            users: PlanUsers::from_parts(text, decoded, users),
-            tenant_label,
-        }),
-        None => Err(text),
-    }
+/// Scans a records file read from `source` as a JSON List of TenantUsers. `Ok(None)` when the
+/// full read is to decide; `source` may then have been read in part or to its end.
+/// `size_hint` is the file's size, if known, to size the list of users.
+pub(crate) fn scan(source: impl Read, size_hint: usize) -> io::Result<Option<Scanned>> {
+    scan_in_blocks(source, size_hint, BLOCK)
 }
 
-fn scan_text(text: &str, start: usize) -> Option<(Vec<PlanUser>, String, Option<String>)> {
-    if text.len() > MAX_TEXT_BYTES / 2 {
-        return None;
-    }
-    let mut scanner = Scanner {
-        text,
-        bytes: text.as_bytes(),
-        pos: start,
-        depth: 0,
-        decoded: String::new(),
+/// [`scan`], reading `block` bytes at a time: tests and the fuzz check scan in tiny blocks,
+/// so that units and characters are cut by the blocks' ends everywhere.
+pub(crate) fn scan_in_blocks(
+    source: impl Read,
+    size_hint: usize,
+    block: usize,
+) -> io::Result<Option<Scanned>> {
+    let mut stream = Stream {
+        source,
+        block: block.max(1),
+        window: String::new(),
+        pos: 0,
+        raw: Vec::new(),
+        partial: Vec::new(),
+        end: false,
+        error: None,
+        kept: Texts::default(),
     };
-    let (users, label) = scanner.document()?;
-    let Scanner { decoded, .. } = scanner;
+    let scanned = stream.document(size_hint);
+    if let Some(error) = stream.error {
+        return Err(error);
+    }
+    let Some((users, label)) = scanned else {
+        return Ok(None);
+    };
+    let texts = stream.kept;
+    // Two users of one name: the full read refuses the file, naming both.
+    let name_at = |at: usize| texts.get(users[at].name).unwrap_or("");
+    if first_shared_name(users.len(), name_at).is_some() {
+        return Ok(None);
+    }
     let tenant_label = label
         .shared()
-        .map(|span| resolve(text, &decoded, span).to_string());
-    let name_at = |at: usize| resolve(text, &decoded, users[at].name);
-    // Two users of one name: the full read refuses the file, naming both.
-    if first_shared_name(users.len(), name_at).is_some() {
-        return None;
-    }
-    Some((users, decoded, tenant_label))
-}
-
-/// The text of `span` while scanning: in the file, or in the texts decoded so far.
-fn resolve<'a>(text: &'a str, decoded: &'a str, span: Span) -> &'a str {
-    PlanUsers::resolve(text, decoded, span).unwrap_or("")
+        .map(|span| texts.get(span).unwrap_or("").to_string());
+    Ok(Some(Scanned {
+        users: PlanUsers::from_parts(texts, users),
+        tenant_label,
+    }))
 }
 
 /// The spec keys, each with its field; `ssoSynced` is read apart.
@@ -90,9 +109,244 @@ fn spec_field(key: &str) -> Option<Field> {
     })
 }
 
+/// The keys of the List that are read; any other is skipped.
+enum ListKey {
+    Items,
+    Kind,
+    Metadata,
+    Spec,
+    Other,
+}
+
+/// The file as it is read: the window, the part read and not yet scanned, which a
+/// [`Scanner`] reads one unit at a time (a key of the List, an item, a comma), and the texts
+/// kept so far.
+///
+/// A unit is scanned over the window as it stands. One that fails, or that ends at the
+/// window's end (where more of the file could still change it: a number, white space), is
+/// scanned again after more of the file is read, until the file's end: only then does a
+/// failure give up. Each read adds at least as much as the window holds, so that a long unit
+/// is scanned again only a few times.
+struct Stream<R> {
+    source: R,
+    /// How much of the file is read at a time ([`BLOCK`]).
+    block: usize,
+    /// The file's text from where the scan has come to, and what has been read after it.
+    window: String,
+    /// Where the next unit starts in `window`.
+    pos: usize,
+    /// A block as read, before it is checked as UTF-8.
+    raw: Vec<u8>,
+    /// The bytes of a character that a block cut in two, kept for the next block.
+    partial: Vec<u8>,
+    /// Whether the file has been read to its end.
+    end: bool,
+    /// A failed read, which ends the scan.
+    error: Option<io::Error>,
+    kept: Texts,
+}
+
+/// Every method gives None where the scan gives up; `?` carries it up.
+impl<R: Read> Stream<R> {
+    /// The whole document: an object with `items`, then nothing but white space.
+    fn document(&mut self, size_hint: usize) -> Option<(Vec<PlanUser>, SharedLabel<Span>)> {
+        self.start()?;
+        let (mut users, mut label) = (None, SharedLabel::NoObject);
+        let (mut kind, mut metadata, mut spec) = (false, false, false);
+        self.delimited(b'{', b'}', |stream| {
+            let key = stream.unit(|scanner| {
+                let key = match scanner.key()? {
+                    "items" => ListKey::Items,
+                    "kind" => ListKey::Kind,
+                    "metadata" => ListKey::Metadata,
+                    "spec" => ListKey::Spec,
+                    _ => ListKey::Other,
+                };
+                scanner.expect(b':')?;
+                Some(key)
+            })?;
+            match key {
+                ListKey::Items => {
+                    once(&mut users)?;
+                    users = Some(stream.items(size_hint, &mut label)?);
+                }
+                // The List's own kind, metadata and spec are read (and checked) by the full
+                // read too, though not kept.
+                ListKey::Kind => {
+                    flag(&mut kind)?;
+                    stream.unit(|scanner| scanner.null_or(Scanner::string).map(drop))?;
+                }
+                ListKey::Metadata => {
+                    flag(&mut metadata)?;
+                    stream.unit(|scanner| scanner.metadata().map(drop))?;
+                }
+                ListKey::Spec => {
+                    flag(&mut spec)?;
+                    stream.unit(|scanner| scanner.null_or(|scanner| scanner.spec().map(drop)))?;
+                }
+                ListKey::Other => stream.unit(|scanner| scanner.skip())?,
+            }
+            Some(())
+        })?;
+        self.rest_is_white_space()?;
+        Some((users?, label))
+    }
+
+    /// The items: each user, its texts kept, and its tenant label added to `label`.
+    fn items(&mut self, size_hint: usize, label: &mut SharedLabel<Span>) -> Option<Vec<PlanUser>> {
+        // Estimated from the file's size, to spare the list's regrowth; room never filled is
+        // never touched, and costs no memory.
+        let mut items = Vec::with_capacity((size_hint / 512).min(MAX_USERS_ESTIMATE));
+        self.delimited(b'[', b']', |stream| {
+            stream.forget_scanned();
+            let (user, tenant) = stream.unit(|scanner| {
+                let (user, tenant) = scanner.item()?;
+                // The texts are kept as soon as the item is read, while they are at hand.
+                let mark = scanner.kept.mark();
+                let kept = scanner.keep_user(&user, tenant);
+                if kept.is_none() {
+                    scanner.kept.truncate(mark);
+                }
+                kept
+            })?;
+            let kept = &stream.kept;
+            label.add_with(tenant, |first, other| kept.get(*first) == kept.get(*other));
+            items.push(user);
+            Some(())
+        })?;
+        Some(items)
+    }
+
+    /// Past a byte-order mark and white space, the document must start with `{`: anything
+    /// else (YAML) is the full read's.
+    fn start(&mut self) -> Option<()> {
+        while self.window.len() < 3 && !self.end {
+            self.fill().then_some(())?;
+        }
+        if self.window.starts_with('\u{feff}') {
+            self.pos = '\u{feff}'.len_utf8();
+        }
+        (self.unit(|scanner| scanner.peek())? == b'{').then_some(())
+    }
+
+    /// `open`, then members read by `member` and separated by commas, then `close`: the
+    /// List's keys, or its items.
+    fn delimited(
+        &mut self,
+        open: u8,
+        close: u8,
+        mut member: impl FnMut(&mut Self) -> Option<()>,
+    ) -> Option<()> {
+        self.unit(|scanner| scanner.expect(open))?;
+        if self.unit(|scanner| scanner.closes(close))? {
+            return Some(());
+        }
+        loop {
+            member(self)?;
+            if self.unit(|scanner| scanner.comma_or(close))? {
+                return Some(());
+            }
+        }
+    }
+
+    /// Nothing but white space to the file's end.
+    fn rest_is_white_space(&mut self) -> Option<()> {
+        loop {
+            let mut scanner = Scanner::new(&self.window, self.pos, &mut self.kept);
+            scanner.white_space();
+            if scanner.pos < self.window.len() {
+                return None;
+            }
+            self.pos = scanner.pos;
+            if self.end {
+                return Some(());
+            }
+            self.fill().then_some(())?;
+        }
+    }
+
+    /// Scans one unit with `scan`, from `pos`, reading more of the file while it is needed.
+    fn unit<T>(&mut self, mut scan: impl FnMut(&mut Scanner) -> Option<T>) -> Option<T> {
+        loop {
+            let mark = self.kept.mark();
+            let mut scanner = Scanner::new(&self.window, self.pos, &mut self.kept);
+            let value = scan(&mut scanner);
+            let pos = scanner.pos;
+            match value {
+                Some(value) if pos < self.window.len() || self.end => {
+                    self.pos = pos;
+                    return Some(value);
+                }
+                // Whatever the unit kept is kept again when it is scanned again.
+                Some(_) => self.kept.truncate(mark),
+                // With the whole rest of the file at hand, a failure stands.
+                None if self.end => return None,
+                None => {}
+            }
+            self.fill().then_some(())?;
+        }
+    }
+
+    /// Reads more of the file into the window, or finds its end: false on a failed read, or
+    /// on bytes that are not UTF-8 (which the full read refuses).
+    fn fill(&mut self) -> bool {
+        let want = self.block.max(self.window.len() - self.pos);
+        self.raw.clear();
+        self.raw.append(&mut self.partial);
+        match (&mut self.source)
+            .take(want as u64)
+            .read_to_end(&mut self.raw)
+        {
+            Ok(read) => self.end = read < want,
+            Err(error) => {
+                self.error = Some(error);
+                return false;
+            }
+        }
+        // Spans of the window are 32-bit, as are those of the texts kept.
+        if self.window.len() + self.raw.len() > MAX_TEXT_BYTES / 2 {
+            return false;
+        }
+        match std::str::from_utf8(&self.raw) {
+            Ok(text) => self.window.push_str(text),
+            // A character cut in two by the block's end: the rest of it comes with the next.
+            Err(error) if error.error_len().is_none() && !self.end => {
+                let (text, partial) = self.raw.split_at(error.valid_up_to());
+                self.window
+                    .push_str(std::str::from_utf8(text).expect("checked as UTF-8"));
+                self.partial.extend_from_slice(partial);
+            }
+            Err(_) => return false,
+        }
+        true
+    }
+
+    /// Drops the scanned part of the window, once it is a block long, so that the window
+    /// stays about a block. Called between units, where no span points into the window.
+    fn forget_scanned(&mut self) {
+        if self.pos >= self.block && self.window.is_char_boundary(self.pos) {
+            self.window.drain(..self.pos);
+            self.pos = 0;
+        }
+    }
+}
+
+/// The text of `span` while scanning a unit: in the window, or in the texts it decoded.
+fn resolve<'a>(text: &'a str, decoded: &'a str, span: Span) -> &'a str {
+    if span == Span::ABSENT {
+        return "";
+    }
+    let range = span.range();
+    match range.start.checked_sub(text.len()) {
+        None => &text[range],
+        Some(start) => &decoded[start..start + range.len()],
+    }
+}
+
 /// The deepest nesting a skipped value may have; serde_json refuses deeper than 128.
 const MAX_DEPTH: u32 = 100;
 
+/// Reads one unit of the window.
 struct Scanner<'t> {
     text: &'t str,
     bytes: &'t [u8],
@@ -101,53 +355,48 @@ struct Scanner<'t> {
     depth: u32,
     /// The texts with escapes, decoded: their spans start at `text.len()`.
     decoded: String,
+    /// The texts kept of the users so far.
+    kept: &'t mut Texts,
 }
 
 /// Every method gives None where the scan gives up; `?` carries it up.
 impl<'t> Scanner<'t> {
-    /// The whole document: an object with `items`, then nothing but white space.
-    fn document(&mut self) -> Option<(Vec<PlanUser>, SharedLabel<Span>)> {
-        let (mut users, mut label) = (None, SharedLabel::NoObject);
-        let (mut kind, mut metadata, mut spec) = (false, false, false);
-        self.object(|scanner, key| {
-            match key {
-                "items" => {
-                    once(&mut users)?;
-                    // Estimated from the text's size, to spare the list's regrowth; room
-                    // never filled is never touched, and costs no memory.
-                    let mut items = Vec::with_capacity(scanner.bytes.len() / 512);
-                    scanner.array(|scanner| {
-                        let (user, tenant) = scanner.item()?;
-                        let same = |first: &Span, other: &Span| {
-                            scanner.resolve(*first) == scanner.resolve(*other)
-                        };
-                        label.add_with(tenant, same);
-                        items.push(user);
-                        Some(())
-                    })?;
-                    users = Some(items);
-                }
-                // The List's own kind, metadata and spec are read (and checked) by the full
-                // read too, though not kept.
-                "kind" => {
-                    flag(&mut kind)?;
-                    scanner.null_or(Self::string)?;
-                }
-                "metadata" => {
-                    flag(&mut metadata)?;
-                    scanner.metadata()?;
-                }
-                "spec" => {
-                    flag(&mut spec)?;
-                    scanner.null_or(|scanner| scanner.spec().map(drop))?;
-                }
-                _ => scanner.skip()?,
-            }
-            Some(())
-        })?;
-        self.white_space();
-        (self.pos == self.bytes.len()).then_some(())?;
-        Some((users?, label))
+    fn new(text: &'t str, pos: usize, kept: &'t mut Texts) -> Scanner<'t> {
+        Scanner {
+            text,
+            bytes: text.as_bytes(),
+            pos,
+            depth: 0,
+            decoded: String::new(),
+            kept,
+        }
+    }
+
+    /// Keeps the user's texts, and its tenant label's: the spans it gives point into `kept`.
+    /// None when `kept` is full.
+    fn keep_user(
+        &mut self,
+        user: &PlanUser,
+        tenant: Option<Span>,
+    ) -> Option<(PlanUser, Option<Span>)> {
+        let mut keep = |span: Span| match span {
+            Span::ABSENT => Some(Span::ABSENT),
+            span => self.kept.add(resolve(self.text, &self.decoded, span)),
+        };
+        let mut texts = [Span::ABSENT; Field::ALL.len()];
+        for (kept, &span) in texts.iter_mut().zip(&user.texts) {
+            *kept = keep(span)?;
+        }
+        let user = PlanUser {
+            name: keep(user.name)?,
+            texts,
+            sso_synced: user.sso_synced,
+        };
+        let tenant = match tenant {
+            Some(span) => Some(keep(span)?),
+            None => None,
+        };
+        Some((user, tenant))
     }
 
     /// One object of `items`: a TenantUser with a name and a spec. Gives the user and its
@@ -247,6 +496,21 @@ impl<'t> Scanner<'t> {
 
     fn resolve(&self, span: Span) -> &str {
         resolve(self.text, &self.decoded, span)
+    }
+
+    /// Consumes `close` if it comes next (after white space): whether it did.
+    fn closes(&mut self, close: u8) -> Option<bool> {
+        let closes = self.peek()? == close;
+        self.pos += usize::from(closes);
+        Some(closes)
+    }
+
+    /// Consumes a comma (false) or `close` (true), after white space.
+    fn comma_or(&mut self, close: u8) -> Option<bool> {
+        let byte = self.peek()?;
+        (byte == b',' || byte == close).then_some(())?;
+        self.pos += 1;
+        Some(byte == close)
     }
 
     /// JSON's white space.
@@ -411,19 +675,13 @@ impl<'t> Scanner<'t> {
         mut item: impl FnMut(&mut Self) -> Option<()>,
     ) -> Option<()> {
         self.expect(open)?;
-        if self.peek()? == close {
-            self.pos += 1;
+        if self.closes(close)? {
             return Some(());
         }
         loop {
             item(self)?;
-            match self.peek()? {
-                b',' => self.pos += 1,
-                byte if byte == close => {
-                    self.pos += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if self.comma_or(close)? {
+                return Some(());
             }
         }
     }
@@ -570,15 +828,37 @@ mod tests {
 
     const SPEC: &str = r#"{"username": "ann", "email": "ann@acme.test", "coupaUsername": "ann", "coupaUserId": "1", "status": "Active", "ssoSynced": true, "city": null}"#;
 
+    /// Read `block` bytes at a time, `bytes` are read as when read at once.
+    fn assert_same_in_blocks(bytes: &[u8], block: usize) {
+        let whole = scan(bytes, bytes.len()).unwrap();
+        let blocks = scan_in_blocks(bytes, 0, block).unwrap();
+        let text = String::from_utf8_lossy(bytes);
+        match (whole, blocks) {
+            (Some(whole), Some(blocks)) => {
+                assert_eq!(
+                    whole.users.to_existing(),
+                    blocks.users.to_existing(),
+                    "{block}: {text}"
+                );
+                assert_eq!(whole.tenant_label, blocks.tenant_label, "{block}: {text}");
+            }
+            (None, None) => {}
+            (whole, _) => panic!("{block}: {text}: scanned at once: {}", whole.is_some()),
+        }
+    }
+
     /// Whether the scanner reads `text` itself (rather than leaving it to serde).
     fn scans(text: &str) -> bool {
-        scan(text.to_string(), 0).is_ok()
+        scan(text.as_bytes(), text.len()).unwrap().is_some()
     }
 
     /// `plan`'s read of `text` and serde's alone give the same users and label, or the same
     /// error.
     fn assert_same_read(text: &str) {
         let bytes = text.as_bytes();
+        for block in 1..=9 {
+            assert_same_in_blocks(bytes, block);
+        }
         match (
             PlanRecords::parse(bytes),
             PlanRecords::parse_without_scanner(bytes),

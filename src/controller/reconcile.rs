@@ -395,7 +395,8 @@ fn reports(
     let display_name = &tenant.spec.display_name;
     let date = Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
     let error_report = write_error_report(display_name, date, template, plan);
-    let report = build_report(display_name, template, plan, error_report.as_ref());
+    let summary = error_report.as_ref().map(ErrorReport::summary);
+    let report = build_report(display_name, template, plan, summary);
     (report, error_report)
 }
 

@@ -5,6 +5,7 @@ use jiff::civil::Date;
 
 use super::naming::{error_report_file_name, report_date};
 use super::planner::Plan;
+use super::report::ErrorReportSummary;
 use super::template::Template;
 
 /// A written error report.
@@ -57,11 +58,36 @@ pub fn write_error_report(
         write_record(&mut writer, record);
     }
     let csv = writer.into_inner().expect("writing to memory cannot fail");
+    let ErrorReportSummary { file_name, rows } =
+        error_report_summary(tenant_display_name, date, plan)?;
     Some(ErrorReport {
-        file_name: error_report_file_name(tenant_display_name, date),
-        rows: plan.problem.len(),
+        file_name,
+        rows,
         csv,
     })
+}
+
+/// What the import's report says of the error report of `plan`'s problem rows, its name and
+/// size, without writing its CSV; `None` when there are none.
+pub fn error_report_summary(
+    tenant_display_name: &str,
+    date: Date,
+    plan: &Plan,
+) -> Option<ErrorReportSummary> {
+    (!plan.problem.is_empty()).then(|| ErrorReportSummary {
+        file_name: error_report_file_name(tenant_display_name, date),
+        rows: plan.problem.len(),
+    })
+}
+
+impl ErrorReport {
+    /// What the import's report says of this error report.
+    pub fn summary(&self) -> ErrorReportSummary {
+        ErrorReportSummary {
+            file_name: self.file_name.clone(),
+            rows: self.rows,
+        }
+    }
 }
 
 /// The row's cells as they stand in the file, one per header (a short row's last are blank).

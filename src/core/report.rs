@@ -60,7 +60,7 @@ pub fn build_report(
     tenant_display_name: &str,
     template: &super::template::Template,
     plan: &super::planner::Plan,
-    error_report: Option<&super::error_report::ErrorReport>,
+    error_report: Option<ErrorReportSummary>,
 ) -> ImportReport {
     ImportReport {
         tenant: tenant_display_name.to_string(),
@@ -76,9 +76,6 @@ pub fn build_report(
         update: plan.update.clone(),
         problem: plan.problem.clone(),
         highlight_message: plan.has_highlights().then(|| HIGHLIGHT_MESSAGE.to_string()),
-        error_report: error_report.map(|report| ErrorReportSummary {
-            file_name: report.file_name.clone(),
-            rows: report.rows,
-        }),
+        error_report,
     }
 }

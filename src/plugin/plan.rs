@@ -11,7 +11,7 @@ use super::{EXIT_IMPORT_FAILED, EXIT_OK, Output, PluginError, Terminal, check_na
 use crate::cli::table::{self, Style};
 use crate::controller::template_source::{self, Content, Fetched};
 use crate::controller::{Settings, tenant_users};
-use crate::core::error_report::write_error_report;
+use crate::core::error_report::error_report_summary;
 use crate::core::planner::{PlanOptions, plan};
 use crate::core::report::{ImportReport, build_report};
 use crate::core::template::read_template;
@@ -137,12 +137,13 @@ pub(crate) async fn plan_import(
     let date = jiff::Timestamp::now()
         .to_zoned(jiff::tz::TimeZone::UTC)
         .date();
-    let error_report = write_error_report(display_name, date, &template, &plan);
+    // Only the report is shown: the error report's name and size, not its CSV.
+    let error_report = error_report_summary(display_name, date, &plan);
     Ok(Ok(build_report(
         display_name,
         &template,
         &plan,
-        error_report.as_ref(),
+        error_report,
     )))
 }
 

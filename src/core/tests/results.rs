@@ -47,7 +47,12 @@ fn the_json_report_has_the_spec_shape_with_nulls_and_row_order() {
     users[1].spec.last_name = Some("White".into());
     let plan = plan(&tmpl, &users, &options());
     let error_report = write_error_report("Acme Corp", date(), &tmpl, &plan);
-    let report = build_report("Acme Corp", &tmpl, &plan, error_report.as_ref());
+    let report = build_report(
+        "Acme Corp",
+        &tmpl,
+        &plan,
+        error_report.as_ref().map(|report| report.summary()),
+    );
     let json = serde_json::to_value(&report).unwrap();
     let message = json["problem"][0]["message"].clone();
     let highlight = json["highlightMessage"].clone();
