@@ -198,7 +198,6 @@ impl<R: Read> Stream<R> {
         // never touched, and costs no memory.
         let mut items = Vec::with_capacity((size_hint / 512).min(MAX_USERS_ESTIMATE));
         self.delimited(b'[', b']', |stream| {
-            stream.forget_scanned();
             let (user, tenant) = stream.unit(|scanner| {
                 let (user, tenant) = scanner.item()?;
                 // The texts are kept as soon as the item is read, while they are at hand.
@@ -289,7 +288,18 @@ impl<R: Read> Stream<R> {
 
     /// Reads more of the file into the window, or finds its end: false on a failed read, or
     /// on bytes that are not UTF-8 (which the full read refuses).
+    ///
+    /// The part of the window scanned already is dropped first. Nothing points into it: a
+    /// unit keeps its texts when it ends, and the unit being scanned starts again at `pos`.
+    /// What is left to move is the unit the window cut, so the window stays about a block.
     fn fill(&mut self) -> bool {
+        // Units end after a byte of JSON's own (a quote, a bracket, white space), never inside
+        // a character; were one to, the scan would give up rather than cut the character.
+        if !self.window.is_char_boundary(self.pos) {
+            return false;
+        }
+        self.window.drain(..self.pos);
+        self.pos = 0;
         let want = self.block.max(self.window.len() - self.pos);
         self.raw.clear();
         self.raw.append(&mut self.partial);
@@ -319,15 +329,6 @@ impl<R: Read> Stream<R> {
             Err(_) => return false,
         }
         true
-    }
-
-    /// Drops the scanned part of the window, once it is a block long, so that the window
-    /// stays about a block. Called between units, where no span points into the window.
-    fn forget_scanned(&mut self) {
-        if self.pos >= self.block && self.window.is_char_boundary(self.pos) {
-            self.window.drain(..self.pos);
-            self.pos = 0;
-        }
     }
 }
 
