@@ -843,6 +843,42 @@ fn a_records_file_with_two_objects_of_one_name_is_refused() {
     );
 }
 
+/// `plan` reads a JSON List with its own scanner, and leaves two objects of one name to the
+/// index of the users: the file is refused all the same, in the same words.
+#[test]
+fn plan_refuses_a_json_records_file_with_two_objects_of_one_name() {
+    let user = |name: &str, id: u32| {
+        format!(
+            r#"{{"apiVersion": "riskassess.io/v1alpha1", "kind": "TenantUser", "metadata": {{"name": "{name}"}}, "spec": {{"username": "u{id}", "coupaUserId": "{id}"}}}}"#
+        )
+    };
+    let list = |names: &[&str]| {
+        let items: Vec<String> = (1..).zip(names).map(|(id, name)| user(name, id)).collect();
+        format!(
+            r#"{{"apiVersion": "v1", "kind": "List", "items": [{}]}}"#,
+            items.join(",\n")
+        )
+    };
+    let dir = scratch();
+    let plan = |records: &str| {
+        std::fs::write(dir.path().join("users.json"), records).unwrap();
+        run(
+            dir.path(),
+            &words("plan --template template.csv --records users.json --output json"),
+        )
+    };
+    let out = plan(&list(&["acme-1", "acme-2", "acme-1", "acme-2"]));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let message = stderr(&out);
+    assert!(
+        message.contains("\"acme-1\"") && message.contains("item 1") && message.contains("item 3"),
+        "{message}"
+    );
+    assert!(out.stdout.is_empty(), "no report");
+    let out = plan(&list(&["acme-1", "acme-2", "acme-3"]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
 #[test]
 fn a_records_file_with_an_object_without_a_name_is_refused() {
     let docs = [user_doc(Some("acme-1"), "1"), user_doc(None, "2")];

@@ -195,13 +195,9 @@ pub(crate) fn prepare_with<R: TenantRecords + Send>(
         tenant: tenant.clone(),
         sso_sync: args.sso_sync,
     };
-    let mut plan = plan_checked(
-        &template,
-        problems,
-        &UserIndex::new(records.users()),
-        &options,
-        writes,
-    );
+    let index = UserIndex::new(records.users());
+    records.refuse_shared_name(&args.records, index.shared_name())?;
+    let mut plan = plan_checked(&template, problems, &index, &options, writes);
     let date = args.date.unwrap_or_else(|| {
         jiff::Timestamp::now()
             .to_zoned(jiff::tz::TimeZone::UTC)

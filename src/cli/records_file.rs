@@ -181,6 +181,11 @@ pub(crate) trait TenantRecords: Sized {
     fn users(&self) -> &Self::Users;
     /// The `riskassess.io/tenant` label the records share, if they all carry the same one.
     fn tenant_label(&self) -> Option<String>;
+    /// Refuses the file read from `path` when two of its users share a name: `shared`, the
+    /// first two, as the index of the users finds them
+    /// ([`UserIndex::shared_name`](crate::core::matching::UserIndex::shared_name)). A read
+    /// that refuses such a file itself has nothing to refuse here.
+    fn refuse_shared_name(&self, path: &Path, shared: Option<(usize, usize)>) -> Result<()>;
 }
 
 impl TenantRecords for RecordsFile {
@@ -196,6 +201,11 @@ impl TenantRecords for RecordsFile {
 
     fn tenant_label(&self) -> Option<String> {
         RecordsFile::tenant_label(self)
+    }
+
+    fn refuse_shared_name(&self, _: &Path, shared: Option<(usize, usize)>) -> Result<()> {
+        debug_assert_eq!(shared, None, "the read refuses two users of one name");
+        Ok(())
     }
 }
 
@@ -219,19 +229,18 @@ impl PlanRecords {
     /// file that [`RecordsFile::parse`] reads gives the same users and tenant label (up to the
     /// 4 GiB of text that `plan` keeps), and a file refused here is refused there too.
     pub fn parse(bytes: &[u8]) -> Result<PlanRecords> {
-        match records_scan::scan(bytes, bytes.len())? {
-            Some(scanned) => Ok(PlanRecords::scanned(scanned)),
-            None => PlanRecords::parse_without_scanner(bytes),
-        }
+        PlanRecords::parse_in_blocks(bytes, records_scan::BLOCK)
     }
 
     /// [`PlanRecords::parse`], the scanner reading `block` bytes at a time: the fuzz check
     /// compares it with reading in the usual blocks.
     #[doc(hidden)]
     pub fn parse_in_blocks(bytes: &[u8], block: usize) -> Result<PlanRecords> {
-        match records_scan::scan_in_blocks(bytes, bytes.len(), block)? {
-            Some(scanned) => Ok(PlanRecords::scanned(scanned)),
-            None => PlanRecords::parse_without_scanner(bytes),
+        let scanned = records_scan::scan_in_blocks(bytes, bytes.len(), block)?;
+        match scanned.map(PlanRecords::scanned) {
+            // Two users of one name: the full read refuses the file, naming both.
+            Some(records) if records.first_shared_name().is_none() => Ok(records),
+            _ => PlanRecords::parse_without_scanner(bytes),
         }
     }
 
@@ -245,6 +254,20 @@ impl PlanRecords {
     /// The tenant label all the users carry, if they do.
     pub fn tenant_label(&self) -> Option<&str> {
         self.tenant_label.as_deref()
+    }
+
+    /// The first two users, in file order, that share a name, if any.
+    fn first_shared_name(&self) -> Option<(usize, usize)> {
+        first_shared_name(self.users.len(), |at| self.users.name(at))
+    }
+
+    /// The file read whole, by the full read.
+    fn read_whole(path: &Path) -> Result<PlanRecords> {
+        match read_bytes(path)? {
+            Some(bytes) => PlanRecords::parse_without_scanner(&bytes)
+                .with_context(|| format!("{}", path.display())),
+            None => Ok(PlanRecords::empty()),
+        }
     }
 
     /// No users: the records file of a tenant that has none yet.
@@ -274,7 +297,9 @@ impl TenantRecords for PlanRecords {
     type Users = PlanUsers;
 
     /// The file is scanned as it is read; when the scanner leaves it to the full read, it is
-    /// read again, whole.
+    /// read again, whole. Two users of one name are left to the index of the users, which
+    /// finds them anyway ([`TenantRecords::refuse_shared_name`]): looked for here too, they
+    /// took a tenth of the read of a large file.
     fn read(path: &Path) -> Result<Self> {
         let cannot_read = || format!("cannot read {}", path.display());
         let file = match std::fs::File::open(path) {
@@ -286,14 +311,28 @@ impl TenantRecords for PlanRecords {
         };
         let size = file.metadata().map_or(0, |metadata| metadata.len());
         let size = usize::try_from(size).unwrap_or(0);
-        if let Some(scanned) = records_scan::scan(file, size).with_context(cannot_read)? {
-            return Ok(PlanRecords::scanned(scanned));
+        match records_scan::scan(file, size).with_context(cannot_read)? {
+            Some(scanned) => Ok(PlanRecords::scanned(scanned)),
+            None => PlanRecords::read_whole(path),
         }
-        match read_bytes(path)? {
-            Some(bytes) => PlanRecords::parse_without_scanner(&bytes)
-                .with_context(|| format!("{}", path.display())),
-            None => Ok(PlanRecords::empty()),
-        }
+    }
+
+    /// A scanned file with two users of one name is read again by the full read, which
+    /// refuses it in its own words.
+    fn refuse_shared_name(&self, path: &Path, shared: Option<(usize, usize)>) -> Result<()> {
+        let Some((first, second)) = shared else {
+            return Ok(());
+        };
+        PlanRecords::read_whole(path)?;
+        // The full read refuses every file with two users of one name; this is said only if
+        // the file changed between the two reads.
+        bail!(
+            "{}: users {} and {} are both named \"{}\"",
+            path.display(),
+            first + 1,
+            second + 1,
+            self.users.name(first)
+        )
     }
 
     fn users(&self) -> &PlanUsers {

@@ -18,12 +18,12 @@
 use std::io::{self, Read};
 
 use super::plan_users::{MAX_TEXT_BYTES, PlanUser, PlanUsers, Span, Texts};
-use super::records_file::{SharedLabel, first_shared_name};
+use super::records_file::SharedLabel;
 use crate::core::fields::Field;
 use crate::resources::TENANT_LABEL;
 
 /// How much of the file is read at a time.
-const BLOCK: usize = 256 * 1024;
+pub(crate) const BLOCK: usize = 256 * 1024;
 
 /// The most users the list of users is sized for before it is read.
 const MAX_USERS_ESTIMATE: usize = 1 << 24;
@@ -37,6 +37,9 @@ pub(crate) struct Scanned {
 /// Scans a records file read from `source` as a JSON List of TenantUsers. `Ok(None)` when the
 /// full read is to decide; `source` may then have been read in part or to its end.
 /// `size_hint` is the file's size, if known, to size the list of users.
+///
+/// Two users of one name, which the full read refuses, are not looked for here: see
+/// [`PlanRecords`](super::records_file::PlanRecords), which looks for them.
 pub(crate) fn scan(source: impl Read, size_hint: usize) -> io::Result<Option<Scanned>> {
     scan_in_blocks(source, size_hint, BLOCK)
 }
@@ -67,11 +70,6 @@ pub(crate) fn scan_in_blocks(
         return Ok(None);
     };
     let texts = stream.kept;
-    // Two users of one name: the full read refuses the file, naming both.
-    let name_at = |at: usize| texts.get(users[at].name).unwrap_or("");
-    if first_shared_name(users.len(), name_at).is_some() {
-        return Ok(None);
-    }
     let tenant_label = label
         .shared()
         .map(|span| texts.get(span).unwrap_or("").to_string());
@@ -803,7 +801,8 @@ fn once<T>(value: &mut Option<T>) -> Option<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::records_file::PlanRecords;
+    use crate::cli::records_file::{PlanRecords, first_shared_name};
+    use crate::core::users::StoredUsers;
 
     /// A List of `items`, with the top-level keys `kubectl get -o json` prints.
     fn list(items: &[String]) -> String {
@@ -850,7 +849,12 @@ mod tests {
 
     /// Whether the scanner reads `text` itself (rather than leaving it to serde).
     fn scans(text: &str) -> bool {
-        scan(text.as_bytes(), text.len()).unwrap().is_some()
+        let Some(scanned) = scan(text.as_bytes(), text.len()).unwrap() else {
+            return false;
+        };
+        // Two users of one name are looked for after the scan, by `PlanRecords`.
+        let users = &scanned.users;
+        first_shared_name(users.len(), |at| users.name(at)).is_none()
     }
 
     /// `plan`'s read of `text` and serde's alone give the same users and label, or the same

@@ -28,6 +28,8 @@ pub(crate) struct UserIndex<'a, U: StoredUsers + ?Sized = [ExistingUser]> {
     by_username: KeyTable,
     /// By object name, compared exactly.
     by_name: KeyTable,
+    /// The first two users, in order, that share an object name, if any.
+    shared_name: Option<(usize, usize)>,
 }
 
 /// The keys a row is matched by (trimmed cells).
@@ -71,17 +73,20 @@ impl<'a, U: StoredUsers + ?Sized> UserIndex<'a, U> {
                 KeyTable::folded(count),
                 KeyTable::folded(count),
                 KeyTable::exact(count),
+                None,
             );
             for position in 0..count {
                 let user = Stored::new(users, position);
                 insert(&mut tables.0, user, Field::Email, position);
                 insert(&mut tables.1, user, Field::Username, position);
-                tables.2.insert_first(user.name(), position);
+                if let Some(first) = tables.2.insert_first(user.name(), position) {
+                    tables.3.get_or_insert((first, position));
+                }
             }
             tables
         };
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        let ((by_id, by_coupa_username), (by_email, by_username, by_name)) =
+        let ((by_id, by_coupa_username), (by_email, by_username, by_name, shared_name)) =
             if cores > 1 && count >= USERS_PER_THREAD {
                 std::thread::scope(|scope| {
                     let names = scope.spawn(names);
@@ -101,7 +106,15 @@ impl<'a, U: StoredUsers + ?Sized> UserIndex<'a, U> {
             by_email,
             by_username,
             by_name,
+            shared_name,
         }
+    }
+
+    /// The first two users, in order, that share an object name, if any: a records file that
+    /// has them is refused (an API server never has them). Found by the table of names, which
+    /// the index builds anyway.
+    pub(crate) fn shared_name(&self) -> Option<(usize, usize)> {
+        self.shared_name
     }
 
     /// The user at `position`.
@@ -253,8 +266,8 @@ impl KeyTable {
         }
     }
 
-    /// Gives `key` the position, unless an earlier position has it.
-    fn insert_first(&mut self, key: &str, position: usize) {
+    /// Gives `key` the position, unless an earlier position has it: then gives that one.
+    fn insert_first(&mut self, key: &str, position: usize) -> Option<usize> {
         let key = KeyTable::compared(self.fold, key);
         let hash = self.hasher.hash_one(&*key);
         let KeyTable {
@@ -269,15 +282,20 @@ impl KeyTable {
             |slot| text(slot) == key,
             |slot| hasher.hash_one(text(slot)),
         );
-        if let Entry::Vacant(vacant) = entry {
-            // A key of 4 GiB, or a tenant of 4 billion users, cannot be held in memory anyway.
-            let slot = Slot {
-                start: keys.len(),
-                len: u32::try_from(key.len()).expect("a key under 4 GiB"),
-                position: u32::try_from(position).expect("under 4 billion users"),
-            };
-            keys.push_str(&key);
-            vacant.insert(slot);
+        match entry {
+            Entry::Occupied(first) => Some(first.get().position as usize),
+            Entry::Vacant(vacant) => {
+                // A key of 4 GiB, or a tenant of 4 billion users, cannot be held in memory
+                // anyway.
+                let slot = Slot {
+                    start: keys.len(),
+                    len: u32::try_from(key.len()).expect("a key under 4 GiB"),
+                    position: u32::try_from(position).expect("under 4 billion users"),
+                };
+                keys.push_str(&key);
+                vacant.insert(slot);
+                None
+            }
         }
     }
 
@@ -324,17 +342,41 @@ mod tests {
     #[test]
     fn a_key_table_compares_folded_or_exact_keys_and_keeps_the_first_position() {
         let mut folded = KeyTable::folded(4);
-        folded.insert_first(" Élodie@Acme.test", 0);
-        folded.insert_first("élodie@acme.test", 1);
-        folded.insert_first("bo@acme.test", 2);
+        assert_eq!(folded.insert_first(" Élodie@Acme.test", 0), None);
+        assert_eq!(folded.insert_first("élodie@acme.test", 1), Some(0));
+        assert_eq!(folded.insert_first("bo@acme.test", 2), None);
         assert_eq!(folded.get("ÉLODIE@ACME.TEST "), Some(0));
         assert_eq!(folded.get("Bo@Acme.Test"), Some(2));
         assert_eq!(folded.get("bo@acme"), None);
         let mut exact = KeyTable::exact(4);
-        exact.insert_first("acme-1", 0);
-        exact.insert_first("acme-1", 1);
+        assert_eq!(exact.insert_first("acme-1", 0), None);
+        assert_eq!(exact.insert_first("acme-1", 1), Some(0));
         assert_eq!(exact.get("acme-1"), Some(0));
         assert_eq!(exact.get("Acme-1"), None);
         assert_eq!(exact.get(" acme-1"), None);
+    }
+
+    #[test]
+    fn the_index_finds_the_first_two_users_that_share_a_name() {
+        let user = |name: &str| ExistingUser {
+            name: name.into(),
+            spec: TenantUserSpec::default(),
+        };
+        let names = |names: &[&str]| names.iter().map(|name| user(name)).collect::<Vec<_>>();
+        let users = names(&["a", "b", "c", "b", "a", "c"]);
+        assert_eq!(UserIndex::new(users.as_slice()).shared_name(), Some((1, 3)));
+        let users = names(&["a", "A", "b"]);
+        assert_eq!(UserIndex::new(users.as_slice()).shared_name(), None);
+        // On two threads, as for a large tenant.
+        let mut users: Vec<_> = (0..USERS_PER_THREAD + 1)
+            .map(|at| user(&format!("acme-{at}")))
+            .collect();
+        assert_eq!(UserIndex::new(users.as_slice()).shared_name(), None);
+        users.push(user("acme-7"));
+        let last = users.len() - 1;
+        assert_eq!(
+            UserIndex::new(users.as_slice()).shared_name(),
+            Some((7, last))
+        );
     }
 }
