@@ -259,6 +259,33 @@ fn plan_reads_the_records_alike_as_json_and_as_yaml() {
     let from_json = json(&run(dir.path(), &as_json));
     assert!(yaml["counts"]["update"].as_u64().unwrap() > 0, "{yaml}");
     assert_eq!(from_json, yaml);
+    // From a pipe, which can be read only once (`--records /dev/stdin`, or `<(kubectl ...)`),
+    // either form plans the same.
+    for records in ["records.json", "records.yaml"] {
+        let from_pipe: Vec<&str> = plan_json()
+            .into_iter()
+            .map(|arg| {
+                if arg == "records.yaml" {
+                    "/dev/stdin"
+                } else {
+                    arg
+                }
+            })
+            .collect();
+        let mut child = Command::new(BIN)
+            .current_dir(dir.path())
+            .args(&from_pipe)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let bytes = std::fs::read(dir.path().join(records)).unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &bytes));
+        let output = child.wait_with_output().unwrap();
+        writer.join().unwrap().unwrap();
+        assert_eq!(json(&output), yaml, "{records} through a pipe");
+    }
 }
 
 #[test]

@@ -8,7 +8,7 @@
 
 use std::fmt;
 use std::hash::BuildHasher;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -296,10 +296,11 @@ impl PlanRecords {
 impl TenantRecords for PlanRecords {
     type Users = PlanUsers;
 
-    /// The file is scanned as it is read; when the scanner leaves it to the full read, it is
+    /// A file is scanned as it is read; when the scanner leaves it to the full read, it is
     /// read again, whole. Two users of one name are left to the index of the users, which
     /// finds them anyway ([`TenantRecords::refuse_shared_name`]): looked for here too, they
-    /// took a tenth of the read of a large file.
+    /// took a tenth of the read of a large file. What is not a file (a pipe, `/dev/stdin`)
+    /// can be read only once, so it is read whole first, as [`PlanRecords::parse`] reads.
     fn read(path: &Path) -> Result<Self> {
         let cannot_read = || format!("cannot read {}", path.display());
         let file = match std::fs::File::open(path) {
@@ -309,8 +310,13 @@ impl TenantRecords for PlanRecords {
             }
             Err(error) => return Err(error).with_context(cannot_read),
         };
-        let size = file.metadata().map_or(0, |metadata| metadata.len());
-        let size = usize::try_from(size).unwrap_or(0);
+        let metadata = file.metadata().with_context(cannot_read)?;
+        if !metadata.is_file() {
+            let mut bytes = Vec::new();
+            (&file).read_to_end(&mut bytes).with_context(cannot_read)?;
+            return PlanRecords::parse(&bytes).with_context(|| format!("{}", path.display()));
+        }
+        let size = usize::try_from(metadata.len()).unwrap_or(0);
         match records_scan::scan(file, size).with_context(cannot_read)? {
             Some(scanned) => Ok(PlanRecords::scanned(scanned)),
             None => PlanRecords::read_whole(path),
