@@ -13,7 +13,8 @@ use crate::core::matching::ExistingUser;
 use crate::core::users::StoredUsers;
 use crate::resources::TenantUserSpec;
 
-/// Where a text lies in a [`Texts`] buffer.
+/// Where a text lies in a [`Texts`] buffer (or, while the scanner reads a unit, in its window
+/// of the file and the texts it decoded, which follow it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Span {
     start: u32,

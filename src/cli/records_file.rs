@@ -8,7 +8,7 @@
 
 use std::fmt;
 use std::hash::BuildHasher;
-use std::io::{Read, Write};
+use std::io::{Read, Seek, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -212,8 +212,8 @@ impl TenantRecords for RecordsFile {
 /// The users of a records file and the tenant label they share: all that `plan` needs.
 ///
 /// Read like a [`RecordsFile`] (same checks, same errors) but without keeping each object's
-/// metadata, of which only the name and the tenant label are read, and with each user's texts
-/// kept as spans of the file's text ([`PlanUsers`]). A JSON List is read by a scanner of its
+/// metadata, of which only the name and the tenant label are read, and with the users' texts
+/// kept one after another in one buffer ([`PlanUsers`]). A JSON List is read by a scanner of its
 /// own, which leaves whatever it does not read exactly as serde does to the same read as
 /// `import`'s. Unlike a full read, it does not check the types of the metadata's other fields,
 /// which `plan` never uses.
@@ -261,15 +261,6 @@ impl PlanRecords {
         first_shared_name(self.users.len(), |at| self.users.name(at))
     }
 
-    /// The file read whole, by the full read.
-    fn read_whole(path: &Path) -> Result<PlanRecords> {
-        match read_bytes(path)? {
-            Some(bytes) => PlanRecords::parse_without_scanner(&bytes)
-                .with_context(|| format!("{}", path.display())),
-            None => Ok(PlanRecords::empty()),
-        }
-    }
-
     /// No users: the records file of a tenant that has none yet.
     fn empty() -> PlanRecords {
         PlanRecords {
@@ -296,11 +287,13 @@ impl PlanRecords {
 impl TenantRecords for PlanRecords {
     type Users = PlanUsers;
 
-    /// A file is scanned as it is read; when the scanner leaves it to the full read, it is
-    /// read again, whole. Two users of one name are left to the index of the users, which
-    /// finds them anyway ([`TenantRecords::refuse_shared_name`]): looked for here too, they
-    /// took a tenth of the read of a large file. What is not a file (a pipe, `/dev/stdin`)
-    /// can be read only once, so it is read whole first, as [`PlanRecords::parse`] reads.
+    /// A file is scanned as it is read; when the scanner leaves it to the full read, the same
+    /// open file is read again from its start, whole (not the path again: the file may have
+    /// been replaced or removed meanwhile). Two users of one name are left to the index of the
+    /// users, which finds them anyway ([`TenantRecords::refuse_shared_name`]): looked for here
+    /// too, they took a tenth of the read of a large file. What is not a file (a pipe,
+    /// `/dev/stdin`) can be read only once, so it is read whole first, as
+    /// [`PlanRecords::parse`] reads.
     fn read(path: &Path) -> Result<Self> {
         let cannot_read = || format!("cannot read {}", path.display());
         let file = match std::fs::File::open(path) {
@@ -317,28 +310,29 @@ impl TenantRecords for PlanRecords {
             return PlanRecords::parse(&bytes).with_context(|| format!("{}", path.display()));
         }
         let size = usize::try_from(metadata.len()).unwrap_or(0);
-        match records_scan::scan(file, size).with_context(cannot_read)? {
-            Some(scanned) => Ok(PlanRecords::scanned(scanned)),
-            None => PlanRecords::read_whole(path),
+        if let Some(scanned) = records_scan::scan(&file, size).with_context(cannot_read)? {
+            return Ok(PlanRecords::scanned(scanned));
         }
+        let mut bytes = Vec::new();
+        (&file)
+            .seek(std::io::SeekFrom::Start(0))
+            .and_then(|_| (&file).read_to_end(&mut bytes))
+            .with_context(cannot_read)?;
+        PlanRecords::parse_without_scanner(&bytes).with_context(|| format!("{}", path.display()))
     }
 
-    /// A scanned file with two users of one name is read again by the full read, which
-    /// refuses it in its own words.
+    /// Refused in the full read's words: the scanner reads only a JSON List, whose objects
+    /// the full read names by their place among the items.
     fn refuse_shared_name(&self, path: &Path, shared: Option<(usize, usize)>) -> Result<()> {
         let Some((first, second)) = shared else {
             return Ok(());
         };
-        PlanRecords::read_whole(path)?;
-        // The full read refuses every file with two users of one name; this is said only if
-        // the file changed between the two reads.
-        bail!(
-            "{}: users {} and {} are both named \"{}\"",
-            path.display(),
-            first + 1,
-            second + 1,
-            self.users.name(first)
-        )
+        let item = |at: usize| Place {
+            document: None,
+            item: Some(u32::try_from(at + 1).unwrap_or(u32::MAX)),
+        };
+        let message = shared_name_message(item(first), item(second), self.users.name(first));
+        Err(anyhow::anyhow!(message).context(format!("{}", path.display())))
     }
 
     fn users(&self) -> &PlanUsers {
@@ -424,7 +418,7 @@ impl Metadata for PlanMeta {
 }
 
 /// The tenant label of the objects read so far, while they all carry the same one: as text,
-/// or as a span of the file (`records_scan`).
+/// or as a span of the users' kept texts (`records_scan`).
 #[derive(Default)]
 pub(super) enum SharedLabel<T = String> {
     #[default]
@@ -744,8 +738,7 @@ impl<M: Metadata> Sink<M> {
         let name_at = |at: usize| self.users[at].name.as_str();
         if let Some((first, second)) = first_shared_name(self.users.len(), name_at) {
             let (place, other) = (self.places[first], self.places[second]);
-            let name = name_at(first);
-            bail!("{place} and {other} are both named \"{name}\": one name, one record");
+            bail!(shared_name_message(place, other, name_at(first)));
         }
         Ok(Parsed {
             format,
@@ -753,6 +746,11 @@ impl<M: Metadata> Sink<M> {
             kept: self.kept,
         })
     }
+}
+
+/// Why a file with two objects of one name is refused.
+fn shared_name_message(place: Place, other: Place, name: &str) -> String {
+    format!("{place} and {other} are both named \"{name}\": one name, one record")
 }
 
 /// The first two of `count` objects, in file order, that share a name (`name_at` gives each
@@ -1116,6 +1114,30 @@ mod tests {
             .map(String::from),
         );
         cases
+    }
+
+    /// The scan of `plan`'s read leaves two users of one name to the index, which finds them;
+    /// the file is then refused in the full read's words.
+    #[test]
+    fn a_shared_name_the_index_finds_is_refused_in_the_full_reads_words() {
+        let user = |name: &str| format!(r#"{{"metadata": {{"name": "{name}"}}, "spec": {{}}}}"#);
+        let items = [user("a"), user("b"), user("c"), user("b"), user("a")];
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.json");
+        std::fs::write(&path, format!(r#"{{"items": [{}]}}"#, items.join(", "))).unwrap();
+        let records = PlanRecords::read(&path).unwrap();
+        let index = crate::core::matching::UserIndex::new(records.users());
+        assert_eq!(index.shared_name(), Some((1, 3)));
+        let refused = records
+            .refuse_shared_name(&path, index.shared_name())
+            .unwrap_err();
+        let full = RecordsFile::read(&path).unwrap_err();
+        assert_eq!(format!("{refused:#}"), format!("{full:#}"));
+        assert!(
+            format!("{refused:#}").contains("item 2 and item 4"),
+            "{refused:#}"
+        );
+        assert!(records.refuse_shared_name(&path, None).is_ok());
     }
 
     /// `plan` reads only part of each object: it gives the users and the label a full read

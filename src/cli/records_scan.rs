@@ -26,7 +26,7 @@ use crate::resources::TENANT_LABEL;
 pub(crate) const BLOCK: usize = 256 * 1024;
 
 /// The most users the list of users is sized for before it is read.
-const MAX_USERS_ESTIMATE: usize = 1 << 24;
+const MAX_USERS_ESTIMATE: usize = 1 << 20;
 
 /// What a scan read: the users, and the tenant label they all carry, if they do.
 pub(crate) struct Scanned {
@@ -124,7 +124,9 @@ enum ListKey {
 /// window's end (where more of the file could still change it: a number, white space), is
 /// scanned again after more of the file is read, until the file's end: only then does a
 /// failure give up. Each read adds at least as much as the window holds, so that a long unit
-/// is scanned again only a few times.
+/// is scanned again only a few times. A failure cannot tell a unit cut by the window from one
+/// that is wrong, so a file the scanner gives up on is read to its end first (and then again,
+/// whole, by the full read): that costs time only on files the scanner does not read.
 struct Stream<R> {
     source: R,
     /// How much of the file is read at a time ([`BLOCK`]).
@@ -284,8 +286,10 @@ impl<R: Read> Stream<R> {
         }
     }
 
-    /// Reads more of the file into the window, or finds its end: false on a failed read, or
-    /// on bytes that are not UTF-8 (which the full read refuses).
+    /// Reads more of the file into the window, or finds its end: false on a failed read, on
+    /// bytes that are not UTF-8 (which the full read refuses), and where the scan gives up
+    /// rather than go on: a window past 2 GiB (its spans are 32-bit), a unit that ended inside
+    /// a character.
     ///
     /// The part of the window scanned already is dropped first. Nothing points into it: a
     /// unit keeps its texts when it ends, and the unit being scanned starts again at `pos`.
@@ -298,8 +302,15 @@ impl<R: Read> Stream<R> {
         }
         self.window.drain(..self.pos);
         self.pos = 0;
-        let want = self.block.max(self.window.len() - self.pos);
+        let want = self.block.max(self.window.len());
+        // After a unit of many blocks, the buffers go back to about a block.
+        if self.window.capacity() > 4 * want {
+            self.window.shrink_to(2 * want);
+        }
         self.raw.clear();
+        if self.raw.capacity() > 4 * want {
+            self.raw.shrink_to(2 * want);
+        }
         self.raw.append(&mut self.partial);
         match (&mut self.source)
             .take(want as u64)
