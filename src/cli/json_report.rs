@@ -19,14 +19,15 @@ const ENTRIES_PER_THREAD: usize = 10_000;
 /// Writes `report` as `serde_json::to_writer_pretty` does.
 pub(crate) fn write_json(out: &mut impl Write, report: &ImportReport) -> io::Result<()> {
     let steps = steps(report);
-    write_split(out, report, &steps, split(&steps))
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    write_split(out, report, &steps, split(&steps, cores))
 }
 
 /// Where the steps are cut between the two threads: before the middle entry of a large
-/// report, after the last step (one thread) of a small one.
-fn split(steps: &[Step]) -> usize {
+/// report, after the last step (one thread) of a small one or on one core.
+fn split(steps: &[Step], cores: usize) -> usize {
     let entries = steps.iter().filter(|step| step.is_entry()).count();
-    if entries < 2 * ENTRIES_PER_THREAD {
+    if cores < 2 || entries < 2 * ENTRIES_PER_THREAD {
         return steps.len();
     }
     let mut seen = 0;
@@ -70,6 +71,7 @@ enum Step<'a> {
     Head,
     /// A section's key and `[`.
     Open(&'static str),
+    /// An entry of a section, and whether it is the section's first.
     New(&'a NewEntry, bool),
     Update(&'a UpdateEntry, bool),
     Problem(&'a ProblemEntry, bool),
@@ -328,7 +330,8 @@ mod tests {
         copies(&mut report.update);
         copies(&mut report.problem);
         let all = steps(&report);
-        let cut = split(&all);
+        let cut = split(&all, 2);
+        assert_eq!(split(&all, 1), all.len(), "one core, one thread");
         let before = all[..cut].iter().filter(|step| step.is_entry()).count();
         let entries = report.new.len() + report.update.len() + report.problem.len();
         assert_eq!(before, entries / 2, "the first half on this thread");
@@ -337,6 +340,6 @@ mod tests {
         assert_eq!(out, serde_json::to_vec_pretty(&report).unwrap());
         // A small report stays on one thread.
         let small = reports().swap_remove(0);
-        assert_eq!(split(&steps(&small)), steps(&small).len());
+        assert_eq!(split(&steps(&small), 2), steps(&small).len());
     }
 }

@@ -271,17 +271,18 @@ impl<R: Read> Stream<R> {
             let mut scanner = Scanner::new(&self.window, self.pos, &mut self.kept);
             let value = scan(&mut scanner);
             let pos = scanner.pos;
-            match value {
-                Some(value) if pos < self.window.len() || self.end => {
-                    self.pos = pos;
-                    return Some(value);
-                }
-                // Whatever the unit kept is kept again when it is scanned again.
-                Some(_) => self.kept.truncate(mark),
-                // With the whole rest of the file at hand, a failure stands.
-                None if self.end => return None,
-                None => {}
+            if let Some(value) = value
+                && (pos < self.window.len() || self.end)
+            {
+                self.pos = pos;
+                return Some(value);
             }
+            // With the whole rest of the file at hand, a failure stands.
+            if self.end {
+                return None;
+            }
+            // Whatever the attempt kept is kept again when the unit is scanned again.
+            self.kept.truncate(mark);
             self.fill().then_some(())?;
         }
     }
