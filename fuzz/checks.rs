@@ -71,6 +71,37 @@ pub fn template(bytes: &[u8]) {
     }
 }
 
+/// `plan`'s read, and `other`, a read of the same bytes another way (`how`): the same users and
+/// label, or the same error.
+fn assert_same_read<E: std::fmt::Display + std::fmt::Debug>(
+    plan_read: &Result<PlanRecords, E>,
+    other: Result<PlanRecords, E>,
+    how: &str,
+) {
+    match (plan_read, other) {
+        (Ok(plan_read), Ok(other)) => {
+            assert_eq!(
+                plan_read.users.to_existing(),
+                other.users.to_existing(),
+                "users read {how}"
+            );
+            assert_eq!(
+                plan_read.tenant_label(),
+                other.tenant_label(),
+                "label read {how}"
+            );
+        }
+        (Err(plan_read), Err(other)) => {
+            assert_eq!(format!("{plan_read:#}"), format!("{other:#}"), "read {how}")
+        }
+        (plan_read, other) => panic!(
+            "plan's read and the read {how} disagree: {:?} against {:?}",
+            plan_read.as_ref().map(|records| records.users.len()),
+            other.map(|records| records.users.len())
+        ),
+    }
+}
+
 /// Reads `bytes` as a records file and, when it is accepted, checks that it names every
 /// object once, renders, reads back as the same users, and can be planned against; and that
 /// `plan`'s partial read accepts it with the same users and label, or, when it refuses it,
@@ -79,43 +110,14 @@ pub fn records(bytes: &[u8]) {
     let plan_read = PlanRecords::parse(bytes);
     // Read in tiny blocks, cut anywhere (inside a key, a number, a character), the same.
     let block = 1 + bytes.len() % 16;
-    match (&plan_read, PlanRecords::parse_in_blocks(bytes, block)) {
-        (Ok(whole), Ok(blocks)) => {
-            assert_eq!(
-                whole.users.to_existing(),
-                blocks.users.to_existing(),
-                "blocks"
-            );
-            assert_eq!(whole.tenant_label(), blocks.tenant_label(), "blocks' label");
-        }
-        (Err(whole), Err(blocks)) => assert_eq!(format!("{whole:#}"), format!("{blocks:#}")),
-        (whole, blocks) => panic!(
-            "read at once and in blocks of {block} disagree: {:?} against {:?}",
-            whole.as_ref().map(|records| records.users.len()),
-            blocks.map(|records| records.users.len())
-        ),
-    }
+    let blocks = PlanRecords::parse_in_blocks(bytes, block);
+    assert_same_read(&plan_read, blocks, &format!("in blocks of {block}"));
     // The scanner reads what it reads as serde does, and leaves the rest to serde.
-    match (&plan_read, PlanRecords::parse_without_scanner(bytes)) {
-        (Ok(scanned), Ok(read)) => {
-            assert_eq!(
-                scanned.users.to_existing(),
-                read.users.to_existing(),
-                "scanner"
-            );
-            assert_eq!(
-                scanned.tenant_label(),
-                read.tenant_label(),
-                "scanner's label"
-            );
-        }
-        (Err(scanned), Err(read)) => assert_eq!(format!("{scanned:#}"), format!("{read:#}")),
-        (scanned, read) => panic!(
-            "the scanner and serde disagree: {:?} against {:?}",
-            scanned.as_ref().map(|records| records.users.len()),
-            read.map(|records| records.users.len())
-        ),
-    }
+    assert_same_read(
+        &plan_read,
+        PlanRecords::parse_without_scanner(bytes),
+        "by serde",
+    );
     let file = match RecordsFile::parse(bytes) {
         Ok(file) => file,
         Err(error) => {

@@ -67,9 +67,14 @@ fn files(dir: &Path) -> Vec<String> {
 
 /// `plan` of the examples for the Acme Corp tenant, as JSON.
 fn plan_json() -> Vec<&'static str> {
+    plan_json_of("records.yaml")
+}
+
+/// [`plan_json`], the users read from `records`.
+fn plan_json_of(records: &str) -> Vec<&str> {
     [
-        words("plan --template template.csv --records records.yaml --tenant"),
-        vec!["Acme Corp"],
+        words("plan --template template.csv --records"),
+        vec![records, "--tenant", "Acme Corp"],
         words("--output json"),
     ]
     .concat()
@@ -123,11 +128,43 @@ fn plan_on_the_examples_sorts_every_row() {
             .unwrap()
             .starts_with("Any field highlighted in yellow")
     );
+    // The report names the error report and counts its rows, though `plan` writes it only
+    // when asked to.
+    assert_eq!(report["errorReport"]["rows"], 10);
+    assert!(
+        report["errorReport"]["fileName"]
+            .as_str()
+            .unwrap()
+            .starts_with("User Sync Error Report - Acme Corp - ")
+    );
     assert_eq!(
         files(dir.path()),
         ["records.yaml", "template.csv"],
         "plan writes nothing"
     );
+}
+
+/// `plan --error-report` writes the error report `import` writes, byte for byte.
+#[test]
+fn plan_writes_the_error_report_import_writes_when_asked() {
+    let report_of = |command: &str| {
+        let dir = scratch();
+        std::fs::create_dir(dir.path().join("reports")).unwrap();
+        let args = [
+            words(command),
+            words("--template template.csv --records records.yaml --tenant"),
+            vec!["Acme Corp"],
+            words("--date 2026-11-24 --error-report reports/ --output json"),
+        ]
+        .concat();
+        let report = json(&run(dir.path(), &args));
+        assert_eq!(report["errorReport"]["rows"], 10, "{command}");
+        let path = "reports/User Sync Error Report - Acme Corp - 2026-11-24.csv";
+        std::fs::read(dir.path().join(path)).unwrap()
+    };
+    let planned = report_of("plan");
+    assert!(planned.starts_with(b"\xEF\xBB\xBFSync Failed Date,First Name,"));
+    assert_eq!(planned, report_of("import"));
 }
 
 #[test]
@@ -246,35 +283,15 @@ fn plan_reads_the_records_alike_as_json_and_as_yaml() {
     let json_records = serde_json::to_string_pretty(&records).unwrap();
     std::fs::write(dir.path().join("records.json"), json_records).unwrap();
     let yaml = json(&run(dir.path(), &plan_json()));
-    let as_json: Vec<&str> = plan_json()
-        .into_iter()
-        .map(|arg| {
-            if arg == "records.yaml" {
-                "records.json"
-            } else {
-                arg
-            }
-        })
-        .collect();
-    let from_json = json(&run(dir.path(), &as_json));
+    let from_json = json(&run(dir.path(), &plan_json_of("records.json")));
     assert!(yaml["counts"]["update"].as_u64().unwrap() > 0, "{yaml}");
     assert_eq!(from_json, yaml);
     // From a pipe, which can be read only once (`--records /dev/stdin`, or `<(kubectl ...)`),
     // either form plans the same.
     for records in ["records.json", "records.yaml"] {
-        let from_pipe: Vec<&str> = plan_json()
-            .into_iter()
-            .map(|arg| {
-                if arg == "records.yaml" {
-                    "/dev/stdin"
-                } else {
-                    arg
-                }
-            })
-            .collect();
         let mut child = Command::new(BIN)
             .current_dir(dir.path())
-            .args(&from_pipe)
+            .args(plan_json_of("/dev/stdin"))
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()

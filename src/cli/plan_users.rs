@@ -132,11 +132,6 @@ impl PlanUsers {
         Ok(plan_users)
     }
 
-    /// The text a span points at; None for [`Span::ABSENT`].
-    pub(crate) fn get(&self, span: Span) -> Option<&str> {
-        self.texts.get(span)
-    }
-
     /// How many users there are.
     pub fn len(&self) -> usize {
         self.users.len()
@@ -164,11 +159,11 @@ impl StoredUsers for PlanUsers {
     }
 
     fn name(&self, at: usize) -> &str {
-        self.get(self.users[at].name).unwrap_or("")
+        self.texts.get(self.users[at].name).unwrap_or("")
     }
 
     fn text(&self, at: usize, field: Field) -> Option<&str> {
-        self.get(self.users[at].texts[field as usize])
+        self.texts.get(self.users[at].texts[field as usize])
     }
 
     fn sso_synced(&self, at: usize) -> bool {

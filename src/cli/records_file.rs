@@ -292,8 +292,7 @@ impl TenantRecords for PlanRecords {
     /// been replaced or removed meanwhile). Two users of one name are left to the index of the
     /// users, which finds them anyway ([`TenantRecords::refuse_shared_name`]): looked for here
     /// too, they took a tenth of the read of a large file. What is not a file (a pipe,
-    /// `/dev/stdin`) can be read only once, so it is read whole first, as
-    /// [`PlanRecords::parse`] reads.
+    /// `/dev/stdin`) can be read only once, so it is read whole first, and scanned from memory.
     fn read(path: &Path) -> Result<Self> {
         let cannot_read = || format!("cannot read {}", path.display());
         let file = match std::fs::File::open(path) {
@@ -304,20 +303,29 @@ impl TenantRecords for PlanRecords {
             Err(error) => return Err(error).with_context(cannot_read),
         };
         let metadata = file.metadata().with_context(cannot_read)?;
-        if !metadata.is_file() {
+        let read_whole = || {
             let mut bytes = Vec::new();
-            (&file).read_to_end(&mut bytes).with_context(cannot_read)?;
-            return PlanRecords::parse(&bytes).with_context(|| format!("{}", path.display()));
-        }
-        let size = usize::try_from(metadata.len()).unwrap_or(0);
-        if let Some(scanned) = records_scan::scan(&file, size).with_context(cannot_read)? {
+            (&file).read_to_end(&mut bytes).map(|_| bytes)
+        };
+        let piped = if metadata.is_file() {
+            None
+        } else {
+            Some(read_whole().with_context(cannot_read)?)
+        };
+        let scanned = match &piped {
+            Some(bytes) => records_scan::scan(bytes.as_slice(), bytes.len()),
+            None => records_scan::scan(&file, usize::try_from(metadata.len()).unwrap_or(0)),
+        };
+        if let Some(scanned) = scanned.with_context(cannot_read)? {
             return Ok(PlanRecords::scanned(scanned));
         }
-        let mut bytes = Vec::new();
-        (&file)
-            .seek(std::io::SeekFrom::Start(0))
-            .and_then(|_| (&file).read_to_end(&mut bytes))
-            .with_context(cannot_read)?;
+        let bytes = match piped {
+            Some(bytes) => bytes,
+            None => (&file)
+                .seek(std::io::SeekFrom::Start(0))
+                .and_then(|_| read_whole())
+                .with_context(cannot_read)?,
+        };
         PlanRecords::parse_without_scanner(&bytes).with_context(|| format!("{}", path.display()))
     }
 

@@ -198,15 +198,11 @@ impl<R: Read> Stream<R> {
         // never touched, and costs no memory.
         let mut items = Vec::with_capacity((size_hint / 512).min(MAX_USERS_ESTIMATE));
         self.delimited(b'[', b']', |stream| {
+            // The texts are kept as soon as the item is read, while they are at hand (an
+            // attempt that fails keeps nothing: see `unit`).
             let (user, tenant) = stream.unit(|scanner| {
                 let (user, tenant) = scanner.item()?;
-                // The texts are kept as soon as the item is read, while they are at hand.
-                let mark = scanner.kept.mark();
-                let kept = scanner.keep_user(&user, tenant);
-                if kept.is_none() {
-                    scanner.kept.truncate(mark);
-                }
-                kept
+                scanner.keep_user(&user, tenant)
             })?;
             let kept = &stream.kept;
             label.add_with(tenant, |first, other| kept.get(*first) == kept.get(*other));

@@ -124,7 +124,12 @@ impl Cells {
     /// Cell `index` of `row`, if the row has it.
     fn get(&self, row: &TemplateRow, index: usize) -> Option<&str> {
         let at = row.cells.start + index;
-        (at < row.cells.end).then(|| &self.text[self.ends[at]..self.ends[at + 1]])
+        (at < row.cells.end).then(|| self.cell(at))
+    }
+
+    /// Cell `at`, counted over the whole template.
+    fn cell(&self, at: usize) -> &str {
+        &self.text[self.ends[at]..self.ends[at + 1]]
     }
 }
 
@@ -244,9 +249,7 @@ impl Template {
 
     /// The cells of `row` as they stand in the file (untrimmed), at most one per header.
     pub fn row_cells(&self, row: &TemplateRow) -> impl ExactSizeIterator<Item = &str> {
-        row.cells
-            .clone()
-            .map(|at| &self.cells.text[self.cells.ends[at]..self.cells.ends[at + 1]])
+        row.cells.clone().map(|at| self.cells.cell(at))
     }
 
     /// Cell `index` of `row` as it stands in the file, if the row has it.
