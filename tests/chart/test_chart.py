@@ -276,13 +276,26 @@ def test_default_objects_are_exactly_these():
     ])
 
 
+def test_chart_readme_installs_as_the_cluster_guide_does():
+    """tests/install pastes docs/cluster.md's block on a real cluster; the chart README's is the same."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from pasting import fenced_after
+
+    assert fenced_after(CHART / "README.md", "<!-- install:") == \
+        fenced_after(ROOT / "docs/cluster.md", "<!-- install:")
+
+
 def test_notes_tell_the_next_step():
     notes = render_files()["user-import-operator/templates/NOTES.txt"]
     assert "kind: Tenant" in notes
     assert "kind: UserImport" in notes
-    assert "kubectl -n <namespace> get userimports" in notes
-    scoped = render_files({"watchNamespace": "tenant-a"})["user-import-operator/templates/NOTES.txt"]
-    assert "kubectl -n tenant-a get userimports" in scoped
+    assert "kubectl -n tenant-a get userimports" in notes
+    assert "kubectl create namespace tenant-a --dry-run=client -o yaml | kubectl apply -f -" in notes
+    scoped = render_files({"watchNamespace": "team-b"})["user-import-operator/templates/NOTES.txt"]
+    assert "kubectl -n team-b get userimports" in scoped
+    assert "create namespace" not in scoped
+    # Pasted as printed: the heredoc's body and its terminator start at the line's start.
+    assert "\nYAML\n" in notes and "\n    YAML" not in notes
 
 
 # ---------------------------------------------------------------------------------------
@@ -639,7 +652,10 @@ def test_dockerfile_is_multistage_locked_nonroot():
     text = DOCKERFILE.read_text()
     froms = re.findall(r"^FROM\s+(\S+)(?:\s+AS\s+(\S+))?", text, re.M | re.I)
     assert len(froms) == 2 and froms[0][1] == "builder"
-    assert froms[-1][0] in ("gcr.io/distroless/cc-debian12:nonroot", "scratch")
+    assert froms[-1][0] == "${BASE_IMAGE}"
+    # The public bases are the defaults of the two build arguments.
+    assert re.search(r"^ARG BASE_IMAGE=gcr.io/distroless/cc-debian12:nonroot$", text, re.M)
+    assert re.search(r"^ARG RUST_IMAGE=docker.io/library/rust:\$\{RUST_VERSION\}-slim-bookworm$", text, re.M)
     assert re.search(r"cargo build --release --locked", text)
     final = text[text.rfind("\nFROM "):]
     copies = re.findall(r"^COPY\s+(.*)$", final, re.M)

@@ -1,0 +1,445 @@
+"""The operator as it ships: its image, on a real one-node cluster, installed by the real Helm CLI.
+
+One cluster for the whole module (scripts/cluster: etcd, kube-apiserver, controller-manager,
+scheduler, kubelet, kube-proxy, containerd, runc), a real registry on loopback (scripts/registry)
+that the node pulls the image from, and a real SMTP server (aiosmtpd) on the node's address,
+which the pods reach as they would reach a relay. The image is built from the Dockerfile by
+scripts/image (or taken from USER_IMPORT_IMAGE_ARCHIVE, built by scripts/test) and pushed to the
+registry, as a release pipeline pushes it.
+
+The tests run in the order of a platform team's day, each block of docs/cluster.md pasted as it
+is (the install block with the test's image and relay in its first two lines):
+install -> the example imported and mailed once -> the leader's pod deleted -> helm upgrade ->
+logs -> uninstall and install again -> the commands helm prints (NOTES.txt).
+"""
+
+from __future__ import annotations
+
+import email
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from pasting import ROOT, fenced_after, fresh_shell_env, run_pasted  # noqa: E402
+
+CLUSTER_DOC = ROOT / "docs/cluster.md"
+NAMESPACE = "user-import-operator"
+RELEASE = "user-import-operator"
+LEASE = f"{RELEASE}-leader"
+REGISTRY = "127.0.0.1:5000"
+# A cold build of the image, the cluster and the tools fits in this.
+BUILD_WAIT = 2400
+
+
+def version() -> str:
+    for line in (ROOT / "Cargo.toml").read_text().splitlines():
+        if line.startswith("version = "):
+            return line.split('"')[1]
+    raise AssertionError("no version in Cargo.toml")
+
+
+def free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def start(args: list[str], log: Path, ready: str | None, wait: float = BUILD_WAIT,
+          env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Starts a long-running script and waits for its `ready` line (None: no waiting)."""
+    out = log.open("w")
+    proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+                            env=env, start_new_session=True)
+    if ready is None:
+        return proc
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if any(line.startswith(ready) for line in log.read_text().splitlines()):
+            return proc
+        if proc.poll() is not None:
+            raise AssertionError(f"{args[0]} exited {proc.returncode}:\n{log.read_text()}")
+        time.sleep(0.5)
+    proc.terminate()
+    raise AssertionError(f"{args[0]}: no `{ready}` in {wait} s:\n{log.read_text()}")
+
+
+def stop(proc: subprocess.Popen | None, wait: float = 120) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(wait)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def listens(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def output_of(args: list[str], **kwargs) -> str:
+    result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, **kwargs)
+    assert result.returncode == 0, f"{' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+@dataclass
+class Cluster:
+    work: Path
+    kubeconfig: Path
+    node_ip: str
+    image: str
+    smtp_port: int
+    maildir: Path
+    tools: str
+    env: dict[str, str] = field(default_factory=dict)
+
+    def kubectl(self, *args: str, check: bool = True) -> str:
+        result = subprocess.run(["kubectl", "--kubeconfig", str(self.kubeconfig), *args],
+                                capture_output=True, text=True, env=self.env, timeout=300)
+        if check:
+            assert result.returncode == 0, f"kubectl {' '.join(args)}: {result.stderr}"
+        return result.stdout
+
+    def json(self, *args: str) -> dict:
+        return json.loads(self.kubectl(*args, "-o", "json"))
+
+    def paste(self, script: str, name: str, cwd: Path = ROOT) -> str:
+        return run_pasted(script, self.work / f"{name}.log", env=self.env, cwd=cwd,
+                          leaves_nothing_running=True, timeout=900)
+
+    def mails(self) -> list[email.message.Message]:
+        new = self.maildir / "new"
+        if not new.is_dir():
+            return []
+        return [email.message_from_bytes(p.read_bytes()) for p in sorted(new.iterdir())]
+
+    def operator_pods(self) -> list[dict]:
+        pods = self.json("-n", NAMESPACE, "get", "pods", "-l",
+                         f"app.kubernetes.io/instance={RELEASE}")["items"]
+        return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+
+    def lease_holder(self) -> str:
+        return self.kubectl("-n", NAMESPACE, "get", "lease", LEASE,
+                            "-o", "jsonpath={.spec.holderIdentity}")
+
+    def user_import(self, name: str, namespace: str = "acme") -> dict:
+        return self.json("-n", namespace, "get", "userimport", name)
+
+    def tenant_user_versions(self) -> dict[str, str]:
+        users = self.json("-n", "acme", "get", "tenantusers")["items"]
+        return {u["metadata"]["name"]: u["metadata"]["resourceVersion"] for u in users}
+
+
+def until(what: str, check, wait: float = 300, every: float = 1.0):
+    deadline = time.monotonic() + wait
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"{what}: not within {wait} s (last: {last!r})")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory) -> Cluster:
+    work = tmp_path_factory.mktemp("install")
+    procs: list[subprocess.Popen] = []
+    try:
+        tools = output_of(["scripts/tools", "--print-dir"], timeout=BUILD_WAIT).strip()
+        archive = os.environ.get("USER_IMPORT_IMAGE_ARCHIVE")
+        if archive:
+            image = Path(archive + ".ref").read_text().strip()
+        else:
+            archive = str(work / "image.tar")
+            image = output_of(["scripts/image", "--output", archive],
+                              timeout=BUILD_WAIT).strip().splitlines()[-1]
+        assert image == f"localhost/user-import-operator:{version()}", image
+        kubeconfig = work / "kubeconfig"
+        procs.append(start(["scripts/cluster", "--kubeconfig", str(kubeconfig)],
+                           work / "cluster.log", "cluster ready"))
+        procs.append(start(["scripts/registry", "--addr", REGISTRY, "--root",
+                            str(work / "registry")], work / "registry.log", "registry ready"))
+        env = fresh_shell_env(str(work), {"KUBECONFIG": str(kubeconfig)})
+        env["PATH"] = f"{ROOT / '.ci/.venv/bin'}:{tools}:{env['PATH']}"
+        node = json.loads(output_of(["kubectl", "--kubeconfig", str(kubeconfig), "get", "nodes",
+                                     "-o", "json"], env=env))["items"][0]
+        node_ip = next(a["address"] for a in node["status"]["addresses"]
+                       if a["type"] == "InternalIP")
+        smtp_port = free_port(node_ip)
+        maildir = work / "maildir"
+        procs.append(start([sys.executable, "-m", "aiosmtpd", "-n", "-l",
+                            f"{node_ip}:{smtp_port}", "-c", "aiosmtpd.handlers.Mailbox",
+                            str(maildir)], work / "smtp.log", None))
+        until("the SMTP server listens", lambda: listens(node_ip, smtp_port), wait=30)
+        # The release pipeline's push, to the registry the node pulls from.
+        output_of(["podman", "push", "--tls-verify=false", image,
+                   f"{REGISTRY}/user-import-operator:{version()}"], timeout=300)
+        yield Cluster(work, kubeconfig, node_ip, image, smtp_port, maildir, tools, env)
+    finally:
+        for proc in reversed(procs):
+            stop(proc)
+
+
+def install_block(cluster: Cluster) -> str:
+    """docs/cluster.md's install block, with the test's image and relay in its first lines."""
+    block = fenced_after(CLUSTER_DOC, "<!-- install:").splitlines()
+    assert block[0].startswith("IMAGE=") and block[1].startswith("SMTP_URL="), block[:2]
+    ours = [f"IMAGE={REGISTRY}/user-import-operator",
+            f"SMTP_URL='smtp://{cluster.node_ip}:{cluster.smtp_port}?tls=none'"]
+    return "\n".join(ours + block[2:]) + "\n"
+
+
+def deployment_available(cluster: Cluster) -> bool:
+    deployment = cluster.json("-n", NAMESPACE, "get", "deployment", RELEASE)
+    status = deployment["status"]
+    conditions = {c["type"]: c["status"] for c in status.get("conditions", [])}
+    return (conditions.get("Available") == "True"
+            and status.get("readyReplicas") == 2
+            and status.get("updatedReplicas") == 2
+            and status.get("replicas") == 2)
+
+
+def held_by_a_pod(cluster: Cluster) -> str | None:
+    holder = cluster.lease_holder()
+    names = [p["metadata"]["name"] for p in cluster.operator_pods()]
+    owner = [n for n in names if holder.startswith(n + "-")]
+    return owner[0] if owner else None
+
+
+def test_install_block_makes_the_deployment_available(cluster):
+    started = time.monotonic()
+    cluster.paste(install_block(cluster), "install")
+    until("the Deployment is Available with 2 ready replicas",
+          lambda: deployment_available(cluster), wait=300)
+    print(f"helm install to Available: {time.monotonic() - started:.1f} s")
+    pods = cluster.operator_pods()
+    assert len(pods) == 2
+    for pod in pods:
+        assert pod["spec"]["containers"][0]["image"] == f"{REGISTRY}/user-import-operator:{version()}"
+        ready = {c["type"]: c["status"] for c in pod["status"]["conditions"]}
+        assert ready["Ready"] == "True", pod["status"]
+    # One replica holds the Lease, the other stands by (and is ready as a standby).
+    until("one pod holds the Lease", lambda: held_by_a_pod(cluster), wait=60)
+
+
+def test_example_is_imported_and_mailed_once(cluster):
+    output = cluster.paste(fenced_after(CLUSTER_DOC, "<!-- install-example -->"), "example")
+    assert "SucceededWithProblems" in output, output
+    status = cluster.user_import("acme-2026-11")["status"]
+    assert status["phase"] == "SucceededWithProblems"
+    assert (status["counts"]["new"], status["counts"]["update"], status["counts"]["problem"]) == (5, 5, 10)
+    until("the error report is sent",
+          lambda: cluster.user_import("acme-2026-11")["status"]["errorReport"]["state"] == "Sent")
+    mails = until("one mail arrives", cluster.mails, wait=60)
+    assert len(mails) == 1
+    mail = mails[0]
+    assert mail["To"] == "\"Ada Admin\" <admin@acme.test>"
+    attachments = [part for part in mail.walk() if part.get_filename()]
+    assert len(attachments) == 1
+    name = attachments[0].get_filename()
+    assert name.startswith("User Sync Error Report - Acme Corp - ") and name.endswith(".csv")
+    rows = attachments[0].get_payload(decode=True).decode("utf-8-sig").strip().splitlines()
+    assert len(rows) == 1 + 10
+
+
+def test_leader_moves_when_its_pod_dies_and_an_import_completes_once(cluster):
+    """The leader's pod deleted: its process releases the Lease on SIGTERM, and another pod takes
+    it. That is the standby or, as often, the pod the ReplicaSet starts in its place: a standby
+    looks at a held Lease again only when the holder's term would end (kube-lease-manager),
+    while a new pod looks at once. Either way one pod leads, and an import created meanwhile
+    completes once."""
+    leader = until("a leader", lambda: held_by_a_pod(cluster), wait=60)
+    versions = cluster.tenant_user_versions()
+    mails = len(cluster.mails())
+    started = time.monotonic()
+    cluster.kubectl("-n", NAMESPACE, "delete", "pod", leader, "--wait=false")
+    # Meanwhile a second import of the same template: every applied row is now stored.
+    subprocess.run(["kubectl", "--kubeconfig", str(cluster.kubeconfig), "apply", "-f", "-"],
+                   input=json.dumps(second_import("acme-2026-12")), text=True, check=True,
+                   env=cluster.env, capture_output=True)
+    new_leader = until("the Lease moves to another pod",
+                       lambda: (held_by_a_pod(cluster) or leader) != leader
+                       and held_by_a_pod(cluster), wait=60)
+    print(f"leader's pod deleted to a new holder ({new_leader}): {time.monotonic() - started:.1f} s")
+    done = until("the second import finishes",
+                 lambda: (cluster.user_import("acme-2026-12").get("status", {})
+                          .get("errorReport", {}).get("state") == "Sent"), wait=300)
+    assert done
+    print(f"leader's pod deleted to the next import finished: {time.monotonic() - started:.1f} s")
+    status = cluster.user_import("acme-2026-12")["status"]
+    assert status["phase"] == "SucceededWithProblems"
+    assert (status["counts"]["new"], status["counts"]["problem"]) == (0, 10), status["counts"]
+    assert status["errorReport"]["attempts"] == 1
+    # Nothing written twice: the users are as the first import left them; one mail more.
+    assert cluster.tenant_user_versions() == versions
+    time.sleep(10)
+    assert len(cluster.mails()) == mails + 1
+
+
+def second_import(name: str) -> dict:
+    return {
+        "apiVersion": "riskassess.io/v1alpha1", "kind": "UserImport",
+        "metadata": {"name": name, "namespace": "acme"},
+        "spec": {"tenantRef": {"name": "acme"},
+                 "template": {"configMapKeyRef": {"name": "acme-user-import", "key": "template.csv"}},
+                 "mode": "Apply", "onProblem": "Continue"},
+    }
+
+
+def finished_imports(cluster: Cluster) -> dict[str, tuple]:
+    items = cluster.json("-n", "acme", "get", "userimports")["items"]
+    return {i["metadata"]["name"]: (i["status"]["completedAt"], i["status"]["errorReport"]["attempts"],
+                                    i["status"]["errorReport"].get("sentAt"))
+            for i in items}
+
+
+def test_helm_upgrade_rolls_the_pods_and_imports_nothing_again(cluster):
+    before = {p["metadata"]["name"] for p in cluster.operator_pods()}
+    imports = finished_imports(cluster)
+    versions = cluster.tenant_user_versions()
+    mails = len(cluster.mails())
+    cluster.paste(fenced_after(CLUSTER_DOC, "<!-- upgrade -->"), "upgrade")
+    until("the Deployment is Available again", lambda: deployment_available(cluster), wait=300)
+    after = {p["metadata"]["name"] for p in cluster.operator_pods()}
+    assert not before & after, (before, after)
+    for pod in cluster.operator_pods():
+        env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
+        assert env["RUST_LOG"] == "debug"
+    until("a new pod holds the Lease", lambda: held_by_a_pod(cluster), wait=120)
+    time.sleep(15)
+    assert finished_imports(cluster) == imports
+    assert cluster.tenant_user_versions() == versions
+    assert len(cluster.mails()) == mails
+
+
+def test_logs_are_json_lines_without_errors(cluster):
+    for pod in cluster.operator_pods():
+        name = pod["metadata"]["name"]
+        logs = cluster.kubectl("-n", NAMESPACE, "logs", name)
+        lines = [line for line in logs.splitlines() if line.strip()]
+        assert lines, f"{name} logged nothing"
+        for line in lines:
+            entry = json.loads(line)
+            assert entry["level"] not in ("ERROR",), line
+
+
+def test_uninstall_keeps_the_data_and_a_reinstall_writes_nothing(cluster):
+    imports = finished_imports(cluster)
+    versions = cluster.tenant_user_versions()
+    mails = len(cluster.mails())
+    cluster.paste(fenced_after(CLUSTER_DOC, "<!-- uninstall -->"), "uninstall")
+    until("the operator's pods are gone", lambda: not cluster.operator_pods(), wait=120)
+    crds = cluster.kubectl("get", "crds", "-o", "name")
+    for crd in ("tenants", "tenantusers", "userimports"):
+        assert f"customresourcedefinition.apiextensions.k8s.io/{crd}.riskassess.io" in crds
+    assert cluster.kubectl("-n", "acme", "get", "tenant", "acme", "-o", "name")
+    assert cluster.tenant_user_versions() == versions
+    cluster.paste(install_block(cluster), "reinstall")
+    until("the Deployment is Available again", lambda: deployment_available(cluster), wait=300)
+    until("a pod holds the Lease", lambda: held_by_a_pod(cluster), wait=120)
+    time.sleep(15)
+    assert finished_imports(cluster) == imports
+    assert cluster.tenant_user_versions() == versions
+    assert len(cluster.mails()) == mails
+
+
+def notes_commands(notes: str) -> str:
+    """The lines of NOTES.txt to paste: every kubectl line, and the heredoc's body."""
+    lines, in_heredoc = [], False
+    for line in notes.splitlines():
+        if in_heredoc or line.startswith("kubectl "):
+            lines.append(line)
+        if line.startswith("kubectl ") and line.endswith("<<'YAML'"):
+            in_heredoc = True
+        elif line == "YAML":
+            in_heredoc = False
+    assert not in_heredoc, notes
+    return "\n".join(lines) + "\n"
+
+
+def test_the_commands_helm_prints_work_as_pasted(cluster):
+    notes = subprocess.run(["helm", "get", "notes", RELEASE, "--namespace", NAMESPACE],
+                           capture_output=True, text=True, env=cluster.env, check=True).stdout
+    script = notes_commands(notes)
+    assert "kind: UserImport" in script and "get userimports" in script, script
+    folder = cluster.work / "notes"
+    folder.mkdir()
+    (folder / "users.csv").write_bytes((ROOT / "examples/template.csv").read_bytes())
+    output = cluster.paste(script, "notes", cwd=folder)
+    status = cluster.user_import("acme-users", namespace="tenant-a")["status"]
+    # An empty tenant: `plan` of the example against no users says New 13, Problem 8.
+    assert (status["counts"]["new"], status["counts"]["problem"]) == (13, 8), status
+    assert "acme-users" in output
+    # DryRun: nothing was written into the tenant's namespace.
+    assert not cluster.json("-n", "tenant-a", "get", "tenantusers")["items"]
+
+
+def big_template(rows: int, title: str) -> str:
+    lines = ["First Name,Last Name,Email,Coupa Username,Coupa User ID,Status,Title,City"]
+    lines += [f"Ann,Lee{i},user{i}@big.test,user{i},{i},Active,{title if i % 2 else 'Analyst'},Boston"
+              for i in range(1, rows + 1)]
+    return "\n".join(lines) + "\n"
+
+
+def container_memory_peak(cluster: Cluster, pod: dict) -> int:
+    """The container's peak memory since it started, from its memory cgroup on the node."""
+    uid = pod["metadata"]["uid"]
+    container_id = pod["status"]["containerStatuses"][0]["containerID"].split("://")[-1]
+    found = [p for p in Path("/sys/fs/cgroup/memory").rglob("memory.max_usage_in_bytes")
+             if container_id in str(p) and (uid in str(p) or uid.replace("-", "_") in str(p))]
+    assert len(found) == 1, found
+    return int(found[0].read_text())
+
+
+def test_pod_memory_importing_ten_thousand_rows_into_ten_thousand_users(cluster):
+    """Two imports in a tenant of its own: 10,000 new users, then the same 10,000 rows with half
+    of them changed, against those 10,000 users. The leader's container's peak over both is
+    read from its memory cgroup and must stay under the chart's limit."""
+    rows = 10_000
+    cluster.kubectl("create", "namespace", "big")
+    tenant = {"apiVersion": "riskassess.io/v1alpha1", "kind": "Tenant",
+              "metadata": {"name": "big", "namespace": "big"},
+              "spec": {"displayName": "Big Corp",
+                       "defaultSiteAdministrator": {"name": "Ada", "email": "admin@big.test"}}}
+    subprocess.run(["kubectl", "--kubeconfig", str(cluster.kubeconfig), "apply", "-f", "-"],
+                   input=json.dumps(tenant), text=True, check=True, env=cluster.env,
+                   capture_output=True)
+    started = time.monotonic()
+    for name, title in (("big-1", "Analyst"), ("big-2", "Lead")):
+        template = cluster.work / f"{name}.csv"
+        template.write_text(big_template(rows, title))
+        cluster.kubectl("-n", "big", "create", "configmap", name, f"--from-file=template.csv={template}")
+        spec = {"apiVersion": "riskassess.io/v1alpha1", "kind": "UserImport",
+                "metadata": {"name": name, "namespace": "big"},
+                "spec": {"tenantRef": {"name": "big"}, "mode": "Apply",
+                         "template": {"configMapKeyRef": {"name": name, "key": "template.csv"}}}}
+        subprocess.run(["kubectl", "--kubeconfig", str(cluster.kubeconfig), "apply", "-f", "-"],
+                       input=json.dumps(spec), text=True, check=True, env=cluster.env,
+                       capture_output=True)
+        cluster.kubectl("-n", "big", "wait", f"userimport/{name}", "--for", "condition=Ready",
+                        "--timeout=600s")
+    counts = [cluster.user_import(n, namespace="big")["status"]["counts"] for n in ("big-1", "big-2")]
+    assert (counts[0]["new"], counts[1]["update"], counts[1]["unchanged"]) == (rows, rows // 2, rows // 2), counts
+    leader = held_by_a_pod(cluster)
+    pod = next(p for p in cluster.operator_pods() if p["metadata"]["name"] == leader)
+    peak = container_memory_peak(cluster, pod)
+    limit = cluster.json("-n", NAMESPACE, "get", "deployment", RELEASE)["spec"]["template"]["spec"][
+        "containers"][0]["resources"]["limits"]["memory"]
+    print(f"two imports of {rows} rows: {time.monotonic() - started:.1f} s; "
+          f"leader's peak memory {peak / 2**20:.1f} MiB (limit {limit})")
+    assert limit.endswith("Mi") and peak < int(limit[:-2]) * 2**20
