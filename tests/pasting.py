@@ -31,7 +31,8 @@ def fresh_shell_env(home: str, extra: dict[str, str] | None = None) -> dict[str,
     """What a new login shell has: no KUBECONFIG, no test variables, no virtualenv."""
     keep = ("PATH", "LANG", "USER", "CARGO_HOME", "RUSTUP_HOME", "CARGO_TARGET_DIR",
             "GOPATH", "GOMODCACHE", "GOCACHE", "GOFLAGS", "GOTOOLCHAIN", "GOPROXY",
-            "USER_IMPORT_CONTROL_PLANE_CACHE")
+            "USER_IMPORT_CONTROL_PLANE_CACHE", "USER_IMPORT_CLUSTER_CACHE", "USER_IMPORT_TOOLS_CACHE",
+            "USER_IMPORT_IMAGE_CACHE")
     env = {name: os.environ[name] for name in keep if name in os.environ}
     venv = str(ROOT / ".ci/.venv/bin")
     env["PATH"] = ":".join(p for p in env.get("PATH", "/usr/bin:/bin").split(":") if p != venv)
