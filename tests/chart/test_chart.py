@@ -169,6 +169,25 @@ def env_of(docs: list[dict]) -> dict[str, dict]:
     return {e["name"]: e for e in container(docs).get("env", [])}
 
 
+AGGREGATE_LABEL = "rbac.authorization.k8s.io/aggregate-to-"
+
+
+def user_roles(docs: list[dict]) -> dict[str, dict]:
+    """The ClusterRoles for the operator's users, by the default role they join (view, edit, admin)."""
+    roles = {}
+    for role in of_kind(docs, "ClusterRole"):
+        for label in role["metadata"].get("labels", {}):
+            if label.startswith(AGGREGATE_LABEL):
+                roles[label[len(AGGREGATE_LABEL):]] = role
+    return roles
+
+
+def operator_roles(docs: list[dict], kind: str) -> list[dict]:
+    """The operator's own (Cluster)Roles: every one that is not a users' role."""
+    users = [r["metadata"]["name"] for r in user_roles(docs).values()]
+    return [r for r in of_kind(docs, kind) if r["metadata"]["name"] not in users]
+
+
 def rule_rows(rules: list[dict]) -> set[tuple]:
     rows = set()
     for rule in rules:
@@ -266,6 +285,9 @@ def test_default_objects_are_exactly_these():
     got = sorted((d["kind"], d["metadata"]["name"], d["metadata"].get("namespace")) for d in docs)
     assert got == sorted([
         ("ClusterRole", FULLNAME, None),
+        ("ClusterRole", FULLNAME + "-admin", None),
+        ("ClusterRole", FULLNAME + "-edit", None),
+        ("ClusterRole", FULLNAME + "-view", None),
         ("ClusterRoleBinding", FULLNAME, None),
         ("Deployment", FULLNAME, NAMESPACE),
         ("PodDisruptionBudget", FULLNAME, NAMESPACE),
@@ -283,6 +305,20 @@ def test_chart_readme_installs_as_the_cluster_guide_does():
 
     assert fenced_after(CHART / "README.md", "<!-- install:") == \
         fenced_after(ROOT / "docs/cluster.md", "<!-- install:")
+
+
+def test_one_version_in_cargo_the_chart_and_the_quickstart():
+    """Cargo.toml's version is the chart's appVersion (the image's default tag) and chart
+    version, and the one the cluster guide's quickstart pushes and installs. The image's
+    `org.opencontainers.image.version` label is checked against Cargo.toml in tests/image."""
+    cargo = re.search(r'^version = "([^"]+)"$', (ROOT / "Cargo.toml").read_text(), re.M).group(1)
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["appVersion"] == cargo
+    assert chart["version"] == cargo
+    guide = (ROOT / "docs/cluster.md").read_text()
+    quickstart = guide[guide.index("<!-- local-quickstart-install -->"):]
+    versions = re.findall(r"(?<![\d.])\d+\.\d+\.\d+(?![\d.])", quickstart.split("```")[1])
+    assert versions and set(versions) == {cargo}, versions
 
 
 def test_notes_tell_the_next_step():
@@ -469,7 +505,7 @@ def test_no_secret_value_is_ever_inlined(variant):
 # ---------------------------------------------------------------------------------------
 def test_rbac_all_namespaces_is_exactly_the_expected_table():
     docs = render()
-    cluster_role = only(docs, "ClusterRole")
+    (cluster_role,) = operator_roles(docs, "ClusterRole")
     assert rule_rows(cluster_role["rules"]) == EXPECTED_WATCH_RULES
     assert not any("resourceNames" in r or "nonResourceURLs" in r for r in cluster_role["rules"])
     (lease_role,) = of_kind(docs, "Role")
@@ -486,7 +522,7 @@ def test_rbac_all_namespaces_is_exactly_the_expected_table():
 
 def test_rbac_watch_namespace_uses_roles_only():
     docs = render(VARIANTS["watch-namespace"])
-    assert not of_kind(docs, "ClusterRole") and not of_kind(docs, "ClusterRoleBinding")
+    assert not operator_roles(docs, "ClusterRole") and not of_kind(docs, "ClusterRoleBinding")
     roles = {(r["metadata"]["namespace"], r["metadata"]["name"]): r for r in of_kind(docs, "Role")}
     assert set(roles) == {
         ("tenant-a", FULLNAME),
@@ -502,17 +538,35 @@ def test_rbac_watch_namespace_uses_roles_only():
     assert env_of(docs)["USER_IMPORT_NAMESPACE"]["value"] == "tenant-a"
 
 
+def test_users_roles_join_view_edit_and_admin():
+    """view reads the three kinds; edit writes UserImports only; admin writes Tenants and deletes
+    TenantUsers. Nobody but the operator creates or patches a TenantUser."""
+    for docs in (render(), render(VARIANTS["watch-namespace"])):
+        roles = user_roles(docs)
+        assert set(roles) == {"view", "edit", "admin"}
+        group = "riskassess.io"
+        assert rule_rows(roles["view"]["rules"]) == {
+            (group, kind, verb) for kind in ("userimports", "tenants", "tenantusers")
+            for verb in ("get", "list", "watch")}
+        writes = ("create", "update", "patch", "delete", "deletecollection")
+        assert rule_rows(roles["edit"]["rules"]) == {(group, "userimports", v) for v in writes}
+        assert rule_rows(roles["admin"]["rules"]) == (
+            {(group, "tenants", v) for v in writes}
+            | {(group, "tenantusers", v) for v in ("delete", "deletecollection")})
+    assert not user_roles(render({"rbac": {"aggregateToDefaultRoles": False}}))
+
+
 def test_flux_sources_are_read_only_when_enabled():
     default = render()
-    assert not rule_rows(only(default, "ClusterRole")["rules"]) & EXPECTED_FLUX_RULES
+    assert not rule_rows(operator_roles(default, "ClusterRole")[0]["rules"]) & EXPECTED_FLUX_RULES
     assert env_of(default)["USER_IMPORT_FLUX_SOURCES"]["value"] == "false"
     enabled = render(VARIANTS["flux-sources"])
-    assert rule_rows(only(enabled, "ClusterRole")["rules"]) == EXPECTED_WATCH_RULES | EXPECTED_FLUX_RULES
+    assert rule_rows(operator_roles(enabled, "ClusterRole")[0]["rules"]) == EXPECTED_WATCH_RULES | EXPECTED_FLUX_RULES
     assert env_of(enabled)["USER_IMPORT_FLUX_SOURCES"]["value"] == "true"
     one_namespace = render(deep_merge(VARIANTS["flux-sources"], VARIANTS["watch-namespace"]))
     roles = {r["metadata"]["name"]: r for r in of_kind(one_namespace, "Role")}
     assert rule_rows(roles[FULLNAME]["rules"]) == EXPECTED_WATCH_RULES | EXPECTED_FLUX_RULES
-    assert not of_kind(one_namespace, "ClusterRole")
+    assert not operator_roles(one_namespace, "ClusterRole")
 
 
 def test_rbac_has_no_wildcards_and_nothing_beyond_the_table(variant):
@@ -523,6 +577,7 @@ def test_rbac_has_no_wildcards_and_nothing_beyond_the_table(variant):
             for field in ("apiGroups", "resources", "verbs", "resourceNames"):
                 assert "*" not in rule.get(field, []), (role["metadata"]["name"], rule)
             assert "nonResourceURLs" not in rule
+    for role in operator_roles(docs, "ClusterRole") + of_kind(docs, "Role"):
         granted |= rule_rows(role["rules"])
     assert granted <= EXPECTED_WATCH_RULES | EXPECTED_FLUX_RULES | EXPECTED_LEASE_RULES
     # Only the lease Role may touch leases, and only in the operator's namespace.
