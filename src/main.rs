@@ -39,7 +39,16 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
                     eprintln!("user-import-operator: {error:#}");
-                    ExitCode::FAILURE
+                    // Settings that can never work (the mail settings) are a usage error, as
+                    // for `import`; anything else failed on the way.
+                    if error
+                        .downcast_ref::<user_import_operator::mail::MailError>()
+                        .is_some()
+                    {
+                        ExitCode::from(2)
+                    } else {
+                        ExitCode::FAILURE
+                    }
                 }
             };
         }

@@ -1048,3 +1048,54 @@ fn mail_options_are_read_from_their_prefixed_variables_and_the_old_names_only_wa
         Some("env@acme.test")
     );
 }
+
+#[test]
+fn credentials_without_tls_are_refused_at_start_by_run_and_import() {
+    let dir = scratch();
+    let url = "smtp://reports:hunter2@127.0.0.1:1?tls=none";
+    // `run` stops before it connects to Kubernetes: no kubeconfig is needed to see it.
+    let run = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["run", "--metrics-addr", "127.0.0.1:0"])
+        .env("USER_IMPORT_SMTP_URL", url)
+        .env("KUBECONFIG", dir.path().join("no-such-kubeconfig"))
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2), "{}", stderr(&run));
+    let import = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(words(
+            "import --template template.csv --records records.yaml --to admin@acme.test",
+        ))
+        .env("USER_IMPORT_SMTP_URL", url)
+        .output()
+        .unwrap();
+    assert_eq!(import.status.code(), Some(2), "{}", stderr(&import));
+    for out in [&run, &import] {
+        let text = stderr(out);
+        assert!(
+            text.contains("tls=none") && text.contains("in clear"),
+            "{text}"
+        );
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+    assert!(!dir.path().join("outbox").exists());
+}
+
+#[test]
+fn a_relay_without_tls_is_warned_about() {
+    let dir = scratch();
+    let out = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(words(
+            "import --template template.csv --records records.yaml --to admin@acme.test --smtp-attempts 1",
+        ))
+        .env("USER_IMPORT_SMTP_URL", "smtp://127.0.0.1:1?tls=none")
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&out).contains("warning: the SMTP relay is reached without TLS (tls=none)"),
+        "{}",
+        stderr(&out)
+    );
+}

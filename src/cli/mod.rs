@@ -370,6 +370,11 @@ fn mail_settings(
         }
         error => CliError::Failed(error.into()),
     })?;
+    if settings.is_plain_text() {
+        eprintln!(
+            "user-import-operator: warning: the SMTP relay is reached without TLS (tls=none): the report crosses the network in clear"
+        );
+    }
     Ok((to, settings))
 }
 

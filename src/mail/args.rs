@@ -17,9 +17,9 @@ use super::{MailError, MailSettings, RetryPolicy};
 // `SMTP_URL`) so that every variable of the binary carries the prefix.
 #[derive(clap::Args, Clone, PartialEq, Eq)]
 pub(crate) struct MailArgs {
-    /// SMTP relay URL: smtp://host:25, smtp://host:587?tls=required (or tls=opportunistic),
-    /// smtps://host:465; credentials as smtp://user:pass@host (percent-encoded).
-    /// Without it, messages are written to --outbox.
+    /// SMTP relay URL: smtps://host:465, smtp://host:587?tls=required, smtp://host (port 25,
+    /// STARTTLS when offered), smtp://host?tls=none (in clear; no credentials); credentials as
+    /// smtps://user:pass@host (percent-encoded). Without it, messages are written to --outbox.
     #[arg(
         long,
         env = "USER_IMPORT_SMTP_URL",

@@ -36,9 +36,9 @@ impl fmt::Debug for Secret {
 /// How the SMTP connection is secured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TlsMode {
-    /// Plain text (`smtp://host`, or `?tls=none`).
+    /// Plain text (`?tls=none`): a local relay only; refused with credentials.
     None,
-    /// STARTTLS when the server offers it (`?tls=opportunistic`).
+    /// STARTTLS when the server offers it (`smtp://host`, or `?tls=opportunistic`).
     Opportunistic,
     /// STARTTLS or fail (`?tls=required`).
     Required,
@@ -109,6 +109,11 @@ impl MailSettings {
         self
     }
 
+    /// True for an SMTP relay reached in clear (`?tls=none`): worth a warning at start.
+    pub fn is_plain_text(&self) -> bool {
+        matches!(&self.target, Target::Smtp(smtp) if smtp.tls == TlsMode::None)
+    }
+
     /// The SMTP part, for further settings; `None` in outbox mode.
     pub fn smtp_mut(&mut self) -> Option<&mut SmtpSettings> {
         match &mut self.target {
@@ -131,12 +136,14 @@ impl fmt::Display for MailSettings {
 
 impl SmtpSettings {
     /// Parses `smtp://[user[:pass]@]host[:port][?tls=none|opportunistic|required]` or
-    /// `smtps://[user[:pass]@]host[:port]`. Ports default as in lettre: 25 for plain `smtp`,
-    /// 587 with STARTTLS, 465 for `smtps`. User and password are percent-decoded. Errors
-    /// never repeat the URL, which may hold a password.
+    /// `smtps://[user[:pass]@]host[:port]`. Without `tls`, `smtp://` takes STARTTLS when the
+    /// server offers it. Ports default to 25 for `smtp` without `tls` or with `tls=none`, 587
+    /// with `tls=opportunistic` or `required`, 465 for `smtps`. User and password are
+    /// percent-decoded; with `tls=none` they are refused, as they would cross the network in
+    /// clear. Errors never repeat the URL, which may hold a password.
     pub(crate) fn from_url(url: &str) -> Result<Self, MailError> {
         let url = Url::parse(url.trim()).map_err(|e| invalid(format!("bad SMTP URL: {e}")))?;
-        let tls = tls_mode(&url)?;
+        let (tls, default_port) = tls_mode(&url)?;
         let host = url
             .host_str()
             .filter(|h| !h.is_empty())
@@ -147,12 +154,19 @@ impl SmtpSettings {
             ));
         }
         let (username, password) = credentials(&url)?;
+        if tls == TlsMode::None && username.is_some() {
+            return Err(invalid(
+                "the SMTP URL has a user but tls=none: the credentials would cross the network \
+                 in clear; use ?tls=required (STARTTLS) or smtps://"
+                    .into(),
+            ));
+        }
         Ok(SmtpSettings {
             host: host
                 .trim_start_matches('[')
                 .trim_end_matches(']')
                 .to_owned(),
-            port: url.port().unwrap_or(default_port(tls)),
+            port: url.port().unwrap_or(default_port),
             tls,
             username,
             password,
@@ -187,14 +201,16 @@ impl fmt::Display for SmtpSettings {
         }
         write!(f, "{}", self.server())?;
         match self.tls {
+            TlsMode::None => f.write_str("?tls=none"),
             TlsMode::Opportunistic => f.write_str("?tls=opportunistic"),
             TlsMode::Required => f.write_str("?tls=required"),
-            TlsMode::None | TlsMode::Implicit => Ok(()),
+            TlsMode::Implicit => Ok(()),
         }
     }
 }
 
-fn tls_mode(url: &Url) -> Result<TlsMode, MailError> {
+/// The TLS mode and the default port of the URL's scheme and `tls` parameter.
+fn tls_mode(url: &Url) -> Result<(TlsMode, u16), MailError> {
     let mut tls = None;
     for (key, value) in url.query_pairs() {
         match key.as_ref() {
@@ -203,13 +219,16 @@ fn tls_mode(url: &Url) -> Result<TlsMode, MailError> {
         }
     }
     match (url.scheme(), tls.as_deref()) {
-        ("smtp", None | Some("none")) => Ok(TlsMode::None),
-        ("smtp", Some("opportunistic")) => Ok(TlsMode::Opportunistic),
-        ("smtp", Some("required")) => Ok(TlsMode::Required),
+        // A relay's port 25, with STARTTLS when offered: credentials are then sent only over
+        // TLS if the relay offers it, which is why tls=none with a user is refused.
+        ("smtp", None) => Ok((TlsMode::Opportunistic, 25)),
+        ("smtp", Some("none")) => Ok((TlsMode::None, 25)),
+        ("smtp", Some("opportunistic")) => Ok((TlsMode::Opportunistic, 587)),
+        ("smtp", Some("required")) => Ok((TlsMode::Required, 587)),
         ("smtp", Some(other)) => Err(invalid(format!(
             "tls={other:?} is not one of none, opportunistic, required"
         ))),
-        ("smtps", None) => Ok(TlsMode::Implicit),
+        ("smtps", None) => Ok((TlsMode::Implicit, 465)),
         ("smtps", Some(_)) => Err(invalid(
             "smtps:// always uses TLS; drop the tls parameter".into(),
         )),
@@ -234,14 +253,6 @@ fn credentials(url: &Url) -> Result<(Option<String>, Option<Secret>), MailError>
     Ok((user, password))
 }
 
-fn default_port(tls: TlsMode) -> u16 {
-    match tls {
-        TlsMode::None => 25,
-        TlsMode::Opportunistic | TlsMode::Required => 587,
-        TlsMode::Implicit => 465,
-    }
-}
-
 fn invalid(reason: String) -> MailError {
     MailError::InvalidSettings(reason)
 }
@@ -259,15 +270,36 @@ mod tests {
     }
 
     #[test]
-    fn plain_smtp_defaults_to_port_25() {
+    fn plain_smtp_is_port_25_with_starttls_when_offered() {
         let s = parse("smtp://relay");
         assert_eq!(
             (s.host.as_str(), s.port, s.tls),
-            ("relay", 25, TlsMode::None)
+            ("relay", 25, TlsMode::Opportunistic)
         );
         assert_eq!((s.username, s.password), (None, None));
         assert_eq!(parse("smtp://relay:2525").port, 2525);
-        assert_eq!(parse("smtp://relay:25/?tls=none").tls, TlsMode::None);
+        let none = parse("smtp://relay/?tls=none");
+        assert_eq!((none.port, none.tls), (25, TlsMode::None));
+    }
+
+    #[test]
+    fn credentials_without_tls_are_refused() {
+        for url in [
+            "smtp://bob@relay?tls=none",
+            "smtp://bob:hunter2@relay:25?tls=none",
+        ] {
+            let message = error(url);
+            assert!(message.contains("tls=none"), "{message}");
+            assert!(message.contains("in clear"), "{message}");
+            assert!(!message.contains("hunter2"), "{message}");
+        }
+        // With STARTTLS (offered or required) or implicit TLS they are taken.
+        assert_eq!(parse("smtp://bob:pw@relay").tls, TlsMode::Opportunistic);
+        assert_eq!(
+            parse("smtp://bob:pw@relay?tls=required").tls,
+            TlsMode::Required
+        );
+        assert_eq!(parse("smtps://bob:pw@relay").tls, TlsMode::Implicit);
     }
 
     #[test]

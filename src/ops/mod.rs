@@ -167,6 +167,9 @@ fn init_logging(format: LogFormat) {
 async fn run_async(args: RunArgs) -> anyhow::Result<()> {
     // Bad mail settings stop the start-up, not the first report.
     let settings = args.settings()?;
+    if let Some(mail) = settings.mail.as_ref().filter(|mail| mail.is_plain_text()) {
+        tracing::warn!(relay = %mail, "the SMTP relay is reached without TLS (tls=none): reports cross the network in clear; use it only for a relay on the same host or node");
+    }
     let shutdown = Shutdown::on_signals();
     let client = Client::try_default()
         .await
