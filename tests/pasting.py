@@ -36,6 +36,14 @@ def fresh_shell_env(home: str, extra: dict[str, str] | None = None) -> dict[str,
     env = {name: os.environ[name] for name in keep if name in os.environ}
     venv = str(ROOT / ".ci/.venv/bin")
     env["PATH"] = ":".join(p for p in env.get("PATH", "/usr/bin:/bin").split(":") if p != venv)
+    # A home of its own keeps what a block writes there (~/.local/bin, say) out of the user's;
+    # the toolchains stay those of the user's own home.
+    real_home = Path(os.environ.get("HOME", "/root"))
+    if Path(home) != real_home:
+        env.setdefault("RUSTUP_HOME", str(real_home / ".rustup"))
+        env.setdefault("CARGO_HOME", str(real_home / ".cargo"))
+        env.setdefault("GOPATH", str(real_home / "go"))
+        env.setdefault("GOCACHE", str(real_home / ".cache/go-build"))
     env["HOME"] = home
     env.update(extra or {})
     return env

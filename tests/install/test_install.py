@@ -18,6 +18,7 @@ from __future__ import annotations
 import email
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -118,8 +119,20 @@ class Cluster:
         return json.loads(self.kubectl(*args, "-o", "json"))
 
     def paste(self, script: str, name: str, cwd: Path = ROOT) -> str:
-        return run_pasted(script, self.work / f"{name}.log", env=self.env, cwd=cwd,
-                          leaves_nothing_running=True, timeout=900)
+        try:
+            return run_pasted(script, self.work / f"{name}.log", env=self.env, cwd=cwd,
+                              leaves_nothing_running=True, timeout=900)
+        except AssertionError as failure:
+            raise AssertionError(f"{failure}\n--- the cluster then:\n{self.diagnosis()}") from None
+
+    def diagnosis(self) -> str:
+        """Pods, their containers' states and the recent events of every namespace."""
+        pods = self.kubectl("get", "pods", "-A", "-o", "wide", check=False)
+        events = self.kubectl("get", "events", "-A", "--sort-by=.lastTimestamp", check=False)
+        images = self.kubectl("get", "nodes", "-o",
+                              "jsonpath={range .items[0].status.images[*]}{.names}{'\\n'}{end}",
+                              check=False)
+        return pods + "\nimages on the node:\n" + images + "\n" + "\n".join(events.splitlines()[-40:])
 
     def mails(self) -> list[email.message.Message]:
         new = self.maildir / "new"
@@ -195,13 +208,20 @@ def cluster(tmp_path_factory) -> Cluster:
             stop(proc)
 
 
+def with_our_values(block: str, values: dict[str, str]) -> str:
+    """A block whose first lines set the reader's values (NAME=...), with the test's instead."""
+    lines = block.splitlines()
+    names = [line.split("=", 1)[0] for line in lines[:len(values)]]
+    assert names == list(values), lines[:len(values)]
+    return "\n".join([f"{name}={value}" for name, value in values.items()]
+                     + lines[len(values):]) + "\n"
+
+
 def install_block(cluster: Cluster) -> str:
     """docs/cluster.md's install block, with the test's image and relay in its first lines."""
-    block = fenced_after(CLUSTER_DOC, "<!-- install:").splitlines()
-    assert block[0].startswith("IMAGE=") and block[1].startswith("SMTP_URL="), block[:2]
-    ours = [f"IMAGE={REGISTRY}/user-import-operator",
-            f"SMTP_URL='smtp://{cluster.node_ip}:{cluster.smtp_port}?tls=none'"]
-    return "\n".join(ours + block[2:]) + "\n"
+    return with_our_values(fenced_after(CLUSTER_DOC, "<!-- install:"), {
+        "IMAGE": f"{REGISTRY}/user-import-operator",
+        "SMTP_URL": f"'smtp://{cluster.node_ip}:{cluster.smtp_port}?tls=none'"})
 
 
 def deployment_available(cluster: Cluster) -> bool:
@@ -257,6 +277,21 @@ def test_example_is_imported_and_mailed_once(cluster):
     assert len(rows) == 1 + 10
 
 
+def test_readme_plugin_shows_the_import_as_the_readme_does(cluster):
+    """README's kubectl plugin blocks pasted: the install (into ~/.local/bin, which a login
+    shell has on its PATH) and `kubectl user-import status`, whose output is the README's but for
+    the dates and times."""
+    readme = ROOT / "README.md"
+    install = fenced_after(readme, "Install it by putting the binary")
+    status = fenced_after(readme, "piped into a file")
+    expected = fenced_after(readme, "```text\nName:")
+    env = dict(cluster.env, PATH=f"{cluster.work / '.local/bin'}:{cluster.env['PATH']}")
+    output = run_pasted(install + status, cluster.work / "plugin.log", env=env, timeout=900)
+    dates = re.compile(r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}Z)?")
+    shown = output[output.index("Name:"):]
+    assert dates.sub("DATE", shown).strip() == dates.sub("DATE", expected).strip()
+
+
 def test_leader_moves_when_its_pod_dies_and_an_import_completes_once(cluster):
     """The leader's pod deleted: its process releases the Lease on SIGTERM, and another pod takes
     it. That is the standby or, as often, the pod the ReplicaSet starts in its place: a standby
@@ -308,11 +343,29 @@ def finished_imports(cluster: Cluster) -> dict[str, tuple]:
             for i in items}
 
 
+@dataclass
+class Done:
+    """What the operator has done so far: finished imports, stored users, mails sent."""
+    imports: dict[str, tuple]
+    users: dict[str, str]
+    mails: int
+
+    @staticmethod
+    def now(cluster: Cluster) -> "Done":
+        return Done(finished_imports(cluster), cluster.tenant_user_versions(), len(cluster.mails()))
+
+
+def assert_nothing_more_done(cluster: Cluster, before: Done) -> None:
+    """Once a pod leads again and has had time to look at every import: nothing imported again,
+    no user written, no mail sent."""
+    until("a pod holds the Lease", lambda: held_by_a_pod(cluster), wait=120)
+    time.sleep(15)
+    assert Done.now(cluster) == before
+
+
 def test_helm_upgrade_rolls_the_pods_and_imports_nothing_again(cluster):
     before = {p["metadata"]["name"] for p in cluster.operator_pods()}
-    imports = finished_imports(cluster)
-    versions = cluster.tenant_user_versions()
-    mails = len(cluster.mails())
+    done = Done.now(cluster)
     cluster.paste(fenced_after(CLUSTER_DOC, "<!-- upgrade -->"), "upgrade")
     until("the Deployment is Available again", lambda: deployment_available(cluster), wait=300)
     after = {p["metadata"]["name"] for p in cluster.operator_pods()}
@@ -320,11 +373,7 @@ def test_helm_upgrade_rolls_the_pods_and_imports_nothing_again(cluster):
     for pod in cluster.operator_pods():
         env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
         assert env["RUST_LOG"] == "debug"
-    until("a new pod holds the Lease", lambda: held_by_a_pod(cluster), wait=120)
-    time.sleep(15)
-    assert finished_imports(cluster) == imports
-    assert cluster.tenant_user_versions() == versions
-    assert len(cluster.mails()) == mails
+    assert_nothing_more_done(cluster, done)
 
 
 def test_logs_are_json_lines_without_errors(cluster):
@@ -339,23 +388,17 @@ def test_logs_are_json_lines_without_errors(cluster):
 
 
 def test_uninstall_keeps_the_data_and_a_reinstall_writes_nothing(cluster):
-    imports = finished_imports(cluster)
-    versions = cluster.tenant_user_versions()
-    mails = len(cluster.mails())
+    done = Done.now(cluster)
     cluster.paste(fenced_after(CLUSTER_DOC, "<!-- uninstall -->"), "uninstall")
     until("the operator's pods are gone", lambda: not cluster.operator_pods(), wait=120)
     crds = cluster.kubectl("get", "crds", "-o", "name")
     for crd in ("tenants", "tenantusers", "userimports"):
         assert f"customresourcedefinition.apiextensions.k8s.io/{crd}.riskassess.io" in crds
     assert cluster.kubectl("-n", "acme", "get", "tenant", "acme", "-o", "name")
-    assert cluster.tenant_user_versions() == versions
+    assert cluster.tenant_user_versions() == done.users
     cluster.paste(install_block(cluster), "reinstall")
     until("the Deployment is Available again", lambda: deployment_available(cluster), wait=300)
-    until("a pod holds the Lease", lambda: held_by_a_pod(cluster), wait=120)
-    time.sleep(15)
-    assert finished_imports(cluster) == imports
-    assert cluster.tenant_user_versions() == versions
-    assert len(cluster.mails()) == mails
+    assert_nothing_more_done(cluster, done)
 
 
 def notes_commands(notes: str) -> str:
@@ -443,3 +486,77 @@ def test_pod_memory_importing_ten_thousand_rows_into_ten_thousand_users(cluster)
     print(f"two imports of {rows} rows: {time.monotonic() - started:.1f} s; "
           f"leader's peak memory {peak / 2**20:.1f} MiB (limit {limit})")
     assert limit.endswith("Mi") and peak < int(limit[:-2]) * 2**20
+
+
+def test_the_guides_other_blocks_work_on_the_cluster(cluster):
+    """The remaining blocks of the chart README and the cluster guide: the CRDs applied after an
+    upgrade, the mail section's manifests (accepted by the API server, in a server-side dry run,
+    so the example tenant keeps its settings), and the Flux upgrade, which rolls the pods."""
+    crds = fenced_after(ROOT / "charts/user-import-operator/README.md", "apply them yourself:")
+    assert crds.startswith("kubectl apply --server-side"), crds
+    cluster.paste(crds, "crds")
+    mail = CLUSTER_DOC.read_text()
+    mail = mail[mail.index("## Configure mail"):mail.index("## GitOps")]
+    manifests = re.findall(r"```yaml\n(.*?)```", mail, re.S)
+    assert len(manifests) == 2, manifests
+    for manifest in manifests:
+        result = subprocess.run(["kubectl", "--kubeconfig", str(cluster.kubeconfig), "apply",
+                                 "--dry-run=server", "-f", "-"], input=manifest, text=True,
+                                env=cluster.env, capture_output=True)
+        assert result.returncode == 0, (manifest, result.stderr)
+    flux = fenced_after(CLUSTER_DOC, "- **HTTPS URLs**")
+    assert "fluxSources.enabled=true" in flux, flux
+    before = {p["metadata"]["name"] for p in cluster.operator_pods()}
+    cluster.paste(flux, "flux")
+    until("the Deployment is Available again", lambda: deployment_available(cluster), wait=300)
+    pods = cluster.operator_pods()
+    assert not before & {p["metadata"]["name"] for p in pods}
+    for pod in pods:
+        env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
+        assert env["USER_IMPORT_FLUX_SOURCES"] == "true"
+
+
+def can_i(cluster: Cluster, user: str, verb: str, resource: str) -> bool:
+    answer = cluster.kubectl("auth", "can-i", verb, resource, "-n", "acme", "--as", user, check=False)
+    return answer.strip() == "yes"
+
+
+def test_users_default_roles_carry_the_operators_resources(cluster):
+    """The chart's users' ClusterRoles, aggregated by kube-controller-manager into view, edit
+    and admin: a namespace's viewer reads imports, its editor starts them but cannot change a
+    Tenant (where reports go), its admin can; nobody but the operator writes TenantUsers."""
+    for user, role in (("vera", "view"), ("ed", "edit"), ("ada", "admin")):
+        cluster.kubectl("-n", "acme", "create", "rolebinding", f"{user}-{role}",
+                        f"--clusterrole={role}", f"--user={user}")
+    until("edit carries the operator's rules",
+          lambda: can_i(cluster, "ed", "create", "userimports.riskassess.io"), wait=60)
+    expected = {
+        ("vera", "list", "userimports.riskassess.io"): True,
+        ("vera", "get", "tenantusers.riskassess.io"): True,
+        ("vera", "create", "userimports.riskassess.io"): False,
+        ("ed", "create", "userimports.riskassess.io"): True,
+        ("ed", "patch", "tenants.riskassess.io"): False,
+        ("ed", "patch", "tenantusers.riskassess.io"): False,
+        ("ada", "patch", "tenants.riskassess.io"): True,
+        ("ada", "delete", "tenantusers.riskassess.io"): True,
+        ("ada", "create", "tenantusers.riskassess.io"): False,
+    }
+    assert {key: can_i(cluster, *key) for key in expected} == expected
+
+
+def test_one_release_per_namespace_reads_only_that_namespace(cluster):
+    """docs/security.md's block: a second release that watches `acme` only, with a Role there and
+    no ClusterRole of its own; it sees the finished imports of `acme` and writes nothing."""
+    done = Done.now(cluster)
+    block = fenced_after(ROOT / "docs/security.md", "<!-- one-release-per-namespace:")
+    cluster.paste(with_our_values(block, {"IMAGE": f"{REGISTRY}/user-import-operator"}),
+                  "one-release")
+    roles = cluster.json("-n", "acme", "get", "roles")["items"]
+    assert any(r["metadata"]["name"] == "user-import-operator-acme" for r in roles)
+    cluster_roles = {r["metadata"]["name"] for r in cluster.json("get", "clusterroles")["items"]}
+    assert "user-import-operator-acme" not in cluster_roles
+    assert "user-import-operator-acme-view" in cluster_roles
+    time.sleep(15)
+    assert Done.now(cluster) == done
+    subprocess.run(["helm", "uninstall", "user-import-operator-acme", "--namespace", "user-import-operator-acme", "--wait"],
+                   env=cluster.env, check=True, capture_output=True)

@@ -23,20 +23,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -52,6 +44,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"user-import-operator/control-plane/internal/harness"
 )
 
 // The network layout; see docs/local-cluster.md. All of it stays on this machine.
@@ -75,6 +69,9 @@ const (
 // readyTimeout bounds each wait (API server, node, smoke pod); a cold start on two busy cores
 // takes well under a minute.
 const readyTimeout = 4 * time.Minute
+
+// stopGrace is how long a component has between SIGTERM and SIGKILL.
+const stopGrace = 15 * time.Second
 
 // sysctls are the kernel settings that kubelet (setupKernelTunables), kube-proxy (conntrack,
 // route_localnet) and the bridge plugin (ip_forward) may change, and that this command sets
@@ -238,9 +235,9 @@ type cluster struct {
 	o    options
 	st   *state
 	root string
-	pki  *pki
+	pki  *harness.PKI
 
-	etcd, apiserver, controllerManager, scheduler, containerd, kubelet, proxy *process
+	etcd, apiserver, controllerManager, scheduler, containerd, kubelet, proxy *harness.Process
 
 	socket string // containerd's
 }
@@ -258,11 +255,11 @@ func (c *cluster) start(ctx context.Context) error {
 	if c.pki, err = makePKI(c.path("pki")); err != nil {
 		return fmt.Errorf("certificates: %w", err)
 	}
-	ports, err := freePorts("127.0.0.1", 4)
+	ports, err := harness.FreePorts("127.0.0.1", 4)
 	if err != nil {
 		return err
 	}
-	nodePorts, err := freePorts(nodeIP, 2)
+	nodePorts, err := harness.FreePorts(nodeIP, 2)
 	if err != nil {
 		return err
 	}
@@ -276,23 +273,13 @@ func (c *cluster) start(ctx context.Context) error {
 	}
 	bin := func(name string) string { return filepath.Join(c.o.bin, name) }
 
-	c.etcd = start(logs, "etcd", bin("etcd"),
-		"--name=default",
-		"--data-dir="+c.path("etcd"),
-		"--listen-client-urls="+etcdClient,
-		"--advertise-client-urls="+etcdClient,
-		"--listen-peer-urls="+etcdPeer,
-		"--initial-advertise-peer-urls="+etcdPeer,
-		"--initial-cluster=default="+etcdPeer,
-		"--unsafe-no-fsync=true",
-		"--log-level=warn",
-	)
+	c.etcd = harness.StartEtcd(logs, bin("etcd"), c.path("etcd"), etcdClient, etcdPeer)
 	apiserverArgs := []string{
 		"--etcd-servers=" + etcdClient,
 		"--cert-dir=" + c.path("apiserver-certs"),
-		"--tls-cert-file=" + c.pki.file("apiserver.crt"),
-		"--tls-private-key-file=" + c.pki.file("apiserver.key"),
-		"--client-ca-file=" + c.pki.file("ca.crt"),
+		"--tls-cert-file=" + c.pki.File("apiserver.crt"),
+		"--tls-private-key-file=" + c.pki.File("apiserver.key"),
+		"--client-ca-file=" + c.pki.File("ca.crt"),
 		fmt.Sprintf("--secure-port=%d", apiPort),
 		"--bind-address=" + nodeIP,
 		"--advertise-address=" + nodeIP,
@@ -301,35 +288,29 @@ func (c *cluster) start(ctx context.Context) error {
 		"--authorization-mode=Node,RBAC",
 		"--enable-admission-plugins=NodeRestriction",
 		"--service-account-issuer=https://kubernetes.default.svc." + clusterDomain,
-		"--service-account-key-file=" + c.pki.file("service-account.key"),
-		"--service-account-signing-key-file=" + c.pki.file("service-account.key"),
-		"--kubelet-client-certificate=" + c.pki.file("apiserver-kubelet-client.crt"),
-		"--kubelet-client-key=" + c.pki.file("apiserver-kubelet-client.key"),
-		"--kubelet-certificate-authority=" + c.pki.file("ca.crt"),
+		"--service-account-key-file=" + c.pki.File("service-account.key"),
+		"--service-account-signing-key-file=" + c.pki.File("service-account.key"),
+		"--kubelet-client-certificate=" + c.pki.File("apiserver-kubelet-client.crt"),
+		"--kubelet-client-key=" + c.pki.File("apiserver-kubelet-client.key"),
+		"--kubelet-certificate-authority=" + c.pki.File("ca.crt"),
 		"--kubelet-preferred-address-types=InternalIP",
 		"--v=0",
 	}
 	if auditLog := os.Getenv("USER_IMPORT_CLUSTER_AUDIT_LOG"); auditLog != "" {
-		policy := c.path("audit-policy.yaml")
-		if err := os.WriteFile(policy, []byte(auditPolicy), 0o600); err != nil {
+		flags, err := harness.AuditFlags(c.root, auditLog)
+		if err != nil {
 			return err
 		}
-		apiserverArgs = append(apiserverArgs, "--audit-policy-file="+policy, "--audit-log-path="+auditLog,
-			"--audit-log-format=json", "--audit-log-mode=blocking")
+		apiserverArgs = append(apiserverArgs, flags...)
 	}
-	c.apiserver = start(logs, "kube-apiserver", bin("kube-apiserver"), apiserverArgs...)
+	c.apiserver = harness.Start(logs, "kube-apiserver", bin("kube-apiserver"), apiserverArgs...)
 
-	client, err := c.pki.client("admin")
+	client, err := c.pki.Client("admin", 10*time.Second)
 	if err != nil {
 		return err
 	}
-	api := &apiClient{http: client, server: server}
-	if err := c.wait(ctx, "the API server", func() error {
-		if err := api.get("/readyz", nil); err != nil {
-			return err
-		}
-		return api.get("/api/v1/namespaces/default", nil)
-	}); err != nil {
+	api := &harness.API{HTTP: client, Server: server}
+	if err := c.wait(ctx, "the API server", api.Ready); err != nil {
 		return err
 	}
 	logf("API server ready at %s (%.1f s)", server, time.Since(started).Seconds())
@@ -337,24 +318,24 @@ func (c *cluster) start(ctx context.Context) error {
 	kubeconfigs := map[string]string{}
 	for _, user := range []string{"controller-manager", "scheduler", "kubelet", "kube-proxy"} {
 		kubeconfigs[user] = c.path("kubeconfig", user)
-		if err := c.pki.writeKubeconfig(kubeconfigs[user], server, user); err != nil {
+		if err := c.writeKubeconfig(kubeconfigs[user], server, user); err != nil {
 			return err
 		}
 	}
-	c.controllerManager = start(logs, "kube-controller-manager", bin("kube-controller-manager"),
+	c.controllerManager = harness.Start(logs, "kube-controller-manager", bin("kube-controller-manager"),
 		"--kubeconfig="+kubeconfigs["controller-manager"],
 		"--leader-elect=false",
 		"--use-service-account-credentials=true",
-		"--service-account-private-key-file="+c.pki.file("service-account.key"),
-		"--root-ca-file="+c.pki.file("ca.crt"),
-		"--cluster-signing-cert-file="+c.pki.file("ca.crt"),
-		"--cluster-signing-key-file="+c.pki.file("ca.key"),
+		"--service-account-private-key-file="+c.pki.File("service-account.key"),
+		"--root-ca-file="+c.pki.File("ca.crt"),
+		"--cluster-signing-cert-file="+c.pki.File("ca.crt"),
+		"--cluster-signing-key-file="+c.pki.File("ca.key"),
 		"--service-cluster-ip-range="+serviceCIDR,
 		"--bind-address=127.0.0.1",
 		"--secure-port=0",
 		"--v=0",
 	)
-	c.scheduler = start(logs, "kube-scheduler", bin("kube-scheduler"),
+	c.scheduler = harness.Start(logs, "kube-scheduler", bin("kube-scheduler"),
 		"--kubeconfig="+kubeconfigs["scheduler"],
 		"--leader-elect=false",
 		"--bind-address=127.0.0.1",
@@ -372,59 +353,49 @@ func (c *cluster) start(ctx context.Context) error {
 	if err := c.startNode(logs, kubeconfigs, kubeletPort, ports[2], ports[3]); err != nil {
 		return err
 	}
-	if err := c.wait(ctx, "the node to be Ready", func() error { return api.nodeReady() }); err != nil {
+	if err := c.wait(ctx, "the node to be Ready", func() error { return nodeReady(api) }); err != nil {
 		return err
 	}
 	logf("node %s Ready (%.1f s)", nodeName, time.Since(started).Seconds())
 	if err := c.smokeTest(ctx, api); err != nil {
 		return fmt.Errorf("smoke test: %w", err)
 	}
-	if err := c.pki.writeKubeconfig(c.o.kubeconfig, server, "admin"); err != nil {
+	if err := c.writeKubeconfig(c.o.kubeconfig, server, "admin"); err != nil {
 		return err
 	}
 	logf("started in %.1f s; logs in %s", time.Since(started).Seconds(), logs)
 	fmt.Println("cluster ready")
 
-	children := []*process{c.etcd, c.apiserver, c.controllerManager, c.scheduler, c.containerd, c.kubelet, c.proxy}
-	dead := make(chan *process, len(children))
+	children := c.children()
+	dead := make(chan *harness.Process, len(children))
 	for _, child := range children {
-		go func(p *process) { <-p.done; dead <- p }(child)
+		go func(p *harness.Process) { <-p.Done(); dead <- p }(child)
 	}
 	select {
 	case <-ctx.Done():
 		return nil
 	case p := <-dead:
-		return p.failure()
+		return p.Failure()
 	}
 }
 
-// wait polls check until it returns nil, a child ends, the context ends or readyTimeout passes.
+// children are the components in the order they start; those not started yet are nil.
+func (c *cluster) children() []*harness.Process {
+	return []*harness.Process{c.etcd, c.apiserver, c.controllerManager, c.scheduler, c.containerd, c.kubelet, c.proxy}
+}
+
+// wait polls check until it returns nil, a component ends, the context ends or readyTimeout
+// passes (see harness.Wait).
 func (c *cluster) wait(ctx context.Context, what string, check func() error) error {
-	deadline := time.Now().Add(readyTimeout)
-	last := errors.New("no answer yet")
-	for time.Now().Before(deadline) {
-		for _, child := range []*process{c.etcd, c.apiserver, c.controllerManager, c.scheduler, c.containerd, c.kubelet, c.proxy} {
-			if child == nil {
-				continue
-			}
-			select {
-			case <-child.done:
-				return child.failure()
-			default:
-			}
-		}
-		if last = check(); last == nil {
-			return nil
-		} else if errors.As(last, new(permanent)) {
-			return last
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("stopped while waiting for %s", what)
-		case <-time.After(500 * time.Millisecond):
-		}
+	return harness.Wait(ctx, what, readyTimeout, 500*time.Millisecond, c.children(), check)
+}
+
+// writeKubeconfig writes the kubeconfig of user (see users) at path, making its folder.
+func (c *cluster) writeKubeconfig(path, server, user string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
 	}
-	return fmt.Errorf("waited %s for %s: %v", readyTimeout, what, last)
+	return c.pki.WriteKubeconfig(path, "local-cluster", server, user)
 }
 
 // setupNetwork makes the interface with the node's address, enables forwarding (for
@@ -549,7 +520,7 @@ func (c *cluster) startContainerd(ctx context.Context, logs string) error {
 		}
 	}
 	c.socket = c.path("containerd", "containerd.sock")
-	c.containerd = start(logs, "containerd", filepath.Join(c.o.bin, "containerd"), "--config", c.path("containerd", "config.toml"))
+	c.containerd = harness.Start(logs, "containerd", filepath.Join(c.o.bin, "containerd"), "--config", c.path("containerd", "config.toml"))
 	if err := c.wait(ctx, "containerd", func() error {
 		conn, err := net.Dial("unix", c.socket)
 		if err != nil {
@@ -680,7 +651,7 @@ conntrack:
 func (c *cluster) startNode(logs string, kubeconfigs map[string]string, kubeletPort, proxyHealthz, proxyMetrics int) error {
 	replace := strings.NewReplacer("{{nodeIP}}", nodeIP, "{{port}}", strconv.Itoa(kubeletPort),
 		"{{healthz}}", strconv.Itoa(proxyHealthz), "{{metrics}}", strconv.Itoa(proxyMetrics),
-		"{{socket}}", c.socket, "{{root}}", c.root, "{{pki}}", c.pki.dir, "{{kubeconfig}}", kubeconfigs["kube-proxy"])
+		"{{socket}}", c.socket, "{{root}}", c.root, "{{pki}}", c.pki.Dir, "{{kubeconfig}}", kubeconfigs["kube-proxy"])
 	// Pods get an empty resolv.conf: there is no cluster DNS, and the host's resolvers are
 	// outside the node. Tests use IP addresses.
 	if err := os.WriteFile(c.path("resolv.conf"), nil, 0o644); err != nil {
@@ -692,7 +663,7 @@ func (c *cluster) startNode(logs string, kubeconfigs map[string]string, kubeletP
 	if err := os.WriteFile(c.path("kube-proxy.yaml"), []byte(replace.Replace(kubeProxyConfig)), 0o644); err != nil {
 		return err
 	}
-	c.kubelet = start(logs, "kubelet", filepath.Join(c.o.bin, "kubelet"),
+	c.kubelet = harness.Start(logs, "kubelet", filepath.Join(c.o.bin, "kubelet"),
 		"--config="+c.path("kubelet.yaml"),
 		"--kubeconfig="+kubeconfigs["kubelet"],
 		"--root-dir="+c.path("kubelet"),
@@ -701,7 +672,7 @@ func (c *cluster) startNode(logs string, kubeconfigs map[string]string, kubeletP
 		"--oom-score-adj=0",
 		"--v=0",
 	)
-	c.proxy = start(logs, "kube-proxy", filepath.Join(c.o.bin, "kube-proxy"),
+	c.proxy = harness.Start(logs, "kube-proxy", filepath.Join(c.o.bin, "kube-proxy"),
 		"--config="+c.path("kube-proxy.yaml"),
 		"--v=0",
 	)
@@ -712,9 +683,9 @@ func (c *cluster) startNode(logs string, kubeconfigs map[string]string, kubeletP
 // kubelet, containerd, runc, the CNI network, kube-proxy's Service rules, the token and CA
 // volumes (ServiceAccount admission, kube-controller-manager's ServiceAccount and
 // kube-root-ca.crt controllers), and the API server's connection to kubelet for the log.
-func (c *cluster) smokeTest(ctx context.Context, api *apiClient) error {
+func (c *cluster) smokeTest(ctx context.Context, api *harness.API) error {
 	if err := c.wait(ctx, "the default ServiceAccount", func() error {
-		return api.get("/api/v1/namespaces/default/serviceaccounts/default", nil)
+		return api.Get("/api/v1/namespaces/default/serviceaccounts/default", nil)
 	}); err != nil {
 		return err
 	}
@@ -733,7 +704,7 @@ func (c *cluster) smokeTest(ctx context.Context, api *apiClient) error {
 			}},
 		},
 	}
-	if err := api.send(http.MethodPost, "/api/v1/namespaces/default/pods", pod); err != nil {
+	if _, err := api.Do(http.MethodPost, "/api/v1/namespaces/default/pods", pod); err != nil {
 		return err
 	}
 	podPath := "/api/v1/namespaces/default/pods/" + smokePod
@@ -746,33 +717,34 @@ func (c *cluster) smokeTest(ctx context.Context, api *apiClient) error {
 				} `json:"containerStatuses"`
 			} `json:"status"`
 		}
-		if err := api.get(podPath, &status); err != nil {
+		if err := api.Get(podPath, &status); err != nil {
 			return err
 		}
 		switch status.Status.Phase {
 		case "Succeeded":
 			return nil
 		case "Failed":
-			log, _ := api.raw(podPath + "/log")
-			return stopRetrying(fmt.Errorf("pod failed: %s", log))
+			log, _ := api.Do(http.MethodGet, podPath+"/log", nil)
+			return harness.StopRetrying(fmt.Errorf("pod failed: %s", log))
 		}
 		return fmt.Errorf("pod is %s %v", status.Status.Phase, status.Status.ContainerStatuses)
 	}); err != nil {
 		return err
 	}
-	log, err := api.raw(podPath + "/log")
+	data, err := api.Do(http.MethodGet, podPath+"/log", nil)
 	if err != nil {
 		return fmt.Errorf("the pod's log through the API server and kubelet: %w", err)
 	}
+	log := string(data)
 	if !strings.Contains(log, "authenticated as system:serviceaccount:default:default") {
 		return fmt.Errorf("unexpected log: %s", log)
 	}
 	logf("smoke-test pod: %s", strings.TrimSpace(log))
-	if err := api.send(http.MethodDelete, podPath+"?gracePeriodSeconds=0", nil); err != nil {
+	if _, err := api.Do(http.MethodDelete, podPath+"?gracePeriodSeconds=0", nil); err != nil {
 		return err
 	}
 	return c.wait(ctx, "the smoke-test pod to be deleted", func() error {
-		if err := api.get(podPath, nil); err == nil {
+		if err := api.Get(podPath, nil); err == nil {
 			return errors.New("still there")
 		} else if !strings.Contains(err.Error(), ": 404 ") {
 			return err
@@ -781,23 +753,19 @@ func (c *cluster) smokeTest(ctx context.Context, api *apiClient) error {
 	})
 }
 
-type permanent struct{ error }
-
-func stopRetrying(err error) error { return permanent{err} }
-
 // teardown stops the components in order. Pods are removed through the CRI while containerd
 // still runs, so that the CNI plugins delete their veth pairs and release their addresses.
 func (c *cluster) teardown() {
-	for _, p := range []*process{c.scheduler, c.controllerManager, c.kubelet} {
-		p.stop()
+	for _, p := range []*harness.Process{c.scheduler, c.controllerManager, c.kubelet} {
+		p.Stop(stopGrace)
 	}
 	if c.containerd != nil && c.socket != "" {
 		if err := removePods(c.socket); err != nil {
 			logf("removing pods through the CRI: %v", err)
 		}
 	}
-	for _, p := range []*process{c.proxy, c.containerd, c.apiserver, c.etcd} {
-		p.stop()
+	for _, p := range []*harness.Process{c.proxy, c.containerd, c.apiserver, c.etcd} {
+		p.Stop(stopGrace)
 	}
 }
 
@@ -1161,136 +1129,8 @@ func writeState(st *state) error {
 	return os.Rename(temporary, stateFile)
 }
 
-// auditPolicy records every request's metadata, like scripts/control-plane's.
-const auditPolicy = `apiVersion: audit.k8s.io/v1
-kind: Policy
-omitStages: ["RequestReceived", "ResponseStarted"]
-rules:
-- level: Metadata
-`
-
-// process is one child with its log file.
-type process struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-	err  error
-}
-
-func start(dir, name, bin string, args ...string) *process {
-	logPath := filepath.Join(dir, name+".log")
-	p := &process{name: name, log: logPath, done: make(chan struct{})}
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		p.err = err
-		close(p.done)
-		return p
-	}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Stdout = logFile
-	p.cmd.Stderr = logFile
-	// Its own process group: a Ctrl-C in the terminal reaches this command only, which then
-	// stops the children in order.
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
-		p.err = err
-		logFile.Close()
-		close(p.done)
-		return p
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		logFile.Close()
-		close(p.done)
-	}()
-	return p
-}
-
-func (p *process) stop() {
-	if p == nil || p.cmd == nil || p.cmd.Process == nil {
-		return
-	}
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(15 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-// failure says that the process ended, with the end of its log.
-func (p *process) failure() error {
-	tail := ""
-	if data, err := os.ReadFile(p.log); err == nil {
-		lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-		if len(lines) > 30 {
-			lines = lines[len(lines)-30:]
-		}
-		tail = "\n" + strings.Join(lines, "\n")
-	}
-	return fmt.Errorf("%s exited (%v); the end of its log:%s", p.name, p.err, tail)
-}
-
-// apiClient is a minimal JSON client of the API server with the admin certificate.
-type apiClient struct {
-	http   *http.Client
-	server string
-}
-
-func (a *apiClient) do(method, path string, body any) ([]byte, error) {
-	var reader io.Reader
-	if body != nil {
-		data, err := json.Marshal(body)
-		if err != nil {
-			return nil, err
-		}
-		reader = bytes.NewReader(data)
-	}
-	request, err := http.NewRequest(method, a.server+path, reader)
-	if err != nil {
-		return nil, err
-	}
-	if body != nil {
-		request.Header.Set("Content-Type", "application/json")
-	}
-	response, err := a.http.Do(request)
-	if err != nil {
-		return nil, err
-	}
-	defer response.Body.Close()
-	data, _ := io.ReadAll(io.LimitReader(response.Body, 1<<20))
-	if response.StatusCode < 200 || response.StatusCode > 299 {
-		return nil, fmt.Errorf("%s %s: %d %s", method, path, response.StatusCode, strings.TrimSpace(string(data)))
-	}
-	return data, nil
-}
-
-func (a *apiClient) get(path string, into any) error {
-	data, err := a.do(http.MethodGet, path, nil)
-	if err != nil || into == nil {
-		return err
-	}
-	return json.Unmarshal(data, into)
-}
-
-func (a *apiClient) raw(path string) (string, error) {
-	data, err := a.do(http.MethodGet, path, nil)
-	return string(data), err
-}
-
-func (a *apiClient) send(method, path string, body any) error {
-	_, err := a.do(method, path, body)
-	return err
-}
-
-func (a *apiClient) nodeReady() error {
+// nodeReady returns nil once the node's Ready condition is True.
+func nodeReady(api *harness.API) error {
 	var node struct {
 		Status struct {
 			Conditions []struct {
@@ -1300,7 +1140,7 @@ func (a *apiClient) nodeReady() error {
 			} `json:"conditions"`
 		} `json:"status"`
 	}
-	if err := a.get("/api/v1/nodes/"+nodeName, &node); err != nil {
+	if err := api.Get("/api/v1/nodes/"+nodeName, &node); err != nil {
 		return err
 	}
 	for _, condition := range node.Status.Conditions {
@@ -1314,35 +1154,6 @@ func (a *apiClient) nodeReady() error {
 	return errors.New("node has no Ready condition yet")
 }
 
-func freePorts(host string, n int) ([]int, error) {
-	var ports []int
-	var listeners []net.Listener
-	defer func() {
-		for _, l := range listeners {
-			l.Close()
-		}
-	}()
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-		if err != nil {
-			return nil, err
-		}
-		listeners = append(listeners, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
-
-// pki is the throw-away certificate authority and the certificates of every component, as
-// files in dir and as PEM blocks for the kubeconfigs.
-type pki struct {
-	dir   string
-	caPEM []byte
-	certs map[string][2][]byte // user -> certificate, key
-}
-
-func (p *pki) file(name string) string { return filepath.Join(p.dir, name) }
-
 // users are the client identities: who they are to RBAC and the Node authorizer.
 var users = map[string]pkix.Name{
 	"admin":              {CommonName: "admin", Organization: []string{"system:masters"}},
@@ -1354,146 +1165,26 @@ var users = map[string]pkix.Name{
 	"apiserver-kubelet-client": {CommonName: "kube-apiserver-kubelet-client", Organization: []string{"system:masters"}},
 }
 
-func makePKI(dir string) (*pki, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	now := time.Now()
-	newKey := func() (*ecdsa.PrivateKey, []byte, error) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return nil, nil, err
-		}
-		der, err := x509.MarshalECPrivateKey(key)
-		if err != nil {
-			return nil, nil, err
-		}
-		return key, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), nil
-	}
-	caKey, caKeyPEM, err := newKey()
+// makePKI makes the CA and service-account key (see harness.NewPKI), the serving certificates
+// of kube-apiserver and kubelet, and a client certificate for each of users.
+func makePKI(dir string) (*harness.PKI, error) {
+	pki, err := harness.NewPKI(dir, "user-import-operator cluster CA")
 	if err != nil {
 		return nil, err
 	}
-	caTemplate := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "user-import-operator cluster CA"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(7 * 24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTemplate, caTemplate, &caKey.PublicKey, caKey)
-	if err != nil {
-		return nil, err
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return nil, err
-	}
-	p := &pki{dir: dir, caPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), certs: map[string][2][]byte{}}
-	files := map[string][]byte{"ca.crt": p.caPEM, "ca.key": caKeyPEM}
-	serial := int64(2)
-	issue := func(name string, subject pkix.Name, usage x509.ExtKeyUsage, dns []string, ips []string) error {
-		key, keyPEM, err := newKey()
-		if err != nil {
-			return err
-		}
-		template := &x509.Certificate{
-			SerialNumber: big.NewInt(serial),
-			Subject:      subject,
-			NotBefore:    now.Add(-time.Hour),
-			NotAfter:     now.Add(7 * 24 * time.Hour),
-			KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-			ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-			DNSNames:     dns,
-		}
-		serial++
-		for _, ip := range ips {
-			template.IPAddresses = append(template.IPAddresses, net.ParseIP(ip))
-		}
-		der, err := x509.CreateCertificate(rand.Reader, template, ca, &key.PublicKey, caKey)
-		if err != nil {
-			return err
-		}
-		certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-		p.certs[name] = [2][]byte{certPEM, keyPEM}
-		files[name+".crt"], files[name+".key"] = certPEM, keyPEM
-		return nil
-	}
-	if err := issue("apiserver", pkix.Name{CommonName: "kube-apiserver"}, x509.ExtKeyUsageServerAuth,
+	if err := pki.Issue("apiserver", pkix.Name{CommonName: "kube-apiserver"}, x509.ExtKeyUsageServerAuth,
 		[]string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc." + clusterDomain},
 		[]string{"127.0.0.1", nodeIP, kubernetesServiceIP}); err != nil {
 		return nil, err
 	}
-	if err := issue("kubelet-serving", pkix.Name{CommonName: nodeName}, x509.ExtKeyUsageServerAuth,
+	if err := pki.Issue("kubelet-serving", pkix.Name{CommonName: nodeName}, x509.ExtKeyUsageServerAuth,
 		[]string{nodeName}, []string{nodeIP}); err != nil {
 		return nil, err
 	}
 	for user, subject := range users {
-		if err := issue(user, subject, x509.ExtKeyUsageClientAuth, nil, nil); err != nil {
+		if err := pki.Issue(user, subject, x509.ExtKeyUsageClientAuth, nil, nil); err != nil {
 			return nil, err
 		}
 	}
-	_, saKeyPEM, err := newKey()
-	if err != nil {
-		return nil, err
-	}
-	files["service-account.key"] = saKeyPEM
-	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
-			return nil, err
-		}
-	}
-	return p, nil
-}
-
-func (p *pki) client(user string) (*http.Client, error) {
-	pair, err := tls.X509KeyPair(p.certs[user][0], p.certs[user][1])
-	if err != nil {
-		return nil, err
-	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(p.caPEM)
-	return &http.Client{
-		Timeout: 10 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{
-			RootCAs:      roots,
-			Certificates: []tls.Certificate{pair},
-		}},
-	}, nil
-}
-
-func (p *pki) writeKubeconfig(path, server, user string) error {
-	pair := p.certs[user]
-	b64 := func(data []byte) string { return base64.StdEncoding.EncodeToString(data) }
-	config := fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters:
-- name: local-cluster
-  cluster:
-    server: %s
-    certificate-authority-data: %s
-users:
-- name: %s
-  user:
-    client-certificate-data: %s
-    client-key-data: %s
-contexts:
-- name: local-cluster
-  context:
-    cluster: local-cluster
-    user: %s
-    namespace: default
-current-context: local-cluster
-`, server, b64(p.caPEM), user, b64(pair[0]), b64(pair[1]), user)
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	// Written beside the target and renamed: a reader never sees half a file.
-	temporary := path + ".tmp"
-	if err := os.WriteFile(temporary, []byte(config), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(temporary, path)
+	return pki, nil
 }
