@@ -137,7 +137,7 @@ impl fmt::Display for MailSettings {
 impl SmtpSettings {
     /// Parses `smtp://[user[:pass]@]host[:port][?tls=none|opportunistic|required]` or
     /// `smtps://[user[:pass]@]host[:port]`. Without `tls`, `smtp://` takes STARTTLS when the
-    /// server offers it. Ports default to 25 for `smtp` without `tls` or with `tls=none`, 587
+    /// server offers it, and requires it when the URL has a user. Ports default to 25 for `smtp` without `tls` or with `tls=none`, 587
     /// with `tls=opportunistic` or `required`, 465 for `smtps`. User and password are
     /// percent-decoded; with `tls=none` they are refused, as they would cross the network in
     /// clear. Errors never repeat the URL, which may hold a password.
@@ -154,6 +154,14 @@ impl SmtpSettings {
             ));
         }
         let (username, password) = credentials(&url)?;
+        // Credentials never cross the network in clear: without a `tls` parameter, a user
+        // makes STARTTLS required (opportunistic STARTTLS would send them in clear to a relay
+        // that does not offer it); with `tls=none` the URL is refused.
+        let tls_given = url.query_pairs().any(|(key, _)| key == "tls");
+        let tls = match tls {
+            TlsMode::Opportunistic if username.is_some() && !tls_given => TlsMode::Required,
+            tls => tls,
+        };
         if tls == TlsMode::None && username.is_some() {
             return Err(invalid(
                 "the SMTP URL has a user but tls=none: the credentials would cross the network \
@@ -219,8 +227,7 @@ fn tls_mode(url: &Url) -> Result<(TlsMode, u16), MailError> {
         }
     }
     match (url.scheme(), tls.as_deref()) {
-        // A relay's port 25, with STARTTLS when offered: credentials are then sent only over
-        // TLS if the relay offers it, which is why tls=none with a user is refused.
+        // A relay's port 25, with STARTTLS when offered (required when the URL has a user).
         ("smtp", None) => Ok((TlsMode::Opportunistic, 25)),
         ("smtp", Some("none")) => Ok((TlsMode::None, 25)),
         ("smtp", Some("opportunistic")) => Ok((TlsMode::Opportunistic, 587)),
@@ -293,8 +300,15 @@ mod tests {
             assert!(message.contains("in clear"), "{message}");
             assert!(!message.contains("hunter2"), "{message}");
         }
-        // With STARTTLS (offered or required) or implicit TLS they are taken.
-        assert_eq!(parse("smtp://bob:pw@relay").tls, TlsMode::Opportunistic);
+        // Without a tls parameter a user makes STARTTLS required, on the same port 25.
+        let s = parse("smtp://bob:pw@relay");
+        assert_eq!((s.port, s.tls), (25, TlsMode::Required));
+        assert_eq!(parse("smtp://bob@relay:587").tls, TlsMode::Required);
+        // Given explicitly, opportunistic STARTTLS stays the caller's choice.
+        assert_eq!(
+            parse("smtp://bob:pw@relay?tls=opportunistic").tls,
+            TlsMode::Opportunistic
+        );
         assert_eq!(
             parse("smtp://bob:pw@relay?tls=required").tls,
             TlsMode::Required
