@@ -29,8 +29,8 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 
-# The whole workspace (Cargo.toml names tests/kube-standin as a member and declares the
-# benches, so cargo needs them to read the manifest); .dockerignore keeps the rest (target/,
+# The whole workspace (Cargo.toml names the crates/ members and declares the benches, so cargo
+# needs them to read the manifest); .dockerignore keeps the rest (target/,
 # .git, the chart, docs, scripts, the other tests) out of the context.
 COPY . .
 

@@ -9,10 +9,10 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 mod support;
 
 use support::{HEADER, synthetic_user};
-use user_import_operator::core::matching::ExistingUser;
-use user_import_operator::core::planner::{PlanOptions, plan};
-use user_import_operator::core::report::build_report;
-use user_import_operator::core::template::{TemplateLimits, read_template};
+use user_import_engine::matching::ExistingUser;
+use user_import_engine::planner::{PlanOptions, plan};
+use user_import_engine::report::build_report;
+use user_import_engine::template::{TemplateLimits, read_template};
 
 /// `rows` template rows against `rows` users: 40% unchanged, 30% updated, 20% new, 10% problems.
 fn data(rows: usize) -> (Vec<u8>, Vec<ExistingUser>) {

@@ -42,20 +42,16 @@ use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client, CustomResourceExt};
 use serde_json::{Value, json};
 
-#[path = "../tests/support/control_plane.rs"]
-mod control_plane;
-#[path = "../tests/support/sites.rs"]
-mod sites;
 mod support;
 
-use control_plane::ControlPlane;
-use sites::{Flux, Site, TestPki, flux_template, tarball};
 use support::{HEADER, synthetic_user};
 use user_import_operator::controller::tenant_users::FIELD_MANAGER;
-use user_import_operator::resources::{
+use user_import_resources::{
     FluxSourceKind, ImportPhase, KeyRef, SecretName, TENANT_LABEL, TemplateSource, Tenant,
     TenantRef, TenantUser, UrlSource, UserImport, UserImportSpec,
 };
+use user_import_test_support::sites::{Flux, Site, flux_template, tarball};
+use user_import_test_support::{ControlPlane, TestPki};
 
 const TENANT: &str = "acme";
 /// The operator's default number of TenantUser writes in flight.
@@ -154,7 +150,7 @@ fn new_users(rows: usize) -> Vec<TenantUser> {
         .collect()
 }
 
-fn tenant_user(name: &str, spec: user_import_operator::resources::TenantUserSpec) -> TenantUser {
+fn tenant_user(name: &str, spec: user_import_resources::TenantUserSpec) -> TenantUser {
     let mut user = TenantUser::new(name, spec);
     user.metadata.labels = Some([(TENANT_LABEL.to_string(), TENANT.to_string())].into());
     user
@@ -306,7 +302,7 @@ impl Cluster {
     ) -> TemplateSource {
         match source {
             Source::GzipConfigMap => {
-                let packed = sites::gzip_best(csv.as_bytes());
+                let packed = user_import_test_support::sites::gzip_best(csv.as_bytes());
                 println!(
                     "  ({name}: {:.1} MB of CSV, {:.2} MB gzip-compressed in binaryData)",
                     csv.len() as f64 / 1e6,
@@ -391,6 +387,8 @@ impl Cluster {
                 "--leader-election",
                 "false",
             ])
+            // The template site is on 127.0.0.1, refused unless named.
+            .args(["--allowed-template-hosts", "127.0.0.1"])
             .args(["--metrics-addr", "127.0.0.1:0", "--outbox"])
             .arg(outbox)
             .env("KUBECONFIG", &self.plane.kubeconfig)

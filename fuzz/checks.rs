@@ -11,12 +11,12 @@
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
+use user_import_engine::error_report::write_error_report;
+use user_import_engine::matching::ExistingUser;
+use user_import_engine::planner::{Plan, PlanOptions, plan};
+use user_import_engine::report::build_report;
+use user_import_engine::template::{Template, TemplateLimits, read_capped, read_template};
 use user_import_operator::cli::records_file::{PlanRecords, RecordsFile, RecordsFormat};
-use user_import_operator::core::error_report::write_error_report;
-use user_import_operator::core::matching::ExistingUser;
-use user_import_operator::core::planner::{Plan, PlanOptions, plan};
-use user_import_operator::core::report::build_report;
-use user_import_operator::core::template::{Template, TemplateLimits, read_capped, read_template};
 
 /// The bundled example template: the seed the structured mutations start from.
 pub const EXAMPLE_TEMPLATE: &[u8] = include_bytes!("../examples/template.csv");

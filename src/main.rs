@@ -29,7 +29,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Crd => {
-            print!("{}", user_import_operator::resources::crds_yaml());
+            print!("{}", user_import_resources::crds_yaml());
             Ok(())
         }
         Command::Plan(args) => cli::run_plan(&args),

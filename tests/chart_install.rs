@@ -1,9 +1,8 @@
 //! The Helm chart installed for real into an API server, and the real binary run the way the
-//! chart's Deployment runs it. The API server is the kube-standin, or, when
-//! `USER_IMPORT_E2E_KUBECONFIG` is set (scripts/test's second pass), a real kube-apiserver of the
-//! test's own started with scripts/control-plane, where the operator runs as the chart's
-//! ServiceAccount (a token from the TokenRequest API) so that its RBAC is enforced, and its
-//! requests are read from the API server's audit log.
+//! chart's Deployment runs it. The API server is a real kube-apiserver of the test's own (Helm
+//! installs cluster-scoped objects), started with scripts/control-plane with an audit log; the
+//! operator runs as the chart's ServiceAccount (a token from the TokenRequest API) so that its
+//! RBAC is enforced, and its requests are read from the audit log.
 //!
 //! 1. `helm install` through Helm's Go library (tests/chart/helm_install.py, helm-python-sdk):
 //!    the chart's CRDs, the release Secret and every object, then `helm upgrade
@@ -15,16 +14,14 @@
 //!    pod has its own network namespace), an environment otherwise empty but for `KUBECONFIG`.
 //! 3. The examples imported (5 new, 5 updates, 1 unchanged, 10 problems, report mailed into the
 //!    outbox), then a template change re-imported; leader election on.
-//! 4. RBAC: the (apiGroup, resource, verb) set the controller used, from the stand-in's request
-//!    counters or the real server's audit log, against the installed ClusterRole (or, with `watchNamespace`, Role) and the
+//! 4. RBAC: the (apiGroup, resource, verb) set the controller used, from the audit log, against
+//!    the installed ClusterRole (or, with `watchNamespace`, Role) and the
 //!    leader-election Role: everything used is granted, and everything granted is used or
 //!    justified in `JUSTIFIED`.
 //!
 //! Needs `python3` with helm-python-sdk and kubernetes-validate, and `kubectl`, on PATH
 //! (tests/chart/requirements.txt; `scripts/test` puts `.ci/.venv/bin` first). It fails, rather
 //! than skips, without them.
-
-mod support;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -34,11 +31,9 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
-use kube_standin::{Options, Server};
 use serde_json::{Value, json};
-use support::control_plane::ControlPlane;
-use support::{E2E_KUBECONFIG, WAIT, example};
-use user_import_operator::resources::Tenant;
+use user_import_resources::Tenant;
+use user_import_test_support::{ControlPlane, WAIT, example};
 
 const RELEASE: &str = "uio";
 const RELEASE_NS: &str = "user-import-operator";
@@ -47,7 +42,7 @@ const TENANT_NS: &str = "acme";
 const IMPORT: &str = "acme-2026-11";
 const BETA: &str = "beta-users";
 
-/// Granted by the chart although a run against the stand-in does not show the request.
+/// Granted by the chart although a run of the test does not show the request.
 const JUSTIFIED: &[(&str, &str, &str, &str)] = &[
     (
         "riskassess.io",
@@ -110,18 +105,6 @@ fn rule_rows(role: &Value) -> BTreeSet<(String, String, String)> {
         }
     }
     rows
-}
-
-/// The API group of a resource the controller touches (the counters do not record groups).
-fn group_of(resource: &str) -> &'static str {
-    match resource.split('/').next().unwrap() {
-        "userimports" | "tenants" | "tenantusers" => "riskassess.io",
-        "configmaps" | "secrets" | "namespaces" => "",
-        "leases" => "coordination.k8s.io",
-        // kube's `Recorder` writes events.k8s.io/v1 Events; checked below through the store.
-        "events" => "events.k8s.io",
-        other => panic!("the controller used an unexpected resource {other:?}"),
-    }
 }
 
 /// The installed Deployment's container as a process: args, env (downward API resolved),
@@ -188,83 +171,60 @@ fn operator_command(deployment: &Value, root: &Path, kubeconfig: &Path) -> Comma
     command
 }
 
-/// The API server the chart goes into.
-enum Cluster {
-    /// The in-process stand-in: request counters, no RBAC.
-    Standin(Server),
-    /// A real kube-apiserver of this test's own, with its audit log; the admin client.
-    Real(ControlPlane, kube::Client),
+/// The API server the chart goes into: a control plane of the test's own, with its audit log,
+/// and its admin's client.
+struct Cluster {
+    plane: ControlPlane,
+    client: kube::Client,
 }
 
 impl Cluster {
     async fn start(dir: &Path) -> Cluster {
-        if std::env::var_os(E2E_KUBECONFIG).is_some() {
-            let dir = dir.to_path_buf();
-            let plane = tokio::task::spawn_blocking(move || ControlPlane::start(&dir, true))
-                .await
-                .unwrap();
-            let config = kube::Config::from_custom_kubeconfig(
-                kube::config::Kubeconfig::read_from(&plane.kubeconfig).unwrap(),
-                &Default::default(),
-            )
+        let dir = dir.to_path_buf();
+        let plane = tokio::task::spawn_blocking(move || ControlPlane::start(&dir, true))
             .await
             .unwrap();
-            let client = kube::Client::try_from(config).unwrap();
-            return Cluster::Real(plane, client);
-        }
-        // No CRDs: Helm installs them from the chart's crds/.
-        let server = Server::start(Options::default()).await.expect("stand-in");
-        server
-            .write_kubeconfig(dir.join("control-plane.kubeconfig"))
-            .unwrap();
-        Cluster::Standin(server)
+        let config = kube::Config::from_custom_kubeconfig(
+            kube::config::Kubeconfig::read_from(&plane.kubeconfig).unwrap(),
+            &Default::default(),
+        )
+        .await
+        .unwrap();
+        let client = kube::Client::try_from(config).unwrap();
+        Cluster { plane, client }
     }
 
-    fn kubeconfig(&self, dir: &Path) -> std::path::PathBuf {
-        match self {
-            Cluster::Standin(_) => dir.join("control-plane.kubeconfig"),
-            Cluster::Real(plane, _) => plane.kubeconfig.clone(),
-        }
+    fn kubeconfig(&self) -> std::path::PathBuf {
+        self.plane.kubeconfig.clone()
     }
 
     fn client(&self) -> kube::Client {
-        match self {
-            Cluster::Standin(server) => server.client(),
-            Cluster::Real(_, client) => client.clone(),
-        }
+        self.client.clone()
     }
 
-    /// One stored object as JSON, read without counting (stand-in) or as the admin (real).
+    /// One stored object as JSON, read as the admin.
     async fn object(&self, group: &str, resource: &str, ns: &str, name: &str) -> Option<Value> {
-        match self {
-            Cluster::Standin(server) => server.object(group, resource, ns, name),
-            Cluster::Real(_, client) => {
-                let version = match group {
-                    "riskassess.io" => "v1alpha1",
-                    _ => "v1",
-                };
-                let resource = kube::api::ApiResource {
-                    group: group.into(),
-                    version: version.into(),
-                    api_version: format!("{group}/{version}"),
-                    kind: String::new(), // a GET by name needs the plural only
-                    plural: resource.into(),
-                };
-                let api: Api<kube::api::DynamicObject> =
-                    Api::namespaced_with(client.clone(), ns, &resource);
-                let object = api.get_opt(name).await.expect("a GET as the admin")?;
-                Some(serde_json::to_value(object).unwrap())
-            }
-        }
+        let version = match group {
+            "riskassess.io" => "v1alpha1",
+            _ => "v1",
+        };
+        let resource = kube::api::ApiResource {
+            group: group.into(),
+            version: version.into(),
+            api_version: format!("{group}/{version}"),
+            kind: String::new(), // a GET by name needs the plural only
+            plural: resource.into(),
+        };
+        let api: Api<kube::api::DynamicObject> =
+            Api::namespaced_with(self.client.clone(), ns, &resource);
+        let object = api.get_opt(name).await.expect("a GET as the admin")?;
+        Some(serde_json::to_value(object).unwrap())
     }
 
-    /// The kubeconfig the operator runs with: on the real server, the chart's ServiceAccount
-    /// (so that only the chart's RBAC lets it do anything); on the stand-in, the admin's.
+    /// The kubeconfig the operator runs with: the chart's ServiceAccount, so that only the
+    /// chart's RBAC lets it do anything.
     fn operator_kubeconfig(&self, dir: &Path) -> std::path::PathBuf {
-        let admin = self.kubeconfig(dir);
-        if let Cluster::Standin(_) = self {
-            return admin;
-        }
+        let admin = self.kubeconfig();
         let token = kubectl(
             &admin,
             &[
@@ -352,7 +312,7 @@ async fn install_run_and_compare(values: &str, watch_role_kind: &str) {
     user_import_operator::ops::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
     let cluster = Cluster::start(dir.path()).await;
-    let kubeconfig = cluster.kubeconfig(dir.path());
+    let kubeconfig = cluster.kubeconfig();
     // The tenant's namespace exists before the release (a Role may go into it).
     kubectl(&kubeconfig, &["create", "namespace", TENANT_NS]);
 
@@ -405,19 +365,14 @@ async fn install_run_and_compare(values: &str, watch_role_kind: &str) {
     }
     let lease_role = find("Role", &format!("{FULLNAME}-leader-election"));
 
-    // 2. The tenant's data, before the operator starts (so the counters are the operator's).
+    // 2. The tenant's data, before the operator starts.
     let template = dir.path().join("template.csv");
     std::fs::write(&template, example("template.csv")).unwrap();
     let from_file = format!("--from-file=template.csv={}", template.display());
-    // A `kind: List`: kubectl validates it against /openapi/v2, which the stand-in does not
-    // serve (a real API server does); the TenantUsers are still checked by the CRD schema.
-    let validate = match cluster {
-        Cluster::Standin(_) => "--validate=false",
-        Cluster::Real(..) => "--validate=strict",
-    };
+    // A `kind: List`, which kubectl validates against the server's /openapi/v2.
     kubectl(
         &kubeconfig,
-        &["apply", validate, "-f", "examples/records.yaml"],
+        &["apply", "--validate=strict", "-f", "examples/records.yaml"],
     );
     kubectl(
         &kubeconfig,
@@ -479,9 +434,6 @@ async fn install_run_and_compare(values: &str, watch_role_kind: &str) {
     kubectl(&kubeconfig, &["apply", "-f", beta_yaml.to_str().unwrap()]);
 
     // 3. The binary as the Deployment runs it.
-    if let Cluster::Standin(server) = &cluster {
-        server.reset_counters();
-    }
     let root = dir.path().join("pod");
     let log_path = dir.path().join("operator.log");
     let operator_kubeconfig = cluster.operator_kubeconfig(dir.path());
@@ -559,7 +511,7 @@ async fn install_run_and_compare(values: &str, watch_role_kind: &str) {
         "the watched namespace (USER_IMPORT_NAMESPACE): {starting}"
     );
 
-    // 4. A template change re-imports (one counted request of the test's own: update).
+    // 4. A template change re-imports.
     let digest = first["status"]["templateDigest"].clone();
     let configmaps: Api<ConfigMap> = Api::namespaced(cluster.client(), TENANT_NS);
     let mut config_map = configmaps.get("acme-user-import").await.unwrap();
@@ -624,10 +576,7 @@ async fn install_run_and_compare(values: &str, watch_role_kind: &str) {
     }
 
     // 5. RBAC: what it used against what the chart grants (read before `helm uninstall`).
-    let used = match &cluster {
-        Cluster::Standin(server) => used_on_the_standin(server, &kubeconfig),
-        Cluster::Real(plane, _) => used_on_the_real_server(plane),
-    };
+    let used = used_by_the_operator(&cluster.plane);
 
     let granted: BTreeSet<_> = rule_rows(&watch_role)
         .union(&rule_rows(&lease_role))
@@ -686,44 +635,9 @@ async fn install_run_and_compare(values: &str, watch_role_kind: &str) {
     eprintln!("controller used: {used:?}");
 }
 
-/// What the controller used, from the stand-in's counters less the test's own requests.
-fn used_on_the_standin(server: &Server, kubeconfig: &Path) -> BTreeSet<(String, String, String)> {
-    let counters = server.counters();
-    let entries = counters.entries();
-    // The test's own requests since the reset: a GET and a PUT of the ConfigMap, a PATCH of
-    // the Tenant (the controller itself never updates ConfigMaps nor patches Tenants).
-    assert_eq!(counters.count("update", "configmaps"), 1, "{entries:?}");
-    assert_eq!(counters.count("patch", "tenants"), 1, "{entries:?}");
-    let mut used = BTreeSet::new();
-    for (verb, resource, n) in &entries {
-        let own = match (verb.as_str(), resource.as_str()) {
-            ("update", "configmaps") | ("get", "configmaps") | ("patch", "tenants") => 1,
-            _ => 0,
-        };
-        if *n > own {
-            used.insert((
-                group_of(resource).to_string(),
-                resource.clone(),
-                verb.clone(),
-            ));
-        }
-    }
-    // The Events are events.k8s.io ones (the stand-in keeps core events apart).
-    let new_events = kubectl(
-        kubeconfig,
-        &["-n", TENANT_NS, "get", "events.events.k8s.io", "-o", "name"],
-    );
-    let core_events = kubectl(
-        kubeconfig,
-        &["-n", TENANT_NS, "get", "events", "-o", "name"],
-    );
-    assert!(!new_events.trim().is_empty() && core_events.trim().is_empty());
-    used
-}
-
 /// What the chart's ServiceAccount did, from the real API server's audit log; none of it was
 /// refused (RBAC is enforced there: a missing grant shows as a 403).
-fn used_on_the_real_server(plane: &ControlPlane) -> BTreeSet<(String, String, String)> {
+fn used_by_the_operator(plane: &ControlPlane) -> BTreeSet<(String, String, String)> {
     let account = format!("system:serviceaccount:{RELEASE_NS}:{FULLNAME}");
     let mut used = BTreeSet::new();
     let mut refused = Vec::new();

@@ -977,6 +977,99 @@ fn errors_in_a_multi_document_records_file_name_the_right_document() {
     }
 }
 
+/// A spec field that the CRD has as a string but the file holds as a number (or a boolean, a
+/// list) is refused, as the API server refuses such an object, in YAML (where `1` would
+/// otherwise read as the text "1") and in JSON alike, by `plan` and `import`: exit 1, naming
+/// the object and the field, and nothing planned.
+#[test]
+fn a_records_file_with_a_number_where_the_crd_has_a_string_is_refused() {
+    let spec = |username: &str, id: &str| {
+        format!(
+            "apiVersion: riskassess.io/v1alpha1\nkind: TenantUser\nmetadata: {{name: {username}}}\nspec: {{username: {username}, coupaUserId: {id}}}\n"
+        )
+    };
+    let json_user = |username: &str, id: &str| {
+        format!(
+            r#"{{"apiVersion": "riskassess.io/v1alpha1", "kind": "TenantUser", "metadata": {{"name": "{username}"}}, "spec": {{"username": "{username}", "coupaUserId": {id}}}}}"#
+        )
+    };
+    let json_list = |items: &[String]| {
+        format!(
+            r#"{{"apiVersion": "v1", "kind": "List", "items": [{}]}}"#,
+            items.join(",\n")
+        )
+    };
+    let cases = [
+        (
+            "users.yaml",
+            spec("a", "1"),
+            "document 1",
+            "spec.coupaUserId",
+        ),
+        (
+            "users.yaml",
+            yaml_list(&[spec("b", "'2'"), spec("a", "1")]),
+            "item 2",
+            "spec.coupaUserId",
+        ),
+        (
+            "users.yaml",
+            format!("---\n{}---\n{}", spec("b", "'2'"), spec("a", "true")),
+            "document 2",
+            "spec.coupaUserId",
+        ),
+        (
+            "users.json",
+            json_list(&[json_user("b", r#""2""#), json_user("a", "1")]),
+            "item 2",
+            "spec.coupaUserId",
+        ),
+        (
+            "users.json",
+            json_list(&[json_user("a", "[1]")]),
+            "item 1",
+            "spec.coupaUserId",
+        ),
+    ];
+    let dir = scratch();
+    for (name, records, place, field) in cases {
+        std::fs::write(dir.path().join(name), &records).unwrap();
+        for command in ["plan", "import"] {
+            let out = run(
+                dir.path(),
+                &[
+                    words(command),
+                    words("--template template.csv --records"),
+                    vec![name],
+                    words("--output json"),
+                ]
+                .concat(),
+            );
+            let message = stderr(&out);
+            assert_eq!(out.status.code(), Some(1), "{command} {records}\n{message}");
+            assert!(
+                message.contains(place) && message.contains(field) && message.contains("a string"),
+                "{command} {records}\n{message}"
+            );
+            assert!(out.stdout.is_empty(), "no report");
+        }
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(name)).unwrap(),
+            records,
+            "records untouched"
+        );
+    }
+    // The same files with the numbers quoted are read.
+    std::fs::write(dir.path().join("users.yaml"), spec("a", "'1'")).unwrap();
+    json(&run(dir.path(), &plan_json_of("users.yaml")));
+    std::fs::write(
+        dir.path().join("users.json"),
+        json_list(&[json_user("a", r#""1""#)]),
+    )
+    .unwrap();
+    json(&run(dir.path(), &plan_json_of("users.json")));
+}
+
 /// gzip of `bytes` (flate2, the operator's own decompressor's crate).
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     use std::io::Write;

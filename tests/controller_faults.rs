@@ -1,9 +1,7 @@
 //! The controller under faults and hostile input (issue 13): a panicking reconcile, names that
 //! are not object names, a retried or restarted import, and a UserImport deleted mid-import.
-//! Against the kube-standin, or a real cluster when `USER_IMPORT_E2E_KUBECONFIG` names one
-//! (checks that need the stand-in's faults or counters say so and are skipped there).
-
-mod support;
+//! Against a real kube-apiserver, through each test's proxy (which counts the requests and
+//! injects the faults and delays).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -11,17 +9,18 @@ use std::time::Duration;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
-use kube_standin::{Fault, Matcher};
 use prometheus_client::registry::Registry;
 use serde_json::{Value, json};
-use support::{Env, InProcess, condition, eventually, spec};
 use user_import_operator::controller::{self, Context, Metrics, Settings, reconcile};
 use user_import_operator::mail::MailSettings;
-use user_import_operator::resources::{
+use user_import_resources::{
     ErrorReportState, ImportPhase, KeyRef, SecretName, TemplateSource, Tenant, TenantRef,
     UserImport, UserImportSpec,
+};
+use user_import_test_support::{
+    Env, Fault, InProcess, Matcher, condition, eventually, spec, wait_crds_established,
 };
 
 const HEADER: &str = "First Name,Last Name,Email,Coupa Username,Coupa User ID\n";
@@ -242,16 +241,20 @@ fn without_name_rules(crd: CustomResourceDefinition) -> CustomResourceDefinition
     serde_json::from_value(value).unwrap()
 }
 
-/// Replaces a CRD of the stand-in by `crd` (the stand-in takes a schema on creation only).
-async fn replace_crd(env: &Env, crd: CustomResourceDefinition) {
-    let crds: Api<CustomResourceDefinition> = Api::all(env.client.clone());
-    let name = crd.metadata.name.clone().unwrap();
-    crds.delete(&name, &DeleteParams::default()).await.unwrap();
-    eventually("the CRD gone", || async {
-        crds.get_opt(&name).await.unwrap().is_none()
-    })
-    .await;
-    crds.create(&PostParams::default(), &crd).await.unwrap();
+/// Applies `crds` to the API server behind the proxy (as its admin) and waits until they are
+/// served: an operator's upgrade applies the CRDs of the new version over the old ones, and the
+/// objects stored meanwhile stay as they were.
+async fn apply_crds(env: &Env, crds: Vec<CustomResourceDefinition>) {
+    let admin = env.admin_client().await;
+    let api: Api<CustomResourceDefinition> = Api::all(admin.clone());
+    for crd in crds {
+        let name = crd.metadata.name.clone().unwrap();
+        let params = PatchParams::apply("tests").force();
+        api.patch(&name, &params, &Patch::Apply(&crd))
+            .await
+            .unwrap();
+    }
+    wait_crds_established(&admin).await;
 }
 
 fn secret_source(name: &str) -> TemplateSource {
@@ -268,18 +271,26 @@ fn secret_source(name: &str) -> TemplateSource {
 /// UserImports and a Tenant stored before the CRDs had the name rule: every name that is not
 /// an object name stalls the import with `InvalidReference` and the field, before any request
 /// uses it.
+///
+/// On a control plane of the test's own, since the CRDs are the cluster's: the CRDs of before
+/// the rule are applied, the objects created, then today's CRDs applied over them (what an
+/// upgrade does; kube-apiserver keeps what is stored), and only then the controller starts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn names_that_are_not_object_names_stall_the_import() {
-    let env = Env::start("names").await;
-    let Some(server) = env.standin_for("objects stored before the CRDs' name rules") else {
-        return;
-    };
-    replace_crd(&env, without_name_rules(Tenant::crd())).await;
-    replace_crd(&env, without_name_rules(UserImport::crd())).await;
+    let env = Env::start_alone("names").await;
+    let server = &env.proxy;
+    apply_crds(
+        &env,
+        vec![
+            without_name_rules(Tenant::crd()),
+            without_name_rules(UserImport::crd()),
+        ],
+    )
+    .await;
     env.create_tenant("acme", true).await;
     let bad_smtp = Tenant::new(
         "smtp-bad",
-        user_import_operator::resources::TenantSpec {
+        user_import_resources::TenantSpec {
             display_name: "Bad SMTP".into(),
             smtp_secret_ref: Some(SecretName {
                 name: "../kube-system/smtp".into(),
@@ -294,8 +305,6 @@ async fn names_that_are_not_object_names_stall_the_import() {
     env.put_template("tpl", &template(2000, 2, false)).await;
     env.put_secret_template("tpl", template(2000, 2, false).as_bytes())
         .await;
-    let controller = InProcess::start_with(&env, settings(&env));
-    server.reset_counters();
 
     let cases = [
         (
@@ -321,6 +330,21 @@ async fn names_that_are_not_object_names_stall_the_import() {
     for (name, spec, _) in &cases {
         env.create_import(name, spec.clone()).await;
     }
+    apply_crds(&env, vec![Tenant::crd(), UserImport::crd()]).await;
+    // Today's CRDs refuse such a name; the stored objects are served as they are.
+    let refused = env
+        .api::<UserImport>()
+        .create(
+            &PostParams::default(),
+            &UserImport::new("refused", cases[0].1.clone()),
+        )
+        .await;
+    assert!(
+        matches!(&refused, Err(kube::Error::Api(status)) if status.code == 422),
+        "{refused:?}"
+    );
+    server.reset_counters();
+    let controller = InProcess::start_with(&env, settings(&env));
     for (name, _, field) in &cases {
         let import = env
             .wait_import(name, "InvalidReference", stalled_on("InvalidReference"))
@@ -347,7 +371,7 @@ async fn names_that_are_not_object_names_stall_the_import() {
         "{:?}",
         counters.entries()
     );
-    assert_eq!(env.user_writes(), Some(0));
+    assert_eq!(env.user_writes(), 0);
     controller.stop().await;
 }
 
@@ -384,7 +408,7 @@ async fn the_crds_refuse_names_that_are_not_object_names() {
     refused(create("c", secret).await, "spec.template.secretKeyRef.name");
     let tenant = Tenant::new(
         "acme",
-        user_import_operator::resources::TenantSpec {
+        user_import_resources::TenantSpec {
             display_name: "Acme".into(),
             smtp_secret_ref: Some(SecretName {
                 name: "smtp/../x".into(),
@@ -414,9 +438,7 @@ async fn the_crds_refuse_names_that_are_not_object_names() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retried_import_reports_its_first_plan() {
     let env = Env::start("retried").await;
-    let Some(server) = env.standin_for("injected 500s on status writes") else {
-        return;
-    };
+    let server = &env.proxy;
     env.create_tenant("acme", true).await;
     env.put_template("tpl", &template(5000, 40, true)).await;
     server.set_delay_for(
@@ -465,9 +487,8 @@ async fn a_retried_import_reports_its_first_plan() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_import_reports_its_first_plan() {
     let env = Env::start("restarted").await;
-    let Some(server) = env.standin_for("slow writes so that the stop lands mid-import") else {
-        return;
-    };
+    // Slow writes, so that the stop lands in the middle of the import.
+    let server = &env.proxy;
     env.create_tenant("acme", true).await;
     env.put_template("tpl", &template(6000, 60, false)).await;
     server.set_delay_for(
@@ -501,9 +522,8 @@ async fn a_restarted_import_reports_its_first_plan() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_an_import_stops_its_writes() {
     let env = Env::start("deleted").await;
-    let Some(server) = env.standin_for("slow writes so that the deletion lands mid-import") else {
-        return;
-    };
+    // Slow writes, so that the deletion lands in the middle of the import.
+    let server = &env.proxy;
     const ROWS: usize = 200;
     env.create_tenant("acme", true).await;
     env.put_template("tpl", &template(7000, ROWS, false)).await;
@@ -533,5 +553,40 @@ async fn deleting_an_import_stops_its_writes() {
         settled - at_delete
     );
     assert!(last < ROWS as u64 / 2, "{last} of {ROWS} written");
+    controller.stop().await;
+}
+
+/// A TenantUser write that fails half-way through an import (the 30th of 60 answers 500): the
+/// import is retried to its end, every user is written under its own name, and the status
+/// reports the import as first planned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_failing_half_way_is_retried_to_the_end() {
+    let env = Env::start("half-way").await;
+    env.create_tenant("acme", true).await;
+    env.put_template("tpl", &template(8000, 60, false)).await;
+    let writes = Matcher::any().verb("patch").resource("tenantusers");
+    env.proxy.fail_after(29, 1, writes, Fault::InternalError);
+    let settings = Settings {
+        error_backoff: Duration::from_millis(200),
+        ..settings(&env)
+    };
+    let controller = InProcess::start_with(&env, settings);
+    env.create_import("imp", spec("acme", "tpl")).await;
+    let import = env.wait_finished("imp").await;
+    assert_eq!(env.proxy.pending_faults(), 0, "the 30th write failed");
+    let counts = import.status.unwrap().counts.unwrap();
+    assert_eq!(
+        (counts.new, counts.update, counts.unchanged, counts.problem),
+        (60, 0, 0, 0),
+        "the counts of the first plan"
+    );
+    let users = env.users("acme").await;
+    assert_eq!(users.len(), 60);
+    for user in &users {
+        let id = user.spec.coupa_user_id.as_deref().unwrap();
+        assert_eq!(user.metadata.name, Some(format!("acme-{id}")));
+    }
+    let patches = env.proxy.counters().count("patch", "tenantusers");
+    assert!(patches >= 61, "the failed write and its retry: {patches}");
     controller.stop().await;
 }

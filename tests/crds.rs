@@ -5,7 +5,7 @@
 fn crds_directory_matches_the_rust_types() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/crds/riskassess.io.yaml");
     let checked_in = std::fs::read_to_string(path).unwrap();
-    let generated = user_import_operator::resources::crds_yaml();
+    let generated = user_import_resources::crds_yaml();
     assert!(
         checked_in == generated,
         "crds/riskassess.io.yaml is out of date: run `cargo run -- crd > crds/riskassess.io.yaml`"
@@ -14,7 +14,7 @@ fn crds_directory_matches_the_rust_types() {
 
 #[test]
 fn the_crds_name_the_three_kinds_with_status_and_printer_columns() {
-    let yaml = user_import_operator::resources::crds_yaml();
+    let yaml = user_import_resources::crds_yaml();
     for kind in ["kind: Tenant\n", "kind: TenantUser\n", "kind: UserImport\n"] {
         assert!(yaml.contains(kind), "{kind} missing");
     }

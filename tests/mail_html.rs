@@ -20,11 +20,11 @@ use mail_parser::{MessageParser, MimeHeaders as _, PartType};
 use mailin_embedded::response::OK;
 use mailin_embedded::{Handler, Response, Server};
 use serde_json::Value;
-use user_import_operator::cli::{OutputFormat, PlanArgs, prepare};
-use user_import_operator::core::report::{
+use user_import_engine::report::{
     HIGHLIGHT_MESSAGE, ImportReport, ProblemEntry, ProblemReason, UserKeys,
 };
-use user_import_operator::core::template::TemplateLimits;
+use user_import_engine::template::TemplateLimits;
+use user_import_operator::cli::{OutputFormat, PlanArgs, prepare};
 use user_import_operator::mail::{MailSettings, Mailbox, ReportMail, build_message, send};
 
 use browser::{Browser, CHROMIUM};

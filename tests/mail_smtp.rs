@@ -4,7 +4,7 @@
 //! no shutdown), which is harmless in a test process. Every test is bounded by [`bounded`].
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,11 +12,11 @@ use std::time::Duration;
 use mail_parser::{MessageParser, MimeHeaders};
 use mailin_embedded::response::{AUTH_OK, Action, INVALID_CREDENTIALS, NO_MAILBOX, OK};
 use mailin_embedded::{AuthMechanism, Handler, Response, Server, SslConfig};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use user_import_operator::core::report::{HIGHLIGHT_MESSAGE, ImportReport};
+use user_import_engine::report::{HIGHLIGHT_MESSAGE, ImportReport};
 use user_import_operator::mail::{
     MailError, MailSettings, Mailbox, ReportMail, RetryPolicy, build_message, message_id, send,
 };
+use user_import_test_support::TestPki;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/mail");
 const PASSWORD: &str = "s3cret-Pa55word";
@@ -136,43 +136,6 @@ impl TestHandler {
     }
 }
 
-/// Certificates for TLS: a test CA and a server certificate for 127.0.0.1 it signed, as PEM
-/// files (for mailin) and DER (for the smtps proxy).
-struct TestPki {
-    dir: tempfile::TempDir,
-    chain: Vec<CertificateDer<'static>>,
-    key: Vec<u8>,
-}
-
-impl TestPki {
-    fn new() -> Self {
-        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-        let key = KeyPair::generate().unwrap();
-        let params = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
-        let cert = params.signed_by(&key, &ca).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
-        std::fs::write(dir.path().join("server.pem"), cert.pem()).unwrap();
-        std::fs::write(dir.path().join("server.key"), key.serialize_pem()).unwrap();
-        TestPki {
-            dir,
-            chain: vec![cert.der().clone(), ca.der().clone()],
-            key: key.serialize_der(),
-        }
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir.path().join(name).to_string_lossy().into_owned()
-    }
-
-    fn ca_file(&self) -> PathBuf {
-        self.dir.path().join("ca.pem")
-    }
-}
-
 #[derive(Default)]
 struct ServerOptions<'a> {
     tls: Option<&'a TestPki>,
@@ -222,13 +185,7 @@ fn start(shared: Shared, options: ServerOptions) -> (u16, Arc<Shared>) {
 /// smtps: mailin has no implicit TLS, so a TLS-terminating proxy on its own port forwards
 /// to the plain server on `backend`. Returns the proxy's port.
 async fn start_tls_proxy(pki: &TestPki, backend: u16) -> u16 {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.key.clone()));
-    let config = rustls::ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(pki.chain.clone(), key)
-        .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let acceptor = tokio_rustls::TlsAcceptor::from(pki.server_config());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
@@ -518,7 +475,7 @@ async fn auth_login_with_a_password_file() {
     bounded(async {
         let pki = TestPki::new();
         let (mut settings, shared) = auth_setup(&pki, AuthMechanism::Login, "unused");
-        let file = pki.dir.path().join("password");
+        let file = pki.dir().join("password");
         std::fs::write(&file, format!("{PASSWORD}\n")).unwrap();
         let smtp = settings.smtp_mut().unwrap();
         smtp.password = None;

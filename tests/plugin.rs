@@ -1,20 +1,18 @@
 //! The kubectl plugin, run as kubectl runs it: `kubectl user-import …` with the built
-//! `kubectl-user_import` on the PATH, against the stand-in (or a real API server when
-//! `USER_IMPORT_E2E_KUBECONFIG` names one), with the controller in-process. Its sections are
+//! `kubectl-user_import` on the PATH, against a real kube-apiserver through the test's proxy
+//! (which counts the plugin's requests), with the controller in-process. Its sections are
 //! compared with the command line's `plan` of the same files.
-
-mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{Env, InProcess, example, finished, spec};
 use tokio::process::Command;
+use user_import_engine::report::HIGHLIGHT_MESSAGE;
 use user_import_operator::cli::table::MARK_LEGEND;
-use user_import_operator::core::report::HIGHLIGHT_MESSAGE;
-use user_import_operator::resources::{ErrorReportState, UserImport, UserImportStatus};
+use user_import_resources::{ErrorReportState, UserImport, UserImportStatus};
+use user_import_test_support::{self as support, Env, InProcess, example, finished, spec};
 
 const PLUGIN: &str = env!("CARGO_BIN_EXE_kubectl-user_import");
 const CLI: &str = env!("CARGO_BIN_EXE_user-import-operator");
@@ -271,22 +269,19 @@ fn with_context(env: &Env, name: &str) -> String {
 async fn plan_before_the_import_and_watch_until_ready() {
     let env = Env::start("plugin-plan").await;
     example_import(&env).await;
-    if let Some(server) = &env.standin {
-        server.reset_counters();
-    }
+    env.proxy.reset_counters();
     let output = plugin(&env, &["plan", "acme-2026-11", "-n", &env.namespace]).await;
     let text = stdout(&output);
     assert_eq!(output.status.code(), Some(0), "{text}{}", stderr(&output));
     println!("{text}");
     assert_eq!(sections(&text), sections(&cli_plan()), "{text}");
     assert!(text.contains("nothing was written"), "{text}");
-    if let Some(server) = env.standin_for("plan's requests: reads only, one list of users") {
-        let counters = server.counters();
-        let entries = counters.entries();
-        let reads = counters.verb_total("get") + counters.verb_total("list");
-        assert_eq!(counters.total(), reads, "{entries:?}");
-        assert_eq!(counters.count("list", "tenantusers"), 1, "{entries:?}");
-    }
+    // Reads only, and one list of the tenant's users.
+    let counters = env.proxy.counters();
+    let entries = counters.entries();
+    let reads = counters.verb_total("get") + counters.verb_total("list");
+    assert_eq!(counters.total(), reads, "{entries:?}");
+    assert_eq!(counters.count("list", "tenantusers"), 1, "{entries:?}");
     let output = plugin(
         &env,
         &["plan", "acme-2026-11", "-n", &env.namespace, "-o", "json"],

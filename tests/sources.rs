@@ -5,13 +5,10 @@
 //!
 //! Flux is not installed: the tests install CRDs of their own for the Flux source kinds, with
 //! the same `status.artifact` shape, and serve the artifacts (and the URL's file, over TLS with
-//! a test CA) from a small HTTP server on 127.0.0.1 that counts its requests. They run against
-//! the stand-in, or a real API server named by `USER_IMPORT_E2E_KUBECONFIG`.
-
-mod support;
+//! a test CA) from a small HTTP server on 127.0.0.1 that counts its requests. They run against a
+//! real kube-apiserver, through each test's proxy (which counts the API requests).
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::time::Duration;
 
 use k8s_openapi::ByteString;
@@ -22,16 +19,19 @@ use mail_parser::MimeHeaders as _;
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
-use support::sites::{
-    Flux, Site, TestPki, flux_template, gzip, gzip_bomb, sha256, tarball, tarball_bomb,
-};
-use support::{Env, InProcess, condition, eventually, example, finished, spec};
+use user_import_engine::template::TemplateLimits;
 use user_import_operator::controller::Settings;
-use user_import_operator::core::template::TemplateLimits;
 use user_import_operator::mail::MailSettings;
-use user_import_operator::resources::{
+use user_import_operator::policy::TemplateHosts;
+use user_import_resources::{
     ErrorReportState, FluxSourceKind, ImportPhase, SecretName, TemplateSource, UrlSource,
     UserImport, UserImportSpec,
+};
+use user_import_test_support::sites::{
+    Flux, Site, flux_template, gzip, gzip_bomb, sha256, tarball, tarball_bomb,
+};
+use user_import_test_support::{
+    Env, InProcess, TestPki, condition, eventually, example, finished, spec,
 };
 
 const TENANT: &str = "acme";
@@ -81,6 +81,8 @@ fn settings(env: &Env) -> Settings {
         mail: Some(MailSettings::outbox(&env.outbox, from)),
         error_backoff: Duration::from_millis(100),
         flux_discovery: Duration::from_secs(1),
+        // The sites are on 127.0.0.1, a loopback address refused unless named.
+        template_hosts: TemplateHosts::new(["127.0.0.1".parse().unwrap()]),
         ..Settings::default()
     }
 }
@@ -162,12 +164,10 @@ async fn wait_condition(env: &Env, type_: &str, status: &str, reason: &str) -> U
     .await
 }
 
-/// Nothing was written: no TenantUser (the tenant had none), and on the stand-in no write.
+/// Nothing was written: no TenantUser (the tenant had none), and no TenantUser write.
 async fn assert_no_user_written(env: &Env) {
     assert!(env.users(TENANT).await.is_empty(), "no TenantUser");
-    if let Some(writes) = env.user_writes() {
-        assert_eq!(writes, 0, "no TenantUser write");
-    }
+    assert_eq!(env.user_writes(), 0, "no TenantUser write");
     assert!(env.mails().is_empty(), "no report");
 }
 
@@ -440,7 +440,7 @@ async fn gzip_bombs_are_rejected_as_over_the_limit_and_nothing_is_applied() {
     env.put_secret_template("bomb", &gzip_bomb()).await;
     let mut secret_import = spec(TENANT, "unused");
     secret_import.template = TemplateSource {
-        secret_key_ref: Some(user_import_operator::resources::KeyRef {
+        secret_key_ref: Some(user_import_resources::KeyRef {
             name: "bomb".into(),
             key: "template.csv".into(),
         }),
@@ -583,7 +583,7 @@ async fn an_unchanged_etag_downloads_nothing_and_writes_nothing() {
         .await;
     let etag = import.status.as_ref().unwrap().template_etag.clone();
     assert!(etag.is_some());
-    let versions = |users: Vec<user_import_operator::resources::TenantUser>| {
+    let versions = |users: Vec<user_import_resources::TenantUser>| {
         users
             .into_iter()
             .map(|user| (user.name_any(), user.resource_version()))
@@ -591,9 +591,7 @@ async fn an_unchanged_etag_downloads_nothing_and_writes_nothing() {
     };
     let users_before = versions(env.users(TENANT).await);
     let import_before = env.import(IMPORT).await.resource_version();
-    if let Some(server) = env.standin.as_ref() {
-        server.reset_counters();
-    }
+    env.proxy.reset_counters();
     // Three re-checks at the one-second interval, each answered 304.
     eventually("three conditional re-checks", || async {
         site.hits().iter().filter(|hit| hit.status == 304).count() >= 3
@@ -615,10 +613,14 @@ async fn an_unchanged_etag_downloads_nothing_and_writes_nothing() {
         import_before,
         "no status written"
     );
-    if let Some(server) = env.standin_for("no TenantUser write during the re-checks") {
-        assert_eq!(server.counters().writes("tenantusers"), 0);
-        assert_eq!(server.counters().count("patch", "userimports/status"), 0);
-    }
+    let counters = env.proxy.counters();
+    assert_eq!(
+        counters.writes("tenantusers"),
+        0,
+        "{:?}",
+        counters.entries()
+    );
+    assert_eq!(counters.count("patch", "userimports/status"), 0);
     assert_eq!(env.mails().len(), 1, "one report");
     controller.stop().await;
 }
@@ -626,15 +628,6 @@ async fn an_unchanged_etag_downloads_nothing_and_writes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_crd_counts_each_source_and_wants_a_path_with_a_source_ref() {
     let env = Env::start("cel").await;
-    if env.standin.is_some() {
-        // Straight to stderr, as `Env::standin_for` does for the opposite case.
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipped on the stand-in (it evaluates no CEL): the CRD's source rules; they run in \
-             the real-server pass"
-        );
-        return;
-    }
     let api: Api<UserImport> = env.api();
     let refusal = |template: Value| {
         let api = api.clone();

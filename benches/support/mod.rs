@@ -2,11 +2,8 @@
 
 #![allow(dead_code)] // Each bench uses a different part of this module.
 
-#[path = "../../tests/support/objects.rs"]
-mod objects;
-
-use user_import_operator::core::matching::ExistingUser;
-use user_import_operator::resources::{Tenant, TenantUserSpec, UserStatus};
+use user_import_engine::matching::ExistingUser;
+use user_import_resources::{Tenant, TenantUserSpec, UserStatus};
 
 /// The header of every generated template.
 pub const HEADER: &str =
@@ -35,5 +32,5 @@ pub fn synthetic_user(tenant: &str, i: usize, sso_synced: bool) -> ExistingUser 
 
 /// The tenant `name` of every bench: SSO sync on, a default site administrator to mail.
 pub fn tenant(name: &str) -> Tenant {
-    objects::tenant(name, true)
+    user_import_test_support::objects::tenant(name, true)
 }

@@ -16,7 +16,7 @@ import csv
 import json
 import sys
 
-# TenantUser field name -> accepted headers (src/core/fields.rs), in TenantUser order.
+# TenantUser field name -> accepted headers (crates/user-import-engine/src/fields.rs), in TenantUser order.
 ALIASES = {
     "username": ["Username", "User Name", "Login"],
     "firstName": ["First Name", "Firstname"],

@@ -11,7 +11,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 use serde_json::ser::Formatter;
 
-use crate::core::report::{ImportReport, NewEntry, ProblemEntry, UpdateEntry};
+use user_import_engine::report::{ImportReport, NewEntry, ProblemEntry, UpdateEntry};
 
 /// The fewest entries worth a thread of their own.
 const ENTRIES_PER_THREAD: usize = 10_000;
@@ -264,9 +264,9 @@ impl Formatter for Pretty {
 mod tests {
     use super::*;
     use crate::cli::tests::examples;
-    use crate::core::error_report::write_error_report;
-    use crate::core::planner::{PlanOptions, plan};
-    use crate::core::report::build_report;
+    use user_import_engine::error_report::write_error_report;
+    use user_import_engine::planner::{PlanOptions, plan};
+    use user_import_engine::report::build_report;
 
     /// The example's reports against its users and against none, and one with no entries.
     fn reports() -> Vec<ImportReport> {

@@ -15,16 +15,18 @@ use std::path::{Path, PathBuf};
 use clap::{ArgAction, Args, ValueEnum};
 use jiff::civil::Date;
 
-use crate::core::archive::read_unpacked;
-use crate::core::error_report::{ErrorReport, error_report_summary, write_error_report};
-use crate::core::matching::UserIndex;
-use crate::core::naming::dns_name;
-use crate::core::planner::{Plan, PlanOptions, Writes, plan_checked};
-use crate::core::report::{ErrorReportSummary, HIGHLIGHT_MESSAGE, ImportReport, build_report};
-use crate::core::template::{Template, TemplateLimits, read_template};
-use crate::core::validation::{RowProblems, validate_rows};
 use crate::mail::{MailArgs, MailError, MailSettings, ReportMail, build_message, send};
 use records_file::{PlanRecords, RecordsFile, TenantRecords, prepare_atomic_write};
+use user_import_engine::archive::read_unpacked;
+use user_import_engine::error_report::{ErrorReport, error_report_summary, write_error_report};
+use user_import_engine::matching::UserIndex;
+use user_import_engine::naming::dns_name;
+use user_import_engine::planner::{Plan, PlanOptions, Writes, plan_checked};
+use user_import_engine::report::{
+    ErrorReportSummary, HIGHLIGHT_MESSAGE, ImportReport, build_report,
+};
+use user_import_engine::template::{Template, TemplateLimits, read_template};
+use user_import_engine::validation::{RowProblems, validate_rows};
 
 /// Options shared by `plan` and `import`.
 #[derive(Args, Debug, Clone)]
@@ -95,13 +97,17 @@ pub(crate) enum OnProblemArg {
 }
 
 /// A failure, with the exit status it maps to.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum CliError {
     /// The command line asks for something impossible (exit 2).
+    #[error("{0}")]
     Usage(String),
     /// The template was rejected (exit 3).
+    #[error("template rejected: {0}")]
     Rejected(String),
-    /// Any other failure (exit 1).
+    /// Any other failure (exit 1), with its causes (`{:#}`). Not a `source`: the message
+    /// already says it all, and anyhow's error is no `std::error::Error`.
+    #[error("{0:#}")]
     Failed(anyhow::Error),
 }
 
@@ -112,16 +118,6 @@ impl CliError {
             CliError::Usage(_) => 2,
             CliError::Rejected(_) => 3,
             CliError::Failed(_) => 1,
-        }
-    }
-}
-
-impl std::fmt::Display for CliError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CliError::Usage(message) => write!(f, "{message}"),
-            CliError::Rejected(message) => write!(f, "template rejected: {message}"),
-            CliError::Failed(error) => write!(f, "{error:#}"),
         }
     }
 }
@@ -361,6 +357,13 @@ fn mail_settings(
             "{rows} problem row(s) make an error report to send: name its recipient with --to EMAIL"
         )));
     };
+    // The operator's rule, the same for the CLI: a report is never mailed outside the list.
+    // Found before anything is written, as a usage error (docs/cli.md).
+    if let Err(refused) = args.mail.recipient_domains().check(&to) {
+        return Err(CliError::Usage(format!(
+            "--to {to}: {refused}: the error report is not mailed"
+        )));
+    }
     for warning in MailArgs::retired_variable_warnings() {
         eprintln!("user-import-operator: warning: {warning}");
     }
@@ -467,7 +470,7 @@ pub(crate) mod tests {
                 tenant: "acme".into(),
                 sso_sync: true,
             };
-            let mut plan = crate::core::planner::plan(&template, users, &options);
+            let mut plan = user_import_engine::planner::plan(&template, users, &options);
             let error_report = write_error_report("Acme", date, &template, &plan);
             let summary = error_report.as_ref().map(ErrorReport::summary);
             assert_eq!(summary, error_report_summary("Acme", date, &plan));

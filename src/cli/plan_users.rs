@@ -8,10 +8,10 @@
 
 use anyhow::{Result, bail};
 
-use crate::core::fields::Field;
-use crate::core::matching::ExistingUser;
-use crate::core::users::StoredUsers;
-use crate::resources::TenantUserSpec;
+use user_import_engine::fields::Field;
+use user_import_engine::matching::ExistingUser;
+use user_import_engine::users::StoredUsers;
+use user_import_resources::TenantUserSpec;
 
 /// Where a text lies in a [`Texts`] buffer (or, while the scanner reads a unit, in its window
 /// of the file and the texts it decoded, which follow it).
@@ -102,32 +102,48 @@ impl PlanUsers {
         PlanUsers { texts, users }
     }
 
-    /// The users read the slow way, whole, their texts copied into one buffer.
-    pub(crate) fn from_existing(users: &[ExistingUser]) -> Result<PlanUsers> {
-        let mut plan_users = PlanUsers::default();
-        plan_users.users.reserve(users.len());
-        for user in users {
-            let texts = &mut plan_users.texts;
-            let mut add = |text: &str| -> Result<Span> {
-                match texts.add(text) {
-                    Some(span) => Ok(span),
-                    None => {
-                        bail!("the records file holds more than the 4 GiB of text that plan reads")
-                    }
-                }
-            };
-            let name = add(&user.name)?;
-            let mut spans = [Span::ABSENT; Field::ALL.len()];
-            for field in Field::ALL {
-                if let Some(text) = field.text(&user.spec) {
-                    spans[field as usize] = add(text)?;
+    /// Adds a user: its name, each field's text (`text`), and whether it is SSO-synced. Fails
+    /// when the texts would be more than the 4 GiB that spans point into.
+    pub(crate) fn push<'t>(
+        &mut self,
+        name: &str,
+        text: impl Fn(Field) -> Option<&'t str>,
+        sso_synced: bool,
+    ) -> Result<()> {
+        let texts = &mut self.texts;
+        let mut add = |text: &str| -> Result<Span> {
+            match texts.add(text) {
+                Some(span) => Ok(span),
+                None => {
+                    bail!("the records file holds more than the 4 GiB of text that plan reads")
                 }
             }
-            plan_users.users.push(PlanUser {
-                name,
-                texts: spans,
-                sso_synced: user.spec.sso_synced,
-            });
+        };
+        let name = add(name)?;
+        let mut spans = [Span::ABSENT; Field::ALL.len()];
+        for field in Field::ALL {
+            if let Some(text) = text(field) {
+                spans[field as usize] = add(text)?;
+            }
+        }
+        self.users.push(PlanUser {
+            name,
+            texts: spans,
+            sso_synced,
+        });
+        Ok(())
+    }
+
+    /// The users read whole, their texts copied into one buffer.
+    #[cfg(test)]
+    pub(crate) fn from_existing(users: &[ExistingUser]) -> Result<PlanUsers> {
+        let mut plan_users = PlanUsers::default();
+        for user in users {
+            plan_users.push(
+                &user.name,
+                |field| field.text(&user.spec),
+                user.spec.sso_synced,
+            )?;
         }
         Ok(plan_users)
     }
@@ -190,10 +206,10 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::core::matching::UserIndex;
-    use crate::core::planner::{PlanOptions, Writes, plan_checked};
-    use crate::core::validation::validate_rows;
-    use crate::resources::UserStatus;
+    use user_import_engine::matching::UserIndex;
+    use user_import_engine::planner::{PlanOptions, Writes, plan_checked};
+    use user_import_engine::validation::validate_rows;
+    use user_import_resources::UserStatus;
 
     /// The planner reads users kept as spans as it reads whole records: the same plan, writes
     /// and all, for the bundled examples.
@@ -207,10 +223,10 @@ mod tests {
                 sso_sync,
             };
             fn plan<U: StoredUsers + ?Sized>(
-                template: &crate::core::template::Template,
+                template: &user_import_engine::template::Template,
                 users: &U,
                 options: &PlanOptions,
-            ) -> crate::core::planner::Plan {
+            ) -> user_import_engine::planner::Plan {
                 let problems = validate_rows(template);
                 plan_checked(
                     template,

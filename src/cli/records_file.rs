@@ -4,8 +4,10 @@
 //!
 //! `import` reads each object whole ([`RecordsFile`]), to rewrite the file; `plan` reads only
 //! the names, specs and tenant label ([`PlanRecords`]), a JSON List with a scanner of its own
-//! (`records_scan`) when it can. Both check the file the same way.
+//! (`records_scan`) when it can. Both check the file the same way: the scanner leaves whatever
+//! it does not read exactly as the serde read does to that read (one parse, kept two ways).
 
+use std::borrow::Cow;
 use std::fmt;
 use std::hash::BuildHasher;
 use std::io::{Read, Seek, Write};
@@ -19,11 +21,12 @@ use serde::{Deserialize, Serialize};
 
 use super::plan_users::PlanUsers;
 use super::records_scan;
-use crate::core::matching::ExistingUser;
-use crate::core::naming::MAX_FILE_NAME_BYTES;
-use crate::core::planner::UserWrite;
-use crate::core::users::StoredUsers;
-use crate::resources::{TENANT_LABEL, TenantUser, TenantUserSpec};
+use user_import_engine::fields::Field;
+use user_import_engine::matching::ExistingUser;
+use user_import_engine::naming::MAX_FILE_NAME_BYTES;
+use user_import_engine::planner::UserWrite;
+use user_import_engine::users::StoredUsers;
+use user_import_resources::{TENANT_LABEL, TenantUser, TenantUserSpec, UserStatus};
 
 /// How the file was written, so it is rewritten the same way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,16 +72,19 @@ impl RecordsFile {
     /// Reads `path`, every object whole, to rewrite it later; a missing file is an empty YAML
     /// list.
     pub(crate) fn read(path: &Path) -> Result<RecordsFile> {
-        read_parsed::<ObjectMeta>(path).map(RecordsFile::from_parsed)
+        read_parsed::<ObjectMeta, Vec<ExistingUser>>(path).map(RecordsFile::from_parsed)
     }
 
     /// Reads the text of a records file (JSON or YAML, as [`RecordsFile::read`] does), without
     /// touching the file system: what the fuzz tests feed arbitrary bytes to.
     pub fn parse(bytes: &[u8]) -> Result<RecordsFile> {
-        Ok(RecordsFile::from_parsed(parse::<ObjectMeta>(bytes)?))
+        Ok(RecordsFile::from_parsed(parse::<
+            ObjectMeta,
+            Vec<ExistingUser>,
+        >(bytes)?))
     }
 
-    fn from_parsed(parsed: Parsed<ObjectMeta>) -> RecordsFile {
+    fn from_parsed(parsed: Parsed<ObjectMeta, Vec<ExistingUser>>) -> RecordsFile {
         RecordsFile {
             format: parsed.format,
             users: parsed.users,
@@ -183,7 +189,7 @@ pub(crate) trait TenantRecords: Sized {
     fn tenant_label(&self) -> Option<String>;
     /// Refuses the file read from `path` when two of its users share a name: `shared`, the
     /// first two, as the index of the users finds them
-    /// ([`UserIndex::shared_name`](crate::core::matching::UserIndex::shared_name)). A read
+    /// ([`UserIndex::shared_name`](user_import_engine::matching::UserIndex::shared_name)). A read
     /// that refuses such a file itself has nothing to refuse here.
     fn refuse_shared_name(&self, path: &Path, shared: Option<(usize, usize)>) -> Result<()>;
 }
@@ -248,7 +254,10 @@ impl PlanRecords {
     /// Tests compare the two.
     #[doc(hidden)]
     pub fn parse_without_scanner(bytes: &[u8]) -> Result<PlanRecords> {
-        PlanRecords::from_parsed(parse::<PlanMeta>(bytes)?)
+        let records = PlanRecords::from_parsed(parse::<PlanMeta, PlanUsers>(bytes)?);
+        // What `plan` leaves to the index of the users, a read of the text alone checks here.
+        records.refuse_shared_name_in(records.first_shared_name())?;
+        Ok(records)
     }
 
     /// The tenant label all the users carry, if they do.
@@ -276,11 +285,29 @@ impl PlanRecords {
         }
     }
 
-    fn from_parsed(parsed: Parsed<PlanMeta>) -> Result<PlanRecords> {
-        Ok(PlanRecords {
-            users: PlanUsers::from_existing(&parsed.users)?,
+    fn from_parsed(parsed: Parsed<PlanMeta, PlanUsers>) -> PlanRecords {
+        PlanRecords {
+            users: parsed.users,
             tenant_label: parsed.kept.shared(),
-        })
+        }
+    }
+
+    /// Refuses two users of one name, `shared`, in the full read's words. Only a JSON List
+    /// (scanned, or parsed: [`Users::INDEX_FINDS_SHARED_NAMES`]) is left unchecked by the
+    /// read, and the full read names its objects by their place among the items.
+    fn refuse_shared_name_in(&self, shared: Option<(usize, usize)>) -> Result<()> {
+        let Some((first, second)) = shared else {
+            return Ok(());
+        };
+        let item = |at: usize| Place {
+            document: None,
+            item: Some(u32::try_from(at + 1).unwrap_or(u32::MAX)),
+        };
+        bail!(shared_name_message(
+            item(first),
+            item(second),
+            self.users.name(first)
+        ))
     }
 }
 
@@ -289,10 +316,11 @@ impl TenantRecords for PlanRecords {
 
     /// A file is scanned as it is read; when the scanner leaves it to the full read, the same
     /// open file is read again from its start, whole (not the path again: the file may have
-    /// been replaced or removed meanwhile). Two users of one name are left to the index of the
-    /// users, which finds them anyway ([`TenantRecords::refuse_shared_name`]): looked for here
-    /// too, they took a tenth of the read of a large file. What is not a file (a pipe,
-    /// `/dev/stdin`) can be read only once, so it is read whole first, and scanned from memory.
+    /// been replaced or removed meanwhile). Two users of one name in a JSON List are left to the
+    /// index of the users, which finds them anyway ([`TenantRecords::refuse_shared_name`]):
+    /// looked for here too, they took a tenth of the read of a large file. What is not a file
+    /// (a pipe, `/dev/stdin`) can be read only once, so it is read whole first, and scanned
+    /// from memory.
     fn read(path: &Path) -> Result<Self> {
         let cannot_read = || format!("cannot read {}", path.display());
         let file = match std::fs::File::open(path) {
@@ -326,21 +354,14 @@ impl TenantRecords for PlanRecords {
                 .and_then(|_| read_whole())
                 .with_context(cannot_read)?,
         };
-        PlanRecords::parse_without_scanner(&bytes).with_context(|| format!("{}", path.display()))
+        parse::<PlanMeta, PlanUsers>(&bytes)
+            .map(PlanRecords::from_parsed)
+            .with_context(|| format!("{}", path.display()))
     }
 
-    /// Refused in the full read's words: the scanner reads only a JSON List, whose objects
-    /// the full read names by their place among the items.
     fn refuse_shared_name(&self, path: &Path, shared: Option<(usize, usize)>) -> Result<()> {
-        let Some((first, second)) = shared else {
-            return Ok(());
-        };
-        let item = |at: usize| Place {
-            document: None,
-            item: Some(u32::try_from(at + 1).unwrap_or(u32::MAX)),
-        };
-        let message = shared_name_message(item(first), item(second), self.users.name(first));
-        Err(anyhow::anyhow!(message).context(format!("{}", path.display())))
+        self.refuse_shared_name_in(shared)
+            .with_context(|| format!("{}", path.display()))
     }
 
     fn users(&self) -> &PlanUsers {
@@ -357,13 +378,14 @@ fn document_start(text: &str) -> &str {
     text.trim_start_matches('\u{feff}').trim_start()
 }
 
-/// Reads and parses `path`; a missing file is an empty YAML list.
-fn read_parsed<M: Metadata>(path: &Path) -> Result<Parsed<M>> {
+/// Reads and parses `path`; a missing file is an empty YAML list. The file's bytes are
+/// dropped once parsed: what is kept of them was copied out.
+fn read_parsed<M: Metadata, U: Users>(path: &Path) -> Result<Parsed<M, U>> {
     match read_bytes(path)? {
         Some(bytes) => parse(&bytes).with_context(|| format!("{}", path.display())),
         None => Ok(Parsed {
             format: RecordsFormat::YamlList,
-            users: Vec::new(),
+            users: U::default(),
             kept: M::Kept::default(),
         }),
     }
@@ -595,64 +617,286 @@ enum Key {
 
 impl<'de> Deserialize<'de> for Key {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
+        let of_name = |text: &str| match text {
+            "items" => Key::Items,
+            "kind" => Key::Kind,
+            "metadata" => Key::Metadata,
+            "spec" => Key::Spec,
+            "name" => Key::Name,
+            "labels" => Key::Labels,
+            _ => Key::Other,
+        };
+        read_key(deserializer, of_name, Key::Other)
+    }
+}
 
-        impl Visitor<'_> for KeyVisitor {
-            type Value = Key;
+/// A key of a map, `of_name` of its text. A YAML map may have keys that are no strings: they
+/// are none of ours (`other`).
+fn read_key<'de, D: Deserializer<'de>, K>(
+    deserializer: D,
+    of_name: impl FnOnce(&str) -> K,
+    other: K,
+) -> Result<K, D::Error> {
+    struct KeyVisitor<F, K> {
+        of_name: F,
+        other: K,
+    }
 
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("field identifier")
-            }
+    impl<F: FnOnce(&str) -> K, K> Visitor<'_> for KeyVisitor<F, K> {
+        type Value = K;
 
-            fn visit_str<E: de::Error>(self, text: &str) -> Result<Key, E> {
-                Ok(match text {
-                    "items" => Key::Items,
-                    "kind" => Key::Kind,
-                    "metadata" => Key::Metadata,
-                    "spec" => Key::Spec,
-                    "name" => Key::Name,
-                    "labels" => Key::Labels,
-                    _ => Key::Other,
-                })
-            }
-
-            // A YAML document may have keys that are no strings: they are none of ours.
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Key, E> {
-                Ok(Key::Other)
-            }
-
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Key, E> {
-                Ok(Key::Other)
-            }
-
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Key, E> {
-                Ok(Key::Other)
-            }
-
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Key, E> {
-                Ok(Key::Other)
-            }
-
-            fn visit_unit<E: de::Error>(self) -> Result<Key, E> {
-                Ok(Key::Other)
-            }
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("field identifier")
         }
 
-        deserializer.deserialize_identifier(KeyVisitor)
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<K, E> {
+            Ok((self.of_name)(text))
+        }
+
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<K, E> {
+            Ok(self.other)
+        }
+
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<K, E> {
+            Ok(self.other)
+        }
+
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<K, E> {
+            Ok(self.other)
+        }
+
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<K, E> {
+            Ok(self.other)
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<K, E> {
+            Ok(self.other)
+        }
     }
+
+    deserializer.deserialize_identifier(KeyVisitor { of_name, other })
 }
 
 /// One object of a `List`'s items, typed all the way down so that a large file is parsed
 /// without an intermediate tree of values. `kind` is checked; status and the rest are skipped.
 #[derive(Deserialize)]
 #[serde(bound(deserialize = "M: Metadata"))]
-struct Item<M> {
+struct Item<'a, M> {
     #[serde(default)]
     kind: Option<Kind>,
     #[serde(default)]
     metadata: M,
-    #[serde(default)]
-    spec: Option<TenantUserSpec>,
+    #[serde(default, borrow)]
+    spec: Option<SpecRead<'a>>,
+}
+
+/// The keys of a spec, each with its field; `ssoSynced` is read apart.
+const SPEC_KEYS: [(&str, Field); Field::ALL.len()] = [
+    ("username", Field::Username),
+    ("firstName", Field::FirstName),
+    ("middleName", Field::MiddleName),
+    ("lastName", Field::LastName),
+    ("email", Field::Email),
+    ("status", Field::Status),
+    ("coupaUsername", Field::CoupaUsername),
+    ("coupaUserId", Field::CoupaUserId),
+    ("prefix", Field::Prefix),
+    ("title", Field::Title),
+    ("culture", Field::Culture),
+    ("businessPhone", Field::BusinessPhone),
+    ("businessExt", Field::BusinessExt),
+    ("mobile", Field::Mobile),
+    ("home", Field::Home),
+    ("fax", Field::Fax),
+    ("mailingAddress", Field::MailingAddress),
+    ("city", Field::City),
+    ("stateProvince", Field::StateProvince),
+    ("postalCode", Field::PostalCode),
+    ("country", Field::Country),
+];
+
+/// The keys of [`SPEC_KEYS`], as serde takes a struct's fields.
+const SPEC_KEY_NAMES: [&str; Field::ALL.len()] = {
+    let mut names = [""; Field::ALL.len()];
+    let mut at = 0;
+    while at < names.len() {
+        names[at] = SPEC_KEYS[at].0;
+        at += 1;
+    }
+    names
+};
+
+/// A TenantUser's spec as a read finds it: each field's text, borrowed from the file's text
+/// when it is there as it is (no escapes), and the first field whose value is no string.
+///
+/// It reads what [`TenantUserSpec`]'s own `Deserialize` reads, with the same errors, except
+/// that a text field must hold a string (or null): YAML gives a plain `1` or `true` to a string
+/// field as its text, where the API server refuses the object, as the full read must. Such a
+/// field is noted, not an error of the parse, so that the file is refused naming the object and
+/// the field ([`Sink::offer`]), in JSON and YAML alike.
+struct SpecRead<'a> {
+    /// By [`Field`] (`field as usize`); Status as its name.
+    texts: [Option<Cow<'a, str>>; Field::ALL.len()],
+    sso_synced: bool,
+    /// The first field whose value is no string: its key, and what the value is instead.
+    not_text: Option<(&'static str, String)>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for SpecRead<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SpecVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+        impl<'de: 'a, 'a> Visitor<'de> for SpecVisitor<'a> {
+            type Value = SpecRead<'a>;
+
+            // The words of TenantUserSpec's own visitor, so that errors read the same.
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("struct TenantUserSpec")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SpecRead<'a>, A::Error> {
+                let mut spec = SpecRead {
+                    texts: Default::default(),
+                    sso_synced: false,
+                    not_text: None,
+                };
+                // Like the derived read, a repeated key is an error.
+                let (mut seen, mut sso_seen) = (0u32, false);
+                while let Some(key) = map.next_key::<SpecKey>()? {
+                    let (name, field) = match key {
+                        SpecKey::Field(name, field) => (name, field),
+                        SpecKey::SsoSynced if sso_seen => {
+                            return Err(de::Error::duplicate_field("ssoSynced"));
+                        }
+                        SpecKey::SsoSynced => {
+                            sso_seen = true;
+                            spec.sso_synced = map.next_value()?;
+                            continue;
+                        }
+                        SpecKey::Other => {
+                            map.next_value::<IgnoredAny>()?;
+                            continue;
+                        }
+                    };
+                    let bit = 1 << field as u32;
+                    if seen & bit != 0 {
+                        return Err(de::Error::duplicate_field(name));
+                    }
+                    seen |= bit;
+                    let text = if field == Field::Status {
+                        // An unknown status is serde's error, as in the derived read.
+                        map.next_value::<Option<UserStatus>>()?
+                            .map(|status| Cow::Borrowed(status.as_str()))
+                    } else {
+                        match map.next_value::<Option<Text<'a>>>()? {
+                            Some(Text::Text(text)) => Some(text),
+                            Some(Text::Not(what)) => {
+                                spec.not_text.get_or_insert((name, what));
+                                None
+                            }
+                            None => None,
+                        }
+                    };
+                    spec.texts[field as usize] = text;
+                }
+                Ok(spec)
+            }
+        }
+
+        let visitor = SpecVisitor(std::marker::PhantomData);
+        deserializer.deserialize_struct("TenantUserSpec", &SPEC_KEY_NAMES, visitor)
+    }
+}
+
+/// A key of a spec.
+enum SpecKey {
+    Field(&'static str, Field),
+    SsoSynced,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for SpecKey {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let of_name = |text: &str| match text {
+            "ssoSynced" => SpecKey::SsoSynced,
+            text => SPEC_KEYS
+                .iter()
+                .find(|(key, _)| *key == text)
+                .map_or(SpecKey::Other, |&(key, field)| SpecKey::Field(key, field)),
+        };
+        read_key(deserializer, of_name, SpecKey::Other)
+    }
+}
+
+/// A text field's value: a string, or what the value is instead (read whole, not kept).
+enum Text<'a> {
+    Text(Cow<'a, str>),
+    Not(String),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    /// Read as whatever the value is, not as a string: YAML would give a plain scalar's text
+    /// to a string read whatever it is (`1`, `true`).
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+        /// What the value is, in serde's words ("integer `1`").
+        fn not<'a>(what: de::Unexpected<'_>) -> Text<'a> {
+            Text::Not(what.to_string())
+        }
+
+        impl<'de: 'a, 'a> Visitor<'de> for TextVisitor<'a> {
+            type Value = Text<'a>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Text<'a>, E> {
+                Ok(Text::Text(Cow::Borrowed(text)))
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Text<'a>, E> {
+                Ok(Text::Text(Cow::Owned(text.to_string())))
+            }
+
+            fn visit_string<E: de::Error>(self, text: String) -> Result<Text<'a>, E> {
+                Ok(Text::Text(Cow::Owned(text)))
+            }
+
+            fn visit_bool<E: de::Error>(self, value: bool) -> Result<Text<'a>, E> {
+                Ok(not(de::Unexpected::Bool(value)))
+            }
+
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<Text<'a>, E> {
+                Ok(not(de::Unexpected::Signed(value)))
+            }
+
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<Text<'a>, E> {
+                Ok(not(de::Unexpected::Unsigned(value)))
+            }
+
+            fn visit_f64<E: de::Error>(self, value: f64) -> Result<Text<'a>, E> {
+                Ok(not(de::Unexpected::Float(value)))
+            }
+
+            fn visit_unit<E: de::Error>(self) -> Result<Text<'a>, E> {
+                Ok(not(de::Unexpected::Unit))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Text<'a>, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(not(de::Unexpected::Seq))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Text<'a>, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(not(de::Unexpected::Map))
+            }
+        }
+
+        deserializer.deserialize_any(TextVisitor(std::marker::PhantomData))
+    }
 }
 
 /// Where an object stands in the file, in the words a person counts it by: "item 3" (of a
@@ -681,15 +925,72 @@ impl fmt::Display for Place {
 
 /// The valid TenantUsers of the file, kept as they are read: no list of whole objects is built
 /// first and converted after.
-struct Parsed<M: Metadata> {
+struct Parsed<M: Metadata, U> {
     format: RecordsFormat,
-    users: Vec<ExistingUser>,
+    users: U,
     kept: M::Kept,
 }
 
+/// The users as a read keeps them: whole records ([`ExistingUser`]), or their texts in one
+/// buffer ([`PlanUsers`]).
+trait Users: Default {
+    /// Whether the parse of a JSON List leaves two users of one name to the index of the
+    /// users ([`TenantRecords::refuse_shared_name`]).
+    const INDEX_FINDS_SHARED_NAMES: bool;
+    /// Keeps a user; an error (the file's texts are too large to keep) refuses the file.
+    fn push(&mut self, name: String, spec: SpecRead<'_>) -> Result<()>;
+    /// How many users are kept.
+    fn count(&self) -> usize;
+    /// The name of the user at `at`.
+    fn name_at(&self, at: usize) -> &str;
+}
+
+impl Users for Vec<ExistingUser> {
+    const INDEX_FINDS_SHARED_NAMES: bool = false;
+
+    fn push(&mut self, name: String, read: SpecRead<'_>) -> Result<()> {
+        let mut spec = TenantUserSpec {
+            sso_synced: read.sso_synced,
+            ..TenantUserSpec::default()
+        };
+        for (field, text) in Field::ALL.into_iter().zip(read.texts) {
+            if let Some(text) = text {
+                field.set(&mut spec, &text);
+            }
+        }
+        Vec::push(self, ExistingUser { name, spec });
+        Ok(())
+    }
+
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn name_at(&self, at: usize) -> &str {
+        &self[at].name
+    }
+}
+
+impl Users for PlanUsers {
+    const INDEX_FINDS_SHARED_NAMES: bool = true;
+
+    fn push(&mut self, name: String, spec: SpecRead<'_>) -> Result<()> {
+        let text = |field: Field| spec.texts[field as usize].as_deref();
+        PlanUsers::push(self, &name, text, spec.sso_synced)
+    }
+
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn name_at(&self, at: usize) -> &str {
+        StoredUsers::name(self, at)
+    }
+}
+
 /// Where the objects go while a file is read.
-struct Sink<M: Metadata> {
-    users: Vec<ExistingUser>,
+struct Sink<M: Metadata, U> {
+    users: U,
     kept: M::Kept,
     /// Each user's place, to name both in an error about a shared name.
     places: Vec<Place>,
@@ -698,10 +999,10 @@ struct Sink<M: Metadata> {
     problem: Option<String>,
 }
 
-impl<M: Metadata> Sink<M> {
+impl<M: Metadata, U: Users> Sink<M, U> {
     fn new() -> Self {
         Sink {
-            users: Vec::new(),
+            users: U::default(),
             kept: M::Kept::default(),
             places: Vec::new(),
             problem: None,
@@ -727,8 +1028,18 @@ impl<M: Metadata> Sink<M> {
             ));
             return;
         }
+        // The API server refuses such an object: its schema has a string there.
+        if let Some((key, what)) = &spec.not_text {
+            self.problem = Some(format!(
+                "{place} is not a valid TenantUser: spec.{key}: invalid type: {what}, expected a string"
+            ));
+            return;
+        }
         let name = item.metadata.keep(&mut self.kept);
-        self.users.push(ExistingUser { name, spec });
+        if let Err(error) = self.users.push(name, spec) {
+            self.problem = Some(error.to_string());
+            return;
+        }
         self.places.push(place);
     }
 
@@ -741,10 +1052,15 @@ impl<M: Metadata> Sink<M> {
     }
 
     /// No two objects may share a name: they would be one record, and an import would write
-    /// one of them over the other.
-    fn finish(self, format: RecordsFormat) -> Result<Parsed<M>> {
-        let name_at = |at: usize| self.users[at].name.as_str();
-        if let Some((first, second)) = first_shared_name(self.users.len(), name_at) {
+    /// one of them over the other. Checked unless `check_names` is false (the index of the
+    /// users looks for them).
+    fn finish(self, format: RecordsFormat, check_names: bool) -> Result<Parsed<M, U>> {
+        let name_at = |at: usize| self.users.name_at(at);
+        let shared = match check_names {
+            true => first_shared_name(self.users.count(), name_at),
+            false => None,
+        };
+        if let Some((first, second)) = shared {
             let (place, other) = (self.places[first], self.places[second]);
             bail!(shared_name_message(place, other, name_at(first)));
         }
@@ -788,13 +1104,13 @@ pub(super) fn first_shared_name<'a>(
 
 /// Reads one document into the sink: a `List` with `items`, or a single object. Gives whether
 /// it was a `List`.
-struct DocumentSeed<'s, M: Metadata> {
-    sink: &'s mut Sink<M>,
+struct DocumentSeed<'s, M: Metadata, U> {
+    sink: &'s mut Sink<M, U>,
     /// The YAML document's number, counted from 1; None for JSON.
     number: Option<u32>,
 }
 
-impl<'de, M: Metadata> DeserializeSeed<'de> for DocumentSeed<'_, M> {
+impl<'de, M: Metadata, U: Users> DeserializeSeed<'de> for DocumentSeed<'_, M, U> {
     type Value = bool;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
@@ -802,7 +1118,7 @@ impl<'de, M: Metadata> DeserializeSeed<'de> for DocumentSeed<'_, M> {
     }
 }
 
-impl<'de, M: Metadata> Visitor<'de> for DocumentSeed<'_, M> {
+impl<'de, M: Metadata, U: Users> Visitor<'de> for DocumentSeed<'_, M, U> {
     type Value = bool;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -813,7 +1129,7 @@ impl<'de, M: Metadata> Visitor<'de> for DocumentSeed<'_, M> {
         let mut is_list = None;
         let mut kind: Option<Option<Kind>> = None;
         let mut metadata: Option<M> = None;
-        let mut spec: Option<Option<TenantUserSpec>> = None;
+        let mut spec: Option<Option<SpecRead<'de>>> = None;
         while let Some(key) = map.next_key::<Key>()? {
             match key {
                 Key::Items if is_list.is_some() => {
@@ -858,12 +1174,12 @@ impl<'de, M: Metadata> Visitor<'de> for DocumentSeed<'_, M> {
 
 /// A document's `items`: null (no list) or a sequence of objects, each offered to the sink as
 /// it is read. Gives whether there was a list.
-struct ItemsSeed<'s, M: Metadata> {
-    sink: &'s mut Sink<M>,
+struct ItemsSeed<'s, M: Metadata, U> {
+    sink: &'s mut Sink<M, U>,
     document: Option<u32>,
 }
 
-impl<'de, M: Metadata> DeserializeSeed<'de> for ItemsSeed<'_, M> {
+impl<'de, M: Metadata, U: Users> DeserializeSeed<'de> for ItemsSeed<'_, M, U> {
     type Value = bool;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
@@ -871,7 +1187,7 @@ impl<'de, M: Metadata> DeserializeSeed<'de> for ItemsSeed<'_, M> {
     }
 }
 
-impl<'de, M: Metadata> Visitor<'de> for ItemsSeed<'_, M> {
+impl<'de, M: Metadata, U: Users> Visitor<'de> for ItemsSeed<'_, M, U> {
     type Value = bool;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -892,7 +1208,7 @@ impl<'de, M: Metadata> Visitor<'de> for ItemsSeed<'_, M> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
         let mut position = 0;
-        while let Some(item) = seq.next_element::<Item<M>>()? {
+        while let Some(item) = seq.next_element::<Item<'de, M>>()? {
             position += 1;
             let place = Place {
                 document: self.document,
@@ -905,9 +1221,9 @@ impl<'de, M: Metadata> Visitor<'de> for ItemsSeed<'_, M> {
 }
 
 /// A YAML document that may be empty (None), e.g. after a leading `---`.
-struct OptionalDocument<'s, M: Metadata>(DocumentSeed<'s, M>);
+struct OptionalDocument<'s, M: Metadata, U>(DocumentSeed<'s, M, U>);
 
-impl<'de, M: Metadata> DeserializeSeed<'de> for OptionalDocument<'_, M> {
+impl<'de, M: Metadata, U: Users> DeserializeSeed<'de> for OptionalDocument<'_, M, U> {
     type Value = Option<bool>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
@@ -915,7 +1231,7 @@ impl<'de, M: Metadata> DeserializeSeed<'de> for OptionalDocument<'_, M> {
     }
 }
 
-impl<'de, M: Metadata> Visitor<'de> for OptionalDocument<'_, M> {
+impl<'de, M: Metadata, U: Users> Visitor<'de> for OptionalDocument<'_, M, U> {
     type Value = Option<bool>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -940,10 +1256,10 @@ impl<'de, M: Metadata> Visitor<'de> for OptionalDocument<'_, M> {
 /// The file must be a valid list of TenantUsers: every object is a TenantUser with a spec and
 /// a name, and no two share a name (they would be one record). An error names the document
 /// and the item it is about, as a person counts them in the file.
-fn parse<M: Metadata>(bytes: &[u8]) -> Result<Parsed<M>> {
+fn parse<M: Metadata, U: Users>(bytes: &[u8]) -> Result<Parsed<M, U>> {
     let text = std::str::from_utf8(bytes).context("the records file is not UTF-8")?;
     let trimmed = document_start(text);
-    let mut sink = Sink::<M>::new();
+    let mut sink = Sink::<M, U>::new();
     if trimmed.starts_with('{') {
         let mut deserializer = serde_json::Deserializer::from_str(trimmed);
         let document = DocumentSeed {
@@ -953,7 +1269,7 @@ fn parse<M: Metadata>(bytes: &[u8]) -> Result<Parsed<M>> {
         document.deserialize(&mut deserializer)?;
         deserializer.end()?;
         sink.end_document()?;
-        return sink.finish(RecordsFormat::JsonList);
+        return sink.finish(RecordsFormat::JsonList, !U::INDEX_FINDS_SHARED_NAMES);
     }
     let (mut documents, mut saw_list) = (0, false);
     for (position, document) in serde_norway::Deserializer::from_str(trimmed).enumerate() {
@@ -977,7 +1293,7 @@ fn parse<M: Metadata>(bytes: &[u8]) -> Result<Parsed<M>> {
     } else {
         RecordsFormat::YamlDocuments
     };
-    sink.finish(format)
+    sink.finish(format, true)
 }
 
 /// A file written next to its destination, not yet renamed into place.
@@ -1134,7 +1450,7 @@ mod tests {
         let path = dir.path().join("users.json");
         std::fs::write(&path, format!(r#"{{"items": [{}]}}"#, items.join(", "))).unwrap();
         let records = PlanRecords::read(&path).unwrap();
-        let index = crate::core::matching::UserIndex::new(records.users());
+        let index = user_import_engine::matching::UserIndex::new(records.users());
         assert_eq!(index.shared_name(), Some((1, 3)));
         let refused = records
             .refuse_shared_name(&path, index.shared_name())

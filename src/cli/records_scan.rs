@@ -19,8 +19,8 @@ use std::io::{self, Read};
 
 use super::plan_users::{MAX_TEXT_BYTES, PlanUser, PlanUsers, Span, Texts};
 use super::records_file::SharedLabel;
-use crate::core::fields::Field;
-use crate::resources::TENANT_LABEL;
+use user_import_engine::fields::Field;
+use user_import_resources::TENANT_LABEL;
 
 /// How much of the file is read at a time.
 pub(crate) const BLOCK: usize = 256 * 1024;
@@ -810,7 +810,7 @@ fn once<T>(value: &mut Option<T>) -> Option<()> {
 mod tests {
     use super::*;
     use crate::cli::records_file::{PlanRecords, first_shared_name};
-    use crate::core::users::StoredUsers;
+    use user_import_engine::users::StoredUsers;
 
     /// A List of `items`, with the top-level keys `kubectl get -o json` prints.
     fn list(items: &[String]) -> String {
@@ -901,7 +901,7 @@ mod tests {
         assert_eq!(users.len(), 2);
         assert_eq!(
             users[0].spec.status,
-            Some(crate::resources::UserStatus::Active)
+            Some(user_import_resources::UserStatus::Active)
         );
         assert!(users[0].spec.sso_synced && !users[1].spec.sso_synced);
         assert_eq!(users[0].spec.city, None);

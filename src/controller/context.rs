@@ -8,13 +8,15 @@ use kube::Client;
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{ObjectRef, Store};
 
-use super::metrics::Metrics;
+use super::metrics::{ImportsWatch, Metrics};
 use super::report_mail::Prepared;
+use super::watches::TemplateObjects;
 use crate::backoff::Backoff;
-use crate::core::archive::ArchiveLimits;
-use crate::core::template::TemplateLimits;
 use crate::mail::MailSettings;
-use crate::resources::{UserImport, UserImportStatus};
+use crate::policy::{RecipientDomains, TemplateHosts};
+use user_import_engine::archive::ArchiveLimits;
+use user_import_engine::template::TemplateLimits;
+use user_import_resources::{UserImport, UserImportStatus};
 
 /// Settings from the command line.
 #[derive(Clone, Debug)]
@@ -44,6 +46,11 @@ pub struct Settings {
     /// How often what the controller remembers of each import is checked against its cache of
     /// UserImports, and the deleted ones forgotten (see [`Context::sweep`]).
     pub sweep: Duration,
+    /// The domains error reports may be mailed to (`--allowed-recipient-domains`; empty: any).
+    pub recipient_domains: RecipientDomains,
+    /// The hosts `spec.template.url` may name (`--allowed-template-hosts`), and the API server
+    /// the operator's client uses, refused unless listed.
+    pub template_hosts: TemplateHosts,
 }
 
 impl Default for Settings {
@@ -60,6 +67,8 @@ impl Default for Settings {
             flux_discovery: Duration::from_secs(30),
             max_archive_bytes: ArchiveLimits::default().max_archive_bytes,
             sweep: Duration::from_secs(60),
+            recipient_domains: RecipientDomains::default(),
+            template_hosts: TemplateHosts::default(),
         }
     }
 }
@@ -80,6 +89,13 @@ pub struct Context {
     /// once the import is gone from the cache (see [`Context::sweep`]) or has nothing left to
     /// remember.
     memory: Mutex<HashMap<String, ImportMemory>>,
+    /// Exposes `imports` on /metrics (`user_import_imports`, `user_import_error_reports`) for as
+    /// long as this run of the controller lasts.
+    _exposed: ImportsWatch,
+    /// The versions of the ConfigMaps and Secrets that imports name, fed by the controller's
+    /// metadata watches: a template read before is not read again while its object keeps
+    /// the version it was read at.
+    pub(crate) template_objects: Arc<TemplateObjects>,
 }
 
 /// What this process remembers of one UserImport between reconciles. Empty (the default) is
@@ -190,6 +206,7 @@ impl Context {
         metrics: Metrics,
         settings: Settings,
     ) -> Self {
+        let _exposed = metrics.imports.watch(imports.clone());
         Context {
             client,
             imports,
@@ -197,6 +214,8 @@ impl Context {
             metrics,
             settings,
             memory: Mutex::default(),
+            _exposed,
+            template_objects: Arc::default(),
         }
     }
 
@@ -439,7 +458,7 @@ mod tests {
     use kube::runtime::{reflector, watcher};
 
     use super::*;
-    use crate::resources::{KeyRef, TemplateSource, TenantRef, UserImportSpec};
+    use user_import_resources::{KeyRef, TemplateSource, TenantRef, UserImportSpec};
 
     fn import(index: usize) -> UserImport {
         let mut import = UserImport::new(

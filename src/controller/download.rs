@@ -2,8 +2,18 @@
 //! artifact and `spec.template.url`. hyper's client (the one kube uses) with rustls; the body is
 //! handed to blocking code as a [`Read`] stream, so that digesting, decompressing and unpacking
 //! happen while it arrives and no download is ever held whole.
+//!
+//! A URL source is checked against the operator's [`TemplateHosts`] first ([`get_allowed`]):
+//! its host, then every address the host resolves to; the connection then goes to those
+//! addresses only (the connector's resolver returns them, and resolves nothing itself), so a
+//! name that resolves differently a moment later (DNS rebinding) changes nothing.
 
+use std::future::Future;
 use std::io::{self, Read};
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{self, Poll};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -14,11 +24,15 @@ use hyper::header::{self, HeaderValue};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::dns::Name;
 use hyper_util::rt::TokioExecutor;
 use rustls::RootCertStore;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use tokio::sync::mpsc;
+
+use crate::policy::{HostRefused, TemplateHosts};
+use crate::task::AbortOnDrop;
 
 /// How long the connection and the response's head may take.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
@@ -61,23 +75,88 @@ pub(crate) enum Response {
 }
 
 /// Why a download failed, for the status (the URL and the cause).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub(crate) struct DownloadError(pub String);
 
-impl std::fmt::Display for DownloadError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+/// Why [`get_allowed`] got no response.
+#[derive(Debug)]
+pub(crate) enum GetError {
+    /// The operator's policy refuses the URL's host, or an address it resolves to: nothing
+    /// was requested.
+    Refused(HostRefused),
+    /// The download failed (see [`DownloadError`]).
+    Failed(DownloadError),
 }
 
-/// Sends a GET and waits for the response's head (the body is read by [`body_reader`]).
-pub(crate) async fn get(request: &Request<'_>) -> Result<Response, DownloadError> {
-    let fail = |what: String| DownloadError(format!("GET {}: {what}", request.url));
+/// [`get`], for a URL whose host `hosts` must allow: the host is checked, resolved, each of
+/// its addresses checked, and the request sent to those addresses only.
+pub(crate) async fn get_allowed(
+    request: &Request<'_>,
+    hosts: &TemplateHosts,
+) -> Result<Response, GetError> {
+    let fail =
+        |what: String| GetError::Failed(DownloadError(format!("GET {}: {what}", request.url)));
     let uri: hyper::Uri = request
         .url
         .parse()
         .map_err(|error| fail(format!("not a URL: {error}")))?;
-    let client = client(request.https_only, request.credentials).map_err(fail)?;
+    let host = uri.host().unwrap_or_default();
+    let listed = hosts.check_host(host).map_err(GetError::Refused)?;
+    let https = uri.scheme() == Some(&hyper::http::uri::Scheme::HTTPS);
+    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let addresses: Vec<IpAddr> = match bare.parse::<IpAddr>() {
+        Ok(ip) => vec![ip],
+        Err(_) => {
+            let lookup = tokio::net::lookup_host((bare, port));
+            tokio::time::timeout(HEAD_TIMEOUT, lookup)
+                .await
+                .map_err(|_| {
+                    fail(format!(
+                        "{host:?} not resolved within {} s",
+                        HEAD_TIMEOUT.as_secs()
+                    ))
+                })?
+                .map_err(|error| fail(format!("cannot resolve {host:?}: {error}")))?
+                .map(|address| address.ip())
+                .collect()
+        }
+    };
+    if addresses.is_empty() {
+        return Err(fail(format!("{host:?} resolves to no address")));
+    }
+    for ip in &addresses {
+        hosts
+            .check_address(host, *ip, listed)
+            .map_err(GetError::Refused)?;
+    }
+    let pinned = addresses
+        .into_iter()
+        .map(|ip| SocketAddr::new(ip, port))
+        .collect();
+    send(request, uri, Resolver::Pinned(Arc::new(pinned)))
+        .await
+        .map_err(GetError::Failed)
+}
+
+/// Sends a GET and waits for the response's head (the body is read by [`body_reader`]).
+pub(crate) async fn get(request: &Request<'_>) -> Result<Response, DownloadError> {
+    let uri: hyper::Uri = request
+        .url
+        .parse()
+        .map_err(|error| DownloadError(format!("GET {}: not a URL: {error}", request.url)))?;
+    send(request, uri, Resolver::System).await
+}
+
+/// The GET itself, connecting through `resolver`.
+async fn send(
+    request: &Request<'_>,
+    uri: hyper::Uri,
+    resolver: Resolver,
+) -> Result<Response, DownloadError> {
+    let fail = |what: String| DownloadError(format!("GET {}: {what}", request.url));
+    let client = client(request.https_only, request.credentials, resolver).map_err(fail)?;
     let mut builder = hyper::Request::get(uri).header(header::USER_AGENT, "user-import-operator");
     if let Some(token) = &request.credentials.token {
         builder = builder.header(header::AUTHORIZATION, format!("Bearer {}", token.trim()));
@@ -126,12 +205,48 @@ fn describe(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// How the connector finds the addresses of a host.
+#[derive(Clone)]
+enum Resolver {
+    /// The system's resolver (`getaddrinfo`, on a blocking thread).
+    System,
+    /// The addresses checked by [`get_allowed`], and no others.
+    Pinned(Arc<Vec<SocketAddr>>),
+}
+
+type Addresses = std::vec::IntoIter<SocketAddr>;
+
+impl tower_service::Service<Name> for Resolver {
+    type Response = Addresses;
+    type Error = io::Error;
+    type Future = Pin<Box<dyn Future<Output = io::Result<Addresses>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut task::Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        let resolver = self.clone();
+        Box::pin(async move {
+            match resolver {
+                // The connector puts the URL's port on each address.
+                Resolver::System => Ok(tokio::net::lookup_host((name.as_str(), 0))
+                    .await?
+                    .collect::<Vec<_>>()
+                    .into_iter()),
+                Resolver::Pinned(addresses) => Ok(Vec::clone(&addresses).into_iter()),
+            }
+        })
+    }
+}
+
 /// A client for one request: the public roots (webpki-roots, built in, so that a distroless
 /// image needs no CA files), plus the Secret's CA certificates when it has any.
 fn client(
     https_only: bool,
     credentials: &Credentials,
-) -> Result<Client<HttpsConnector<HttpConnector>, Empty<Bytes>>, String> {
+    resolver: Resolver,
+) -> Result<Client<HttpsConnector<HttpConnector<Resolver>>, Empty<Bytes>>, String> {
     let mut roots = RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(pem) = &credentials.ca_pem {
@@ -154,11 +269,13 @@ fn client(
         .map_err(|error| error.to_string())?
         .with_root_certificates(roots)
         .with_no_client_auth();
+    let mut http = HttpConnector::new_with_resolver(resolver);
+    http.enforce_http(false);
     let builder = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls);
     let connector = if https_only {
-        builder.https_only().enable_http1().build()
+        builder.https_only().enable_http1().wrap_connector(http)
     } else {
-        builder.https_or_http().enable_http1().build()
+        builder.https_or_http().enable_http1().wrap_connector(http)
     };
     Ok(Client::builder(TokioExecutor::new()).build(connector))
 }
@@ -210,21 +327,14 @@ pub(crate) struct BodyReader {
     /// it into an error of its own, and this tells a network failure (retried) from damaged
     /// content (rejected).
     failure: Option<String>,
-    _task: AbortOnDrop,
+    /// The task that pumps the body: a reader dropped early stops the download.
+    _task: AbortOnDrop<()>,
 }
 
 impl BodyReader {
     /// The download's failure, if it failed.
     pub(crate) fn failure(&self) -> Option<String> {
         self.failure.clone()
-    }
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

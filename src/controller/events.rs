@@ -4,7 +4,7 @@
 use kube::Resource;
 use kube::runtime::events::{Event, EventType, Recorder};
 
-use crate::resources::UserImport;
+use user_import_resources::UserImport;
 
 /// What happened, as an event.
 pub(crate) struct Note {

@@ -1,7 +1,7 @@
 //! Flux sources (`GitRepository`, `OCIRepository`, `Bucket`, `ExternalArtifact`): their
 //! `status.artifact`, read with kube's dynamic API (Flux's types are not compiled in), and a
-//! watch of each kind whose CRD the API server serves, so that a new artifact revision
-//! re-triggers the UserImports that use the source.
+//! metadata-only watch of each kind whose CRD the API server serves, so that a new artifact
+//! revision re-triggers the UserImports that use the source.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -9,12 +9,13 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::channel::mpsc::UnboundedSender;
 use kube::api::{ApiResource, DynamicObject};
+use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 
-use crate::core::archive::ExpectedDigest;
-use crate::resources::{FLUX_SOURCE_GROUP, FLUX_SOURCE_VERSION, FluxSourceKind, UserImport};
+use user_import_engine::archive::ExpectedDigest;
+use user_import_resources::{FLUX_SOURCE_GROUP, FLUX_SOURCE_VERSION, FluxSourceKind, UserImport};
 
 /// The API resource of a Flux source kind, for the dynamic API.
 pub fn api_resource(kind: FluxSourceKind) -> ApiResource {
@@ -102,7 +103,9 @@ async fn watch_kind(
     triggers: UnboundedSender<ObjectRef<UserImport>>,
 ) {
     let resource = api_resource(kind);
-    let api: Api<DynamicObject> = match &namespace {
+    // Metadata only: a new artifact changes the source's resourceVersion, which is all this
+    // needs; the reconcile reads the status of the one source an import names with a GET.
+    let api: Api<PartialObjectMeta<DynamicObject>> = match &namespace {
         Some(namespace) => Api::namespaced_with(client, namespace, &resource),
         None => Api::all_with(client, &resource),
     };

@@ -17,7 +17,7 @@ use kube::runtime::controller::Action;
 use super::context::Context;
 use super::error::Result;
 use super::reconcile;
-use crate::resources::UserImport;
+use user_import_resources::UserImport;
 
 /// Runs `reconcile` (one reconcile of `import`) and turns a panic inside it into a `Failed`
 /// status with reason `ReconcilePanicked` and a retry after a back-off.

@@ -2,11 +2,15 @@
 //!
 //! - [`reconcile`]: one reconcile (resolve, read, plan, apply, report) of a [`subject`], the
 //!   import being reconciled.
+//! - [`read`]: the one read path of an import (its names, Tenant, template and users, then
+//!   the plan), which `kubectl user-import plan` shares.
 //! - [`references`]: the names a spec refers to, checked before any request uses them.
 //! - [`template_source`]: the template from a ConfigMap or Secret (plain or gzip), a Flux
 //!   source's artifact ([`flux`]) or an HTTPS URL, downloaded by [`download`].
 //! - [`tenant_users`]: the tenant's users (one list) and the applies.
 //! - [`status`], [`conditions`]: the status and its kstatus conditions; [`reasons`]: their names.
+//! - [`watches`]: the ConfigMaps, Secrets and Flux sources watched as metadata only, and a
+//!   change mapped to the imports that use it.
 //! - [`events`], [`metrics`]: what the controller tells.
 //! - [`guard`]: a panic in one reconcile fails that import, not the operator.
 
@@ -18,6 +22,7 @@ pub(crate) mod events;
 pub mod flux;
 pub(crate) mod guard;
 pub(crate) mod metrics;
+pub(crate) mod read;
 pub(crate) mod reasons;
 pub mod reconcile;
 pub(crate) mod references;
@@ -29,6 +34,9 @@ pub(crate) mod template_source;
 pub mod tenant_users;
 mod watches;
 
+// The controller's helper tasks (the Flux watch, the sweep) end with the run that owns them.
+pub(crate) use crate::task::AbortOnDrop;
+
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -36,6 +44,7 @@ use std::time::Duration;
 use futures::future::{BoxFuture, Shared};
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{Controller, watcher};
@@ -44,7 +53,7 @@ use kube::{Api, Client};
 pub use context::{Context, Settings};
 pub use metrics::Metrics;
 
-use crate::resources::{Tenant, UserImport};
+use user_import_resources::{Tenant, UserImport};
 
 /// Which namespace to watch (`None`: all of them).
 fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
@@ -163,15 +172,6 @@ async fn sweep_forgotten(ctx: Arc<Context>) {
 /// The readiness callback, called on the first full list of the first run only.
 type OnSynced = Arc<Mutex<Option<Box<dyn FnOnce() + Send>>>>;
 
-/// Aborts the task when dropped: the controller's task ends with the future that awaits it.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// One run of the kube-runtime `Controller`, until `shutdown` resolves.
 async fn run_once<R, F>(
     reconcile: Arc<R>,
@@ -215,6 +215,23 @@ async fn run_once<R, F>(
         }
     });
     let (by_config_map, by_secret, by_tenant) = (store.clone(), store.clone(), store.clone());
+    // ConfigMaps and Secrets as metadata only: in cluster-wide mode these are every one of
+    // the cluster, and only the few that imports name are read, each with a GET (see
+    // `watches`).
+    let config_maps = watches::template_objects(
+        api::<PartialObjectMeta<ConfigMap>>(&client, namespace),
+        watches::ObjectKind::ConfigMap,
+        store.clone(),
+        context.template_objects.clone(),
+        watches::names_config_map,
+    );
+    let secrets = watches::template_objects(
+        api::<PartialObjectMeta<Secret>>(&client, namespace),
+        watches::ObjectKind::Secret,
+        store.clone(),
+        context.template_objects.clone(),
+        watches::names_secret,
+    );
     // The Flux source kinds are watched once the API server serves them (Flux may come later,
     // or never): their changes arrive as reconcile requests on this channel.
     let (flux_triggers, flux_requests) = futures::channel::mpsc::unbounded();
@@ -235,16 +252,12 @@ async fn run_once<R, F>(
         guard::contained(import, ctx, reconcile)
     };
     controller
-        .watches(
-            api::<ConfigMap>(&client, namespace),
-            watcher::Config::default(),
-            move |cm| watches::imports_of_config_map(&by_config_map, &cm),
-        )
-        .watches(
-            api::<Secret>(&client, namespace),
-            watcher::Config::default(),
-            move |secret| watches::imports_of_secret(&by_secret, &secret),
-        )
+        .watches_stream(config_maps, move |config_map| {
+            watches::imports_naming(&by_config_map, &config_map, watches::names_config_map)
+        })
+        .watches_stream(secrets, move |secret| {
+            watches::imports_naming(&by_secret, &secret, watches::names_secret)
+        })
         .watches(
             api::<Tenant>(&client, namespace),
             watcher::Config::default(),

@@ -72,6 +72,10 @@ pub(crate) const TEMPLATE_FETCH_FAILED: &str = "TemplateFetchFailed";
 /// Reason of `Stalled=True`: a `sourceRef` names a Flux source, and the operator runs with
 /// `--flux-sources=false` (the chart's default: `fluxSources.enabled`).
 pub(crate) const FLUX_SOURCES_DISABLED: &str = "FluxSourcesDisabled";
+/// Reason of `Stalled=True` (and of the Warning event): the host of `spec.template.url`, or an
+/// address it resolves to, is not allowed by the operator's `--allowed-template-hosts` (or is
+/// refused by default: loopback, link-local, the API server). Nothing was requested.
+pub(crate) const TEMPLATE_HOST_NOT_ALLOWED: &str = "TemplateHostNotAllowed";
 /// Reason of `Reconciling=True`: an API error interrupted the import; retried with back-off.
 pub(crate) const RETRYING_AFTER_ERROR: &str = "RetryingAfterError";
 
@@ -90,6 +94,11 @@ pub(crate) const RETRIES_EXHAUSTED: &str = "RetriesExhausted";
 /// Reason of `ReportDelivered=False` (and of the Warning event): the Tenant has no
 /// `defaultSiteAdministrator.email`.
 pub(crate) const NO_RECIPIENT: &str = "NoRecipient";
+/// Reason of `ReportDelivered=False` (and of the Warning event): the domain of the Tenant's
+/// `defaultSiteAdministrator.email` is not in the operator's `--allowed-recipient-domains`.
+/// The report is not mailed (an outbox keeps it), and not retried: it goes out once the
+/// Tenant's address, or the operator's list, allows it.
+pub(crate) const RECIPIENT_NOT_ALLOWED: &str = "RecipientNotAllowed";
 
 // Reasons of events only.
 
@@ -124,6 +133,7 @@ pub(crate) const CONDITION_REASONS: &[&str] = &[
     TEMPLATE_DIGEST_MISMATCH,
     TEMPLATE_FETCH_FAILED,
     FLUX_SOURCES_DISABLED,
+    TEMPLATE_HOST_NOT_ALLOWED,
     RETRYING_AFTER_ERROR,
     SENDING,
     SENT,
@@ -131,6 +141,7 @@ pub(crate) const CONDITION_REASONS: &[&str] = &[
     DELIVERY_REJECTED,
     RETRIES_EXHAUSTED,
     NO_RECIPIENT,
+    RECIPIENT_NOT_ALLOWED,
 ];
 
 /// Every reason the controller gives an event. A stalled import's event carries the reason of
@@ -147,6 +158,7 @@ pub(crate) const EVENT_REASONS: &[&str] = &[
     REPORT_FAILED,
     REPORT_HEADER_SANITIZED,
     NO_RECIPIENT,
+    RECIPIENT_NOT_ALLOWED,
     TENANT_NOT_FOUND,
     INVALID_REFERENCE,
     TEMPLATE_SOURCE_NOT_FOUND,
@@ -158,6 +170,7 @@ pub(crate) const EVENT_REASONS: &[&str] = &[
     INVALID_TEMPLATE_PATH,
     TEMPLATE_DIGEST_MISMATCH,
     FLUX_SOURCES_DISABLED,
+    TEMPLATE_HOST_NOT_ALLOWED,
 ];
 
 #[cfg(test)]

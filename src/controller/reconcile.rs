@@ -1,12 +1,11 @@
 //! One reconcile of a UserImport: resolve, read, plan, apply, report. Every business rule lives
-//! in `crate::core`; this module only moves data between the API server and the core.
+//! in `user_import_engine`; this module only moves data between the API server and the core.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use k8s_openapi::jiff::Timestamp;
-use kube::Api;
 use kube::runtime::controller::Action;
 
 use super::conditions::{RECONCILE_PANICKED, TEMPLATE_FETCH_FAILED};
@@ -15,20 +14,20 @@ use super::context::{Context, ImportKey, Presence};
 use super::error::{Error, Result};
 use super::events::{self, Note};
 use super::metrics::ErrorLabel;
-use super::reasons::{
-    IMPORTED, PROBLEM_ROWS, RECONCILE_FAILED, TEMPLATE_REJECTED, TENANT_NOT_FOUND,
-};
-use super::references;
+use super::read::{self, Read, plan_against_users, read_import};
+use super::reasons::{IMPORTED, PROBLEM_ROWS, RECONCILE_FAILED, TEMPLATE_REJECTED};
 use super::report_mail::{self, Prepared};
 use super::status::{self, Basis};
 use super::subject::Subject;
 use super::template_source::{self, Content, Fetched, Known, SourceProblem, TemplateBytes};
 use super::tenant_users;
-use crate::core::error_report::{ErrorReport, write_error_report};
-use crate::core::planner::{Plan, PlanOptions, plan};
-use crate::core::report::{Counts, ImportReport, build_report};
-use crate::core::template::{Template, read_template};
-use crate::resources::{ImportMode, OnProblem, TemplateRef, Tenant, UserImport, UserImportStatus};
+use user_import_engine::error_report::{ErrorReport, write_error_report};
+use user_import_engine::planner::Plan;
+use user_import_engine::report::{Counts, ImportReport, build_report};
+use user_import_engine::template::{Template, read_template};
+use user_import_resources::{
+    ImportMode, OnProblem, TemplateRef, Tenant, UserImport, UserImportStatus,
+};
 
 /// The entry point given to the kube-runtime `Controller`.
 pub async fn reconcile(import: Arc<UserImport>, ctx: Arc<Context>) -> Result<Action> {
@@ -124,9 +123,16 @@ impl Subject<'_> {
                 }));
             }
         }
-        let fetched =
-            template_source::fetch(&ctx.client, &ctx.settings, &self.namespace, template, known)
-                .await?;
+        let objects = Some(ctx.template_objects.as_ref());
+        let fetched = template_source::fetch_watched(
+            &ctx.client,
+            &ctx.settings,
+            &self.namespace,
+            template,
+            known,
+            objects,
+        )
+        .await?;
         ctx.fetch_succeeded(&self.uid);
         if let Fetched::Ready(bytes) = &fetched {
             let version = SourceVersion {
@@ -140,6 +146,27 @@ impl Subject<'_> {
         }
         Ok(fetched)
     }
+
+    /// The template of the current generation: not downloaded again while its source still
+    /// has the version of a finished import (see [`Subject::known`]).
+    async fn fetch_current(&self, ctx: &Context) -> Result<Fetched> {
+        let known = self.known(ctx);
+        let bytes = match self.fetch(ctx, known.as_ref()).await? {
+            Fetched::Ready(bytes) => bytes,
+            stalled @ Fetched::Stalled(_) => return Ok(stalled),
+        };
+        let key = self.key(&bytes);
+        if matches!(bytes.content, Content::Unchanged)
+            && !status::is_done(self.import.status.as_ref(), key.0, &key.1)
+            && !ctx.has_finished(&self.uid, &key)
+        {
+            // Not reached while `known` is only offered for an import finished (in its status,
+            // or in this process's memory); if it were, the template is fetched whole rather
+            // than imported from nothing.
+            return self.fetch(ctx, None).await;
+        }
+        Ok(Fetched::Ready(bytes))
+    }
 }
 
 /// What a source version this process fetched says of the template it gave.
@@ -151,116 +178,110 @@ fn known_of(version: SourceVersion) -> Known {
     }
 }
 
+/// Why a reconcile reads no further than the template's bytes.
+enum Skip {
+    /// The import of this generation and template is finished (its status says so): it is
+    /// never applied twice; only its report's delivery may be left to do.
+    Done(ImportKey),
+    /// This process finished it, and the cache still shows the status from before.
+    FinishedHere,
+}
+
 async fn reconcile_import(subject: &Subject<'_>, ctx: &Context) -> Result<Action> {
     let import = subject.import;
-    if let Err(problem) = references::of_import(&import.spec) {
-        return stall(subject, ctx, problem).await;
-    }
+    // Before the read: a download of this generation failed a moment ago (so its names passed
+    // the check), and its back-off holds, whatever triggered this reconcile.
     if let Some(wait) = ctx.fetch_wait(&subject.uid, import.metadata.generation) {
-        // A download failed a moment ago: its back-off holds, whatever triggered this reconcile.
         return Ok(Action::requeue(wait));
     }
-    let tenant_name = &import.spec.tenant_ref.name;
-    let tenants: Api<Tenant> = Api::namespaced(ctx.client.clone(), &subject.namespace);
-    let Some(tenant) = tenants.get_opt(tenant_name).await? else {
-        let problem = SourceProblem {
-            reason: TENANT_NOT_FOUND,
-            message: format!("Tenant {tenant_name:?} not found"),
-        };
-        return stall(subject, ctx, problem).await;
+    // Whether the fetched template is imported: not twice. Once it is, a failure from here on
+    // fails the import (see `record_failure`), so `importing` is set before the read.
+    let gate = |bytes: &TemplateBytes| {
+        let key = subject.key(bytes);
+        if status::is_done(import.status.as_ref(), key.0, &key.1) {
+            return Some(Skip::Done(key));
+        }
+        if ctx.has_finished(&subject.uid, &key) {
+            return Some(Skip::FinishedHere);
+        }
+        tracing::info!(import = %subject.name, namespace = %subject.namespace, digest = %key.1, "import starts");
+        subject.importing.store(true, Ordering::Relaxed);
+        None
     };
-    if let Err(problem) = references::of_tenant(&tenant) {
-        return stall(subject, ctx, problem).await;
-    }
-    let known = subject.known(ctx);
-    let mut bytes = match subject.fetch(ctx, known.as_ref()).await {
-        Ok(Fetched::Ready(bytes)) => bytes,
-        Ok(Fetched::Stalled(problem)) => return stall(subject, ctx, problem).await,
-        Err(Error::Fetch(message)) => return fetch_failed(subject, ctx, message).await,
-        Err(error) => return Err(error),
+    let fetch = subject.fetch_current(ctx);
+    let limits = &ctx.settings.limits;
+    let read = read_import(
+        &ctx.client,
+        limits,
+        &subject.namespace,
+        &import.spec,
+        fetch,
+        gate,
+    );
+    let (action, bytes) = match read.await? {
+        Read::Stalled(problem) => return stall(subject, ctx, problem).await,
+        Read::FetchFailed(message) => return fetch_failed(subject, ctx, message).await,
+        Read::Skipped {
+            skip: Skip::Done(key),
+            tenant,
+            bytes,
+        } => return deliver_if_wanted(subject, ctx, &tenant, &bytes, &key).await,
+        Read::Skipped {
+            skip: Skip::FinishedHere,
+            ..
+        } => return Ok(Action::requeue(ctx.settings.resync)),
+        Read::Rejected { bytes, message } => (reject(subject, ctx, &bytes, message).await?, bytes),
+        Read::Planned(planned) => (import_planned(subject, ctx, &planned).await?, planned.bytes),
     };
-    let unchanged = matches!(bytes.content, Content::Unchanged);
-    if unchanged
-        && !status::is_done(
-            import.status.as_ref(),
-            import.metadata.generation,
-            &bytes.digest,
-        )
-        && !ctx.has_finished(&subject.uid, &subject.key(&bytes))
-    {
-        // Not reached while `known` is only offered for an import finished (in its status,
-        // or in this process's memory); if it were, the template is fetched whole rather than
-        // imported from nothing.
-        bytes = match subject.fetch(ctx, None).await {
-            Ok(Fetched::Ready(bytes)) => bytes,
-            Ok(Fetched::Stalled(problem)) => return stall(subject, ctx, problem).await,
-            Err(Error::Fetch(message)) => return fetch_failed(subject, ctx, message).await,
-            Err(error) => return Err(error),
-        };
-    }
-    let key = subject.key(&bytes);
-    if status::is_done(import.status.as_ref(), key.0, &key.1) {
-        // Same generation, same template, finished: never applied twice.
-        // Only a report delivery may be left to do.
-        return deliver_if_wanted(subject, ctx, &tenant, &bytes, &key).await;
-    }
-    if ctx.has_finished(&subject.uid, &key) {
-        // The cache still shows the status from before this process finished the import.
-        return Ok(Action::requeue(ctx.settings.resync));
-    }
-    tracing::info!(import = %subject.name, namespace = %subject.namespace, digest = %key.1, "import starts");
-    subject.importing.store(true, Ordering::Relaxed);
-    let action = import_template(subject, ctx, &tenant, &bytes).await?;
-    ctx.remember_finished(&subject.uid, key);
+    ctx.remember_finished(&subject.uid, subject.key(&bytes));
     Ok(action)
 }
 
-/// Reads, plans, applies and reports.
-async fn import_template(
+/// The template was rejected whole: the status and a Warning event say why; nothing is written.
+async fn reject(
     subject: &Subject<'_>,
     ctx: &Context,
-    tenant: &Tenant,
     bytes: &TemplateBytes,
+    message: String,
 ) -> Result<Action> {
-    let read = match &bytes.content {
-        Content::Csv(csv) => read_template(csv, &ctx.settings.limits).map_err(|r| r.to_string()),
-        Content::Rejected(message) => Err(message.clone()),
-        Content::Unchanged => {
-            return Err(Error::Fetch(
-                "the template was not downloaded (unchanged); fetching it again".into(),
-            ));
-        }
+    // Started and rejected at once: the Running status it passes through is not written.
+    let started = status::running(&subject.basis(), &UserImportStatus::default());
+    let basis = Basis {
+        previous: Some(&started),
+        ..subject.basis()
     };
-    let template = match read {
-        Ok(template) => template,
-        Err(message) => {
-            // Started and rejected at once: the Running status it passes through is not written.
-            let started = status::running(&subject.basis(), &UserImportStatus::default());
-            let basis = Basis {
-                previous: Some(&started),
-                ..subject.basis()
-            };
-            let mut rejected = status::rejected(&basis, &bytes.digest, &message);
-            with_source_version(&mut rejected, bytes);
-            subject.status.write(&rejected).await?;
-            tracing::info!(import = %subject.name, "template rejected");
-            events::publish(
-                &ctx.recorder,
-                subject.import,
-                Note::warning(TEMPLATE_REJECTED, message),
-            )
-            .await;
-            return Ok(Action::await_change());
-        }
-    };
+    let mut rejected = status::rejected(&basis, &bytes.digest, &message);
+    with_source_version(&mut rejected, bytes);
+    subject.status.write(&rejected).await?;
+    tracing::info!(import = %subject.name, "template rejected");
+    events::publish(
+        &ctx.recorder,
+        subject.import,
+        Note::warning(TEMPLATE_REJECTED, message),
+    )
+    .await;
+    Ok(Action::await_change())
+}
+
+/// Applies and reports a plan.
+async fn import_planned(
+    subject: &Subject<'_>,
+    ctx: &Context,
+    input: &read::Planned,
+) -> Result<Action> {
+    let read::Planned {
+        tenant,
+        bytes,
+        template,
+        plan,
+    } = input;
     let tenant_name = tenant.metadata.name.clone().unwrap_or_default();
-    let plan = plan_against_users(ctx, &subject.namespace, tenant, &template).await?;
     if ctx.presence(subject.import).deleted() {
         tracing::info!(import = %subject.name, namespace = %subject.namespace, "the UserImport was deleted before its import started");
         ctx.forget_if_gone(subject.import);
         return Ok(Action::await_change());
     }
-    let planned = planned_result(subject, ctx, tenant, &template, &plan, bytes);
+    let planned = planned_result(subject, ctx, tenant, template, plan, bytes);
     let mut running = status::running(&subject.basis(), &planned.status);
     with_source_version(&mut running, bytes);
     subject.status.write(&running).await?;
@@ -272,7 +293,7 @@ async fn import_template(
     // Whatever the first plan was, what is still missing is what this plan writes: every
     // write is an idempotent apply, and the users written by an earlier pass plan unchanged.
     let presence = ctx.presence(subject.import);
-    let written = apply_plan(subject, ctx, &tenant_name, &plan, &counts, &presence).await?;
+    let written = apply_plan(subject, ctx, &tenant_name, plan, &counts, &presence).await?;
     if presence.deleted() {
         // Deleting a UserImport stops its import: no write started after the deletion was
         // seen, and there is no status to finish nor report to mail.
@@ -294,10 +315,7 @@ async fn import_template(
         previous: Some(&running),
         ..subject.basis()
     };
-    finish(
-        subject, ctx, tenant, &planned, &plan, bytes, &basis, written,
-    )
-    .await
+    finish(subject, ctx, tenant, &planned, plan, bytes, &basis, written).await
 }
 
 /// An import as planned when its generation and digest started: the result part of its
@@ -370,22 +388,6 @@ fn as_recorded(mut prepared: Prepared, recorded: &UserImportStatus) -> Prepared 
     prepared
 }
 
-/// Plans the template against the tenant's users as they are now (one list).
-async fn plan_against_users(
-    ctx: &Context,
-    namespace: &str,
-    tenant: &Tenant,
-    template: &Template,
-) -> Result<Plan> {
-    let tenant_name = tenant.metadata.name.clone().unwrap_or_default();
-    let users = tenant_users::list(&ctx.client, namespace, &tenant_name).await?;
-    let options = PlanOptions {
-        tenant: tenant_name,
-        sso_sync: tenant.spec.sso_sync.enabled,
-    };
-    Ok(plan(template, &users, &options))
-}
-
 /// The JSON report and the error report of a plan, dated today.
 fn reports(
     tenant: &Tenant,
@@ -408,7 +410,8 @@ async fn deliver_if_wanted(
     bytes: &TemplateBytes,
     key: &ImportKey,
 ) -> Result<Action> {
-    let wanted = |status: &UserImportStatus| report_mail::wanted(status, tenant);
+    let domains = &ctx.settings.recipient_domains;
+    let wanted = |status: &UserImportStatus| report_mail::wanted(status, tenant, domains);
     if !subject.import.status.as_ref().is_some_and(wanted) {
         return Ok(Action::requeue(ctx.settings.resync));
     }
@@ -461,7 +464,7 @@ async fn rebuild_report(
     let Ok(template) = read_template(csv, &ctx.settings.limits) else {
         return Ok(None);
     };
-    let plan = plan_against_users(ctx, &subject.namespace, tenant, &template).await?;
+    let plan = plan_against_users(&ctx.client, &subject.namespace, tenant, &template).await?;
     let (report, error_report) = reports(tenant, &template, &plan);
     Ok(error_report.map(|error_report| Prepared {
         report,
@@ -575,7 +578,7 @@ async fn finish(
     let Some(prepared) = &planned.report else {
         return Ok(Action::requeue(ctx.settings.resync));
     };
-    if !report_mail::wanted(&completed, tenant) {
+    if !report_mail::wanted(&completed, tenant, &ctx.settings.recipient_domains) {
         // A resumed import whose report an earlier pass already delivered (or gave up on).
         return Ok(Action::requeue(ctx.settings.resync));
     }

@@ -5,7 +5,7 @@
 
 use super::conditions::INVALID_REFERENCE;
 use super::template_source::SourceProblem;
-use crate::resources::{OBJECT_NAME_MAX_LENGTH, Tenant, UserImportSpec, is_object_name};
+use user_import_resources::{OBJECT_NAME_MAX_LENGTH, Tenant, UserImportSpec, is_object_name};
 
 /// The names of a UserImport's spec: `spec.tenantRef.name`, the template source's name, and
 /// the Secret of a URL's credentials.
@@ -72,7 +72,7 @@ fn shown(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resources::{KeyRef, SecretName, TemplateSource, TenantRef, TenantSpec};
+    use user_import_resources::{KeyRef, SecretName, TemplateSource, TenantRef, TenantSpec};
 
     fn spec(tenant: &str, config_map: Option<&str>, secret: Option<&str>) -> UserImportSpec {
         let key = |name: &str| KeyRef {
@@ -110,13 +110,13 @@ mod tests {
         let secret = of_import(&spec("acme", None, Some("Tpl")));
         assert_eq!(field_of(secret), "spec.template.secretKeyRef.name");
         let mut flux = spec("acme", None, None);
-        flux.template.source_ref = Some(crate::resources::FluxSourceRef {
-            kind: crate::resources::FluxSourceKind::Bucket,
+        flux.template.source_ref = Some(user_import_resources::FluxSourceRef {
+            kind: user_import_resources::FluxSourceKind::Bucket,
             name: "../x".into(),
         });
         assert_eq!(field_of(of_import(&flux)), "spec.template.sourceRef.name");
         let mut url = spec("acme", None, None);
-        url.template.url = Some(crate::resources::UrlSource {
+        url.template.url = Some(user_import_resources::UrlSource {
             secret_ref: Some(SecretName { name: "a/b".into() }),
             ..Default::default()
         });

@@ -18,17 +18,18 @@ use super::context::Context;
 use super::error::Result;
 use super::events::{self, Note};
 use super::reasons::{
-    DELIVERY_FAILED, DELIVERY_REJECTED, NO_RECIPIENT, REPORT_FAILED, REPORT_HEADER_SANITIZED,
-    REPORT_SENT, RETRIES_EXHAUSTED, SENDING, SENT,
+    DELIVERY_FAILED, DELIVERY_REJECTED, NO_RECIPIENT, RECIPIENT_NOT_ALLOWED, REPORT_FAILED,
+    REPORT_HEADER_SANITIZED, REPORT_SENT, RETRIES_EXHAUSTED, SENDING, SENT,
 };
 use super::references;
 use super::status;
 use super::subject::Subject;
 use crate::backoff::Backoff;
-use crate::core::error_report::ErrorReport;
-use crate::core::report::ImportReport;
 use crate::mail::{self, MailError, MailSettings, Mailbox, ReportMail};
-use crate::resources::{ErrorReportState, Tenant, UserImportStatus};
+use crate::policy::{RecipientDomains, RecipientRefused};
+use user_import_engine::error_report::ErrorReport;
+use user_import_engine::report::ImportReport;
+use user_import_resources::{ErrorReportState, Tenant, UserImportStatus};
 
 /// Delivery tries across reconciles before the report stays `Failed`.
 pub(crate) const MAX_ATTEMPTS: u32 = 5;
@@ -40,8 +41,13 @@ pub(crate) struct Prepared {
 }
 
 /// Whether the status asks for a delivery now: a report is `Pending`, or `Failed` in a way
-/// that a retry (or a recipient added to the Tenant since) may fix.
-pub(crate) fn wanted(status: &UserImportStatus, tenant: &Tenant) -> bool {
+/// that a retry (or a recipient added to the Tenant since, or a recipient that `domains` now
+/// allows) may fix.
+pub(crate) fn wanted(
+    status: &UserImportStatus,
+    tenant: &Tenant,
+    domains: &RecipientDomains,
+) -> bool {
     let Some(report) = &status.error_report else {
         return false;
     };
@@ -50,6 +56,11 @@ pub(crate) fn wanted(status: &UserImportStatus, tenant: &Tenant) -> bool {
         ErrorReportState::Pending => true,
         ErrorReportState::Failed => match reason {
             Some(NO_RECIPIENT) => recipient(tenant).is_some(),
+            // Sent once the Tenant's address, or the operator's list, allows it; a Tenant that
+            // names another refused address is recorded again (the status names the address).
+            Some(RECIPIENT_NOT_ALLOWED) => recipient(tenant).is_some_and(|(to, _)| {
+                domains.check(&to).is_ok() || report.recipient.as_deref() != Some(to.as_str())
+            }),
             Some(DELIVERY_FAILED) => report.attempts < MAX_ATTEMPTS,
             _ => false,
         },
@@ -82,6 +93,8 @@ pub(crate) async fn deliver(
             message,
         );
         subject.status.write(&status).await?;
+        // Counted once recorded: a failed write is retried by the next reconcile, which counts.
+        ctx.metrics.count_delivery(NO_RECIPIENT);
         events::publish(
             &ctx.recorder,
             subject.import,
@@ -90,6 +103,18 @@ pub(crate) async fn deliver(
         .await;
         return Ok(Action::await_change());
     };
+    if let Err(refused) = ctx.settings.recipient_domains.check(&to) {
+        return refuse(
+            subject,
+            ctx,
+            tenant,
+            status,
+            prepared,
+            (to, to_name),
+            refused,
+        )
+        .await;
+    }
     let attempts = status.error_report.as_ref().map_or(0, |r| r.attempts);
     // The attempt is on record before anything is sent.
     if let Some(report) = status.error_report.as_mut() {
@@ -136,6 +161,7 @@ pub(crate) async fn deliver(
                 &message,
             );
             subject.status.write(&status).await?;
+            ctx.metrics.count_delivery(SENT);
             tracing::info!(import = %subject.name, "error report sent");
             let note = Note::normal(
                 REPORT_SENT,
@@ -172,6 +198,7 @@ pub(crate) async fn deliver(
                 &error.to_string(),
             );
             subject.status.write(&status).await?;
+            ctx.metrics.count_delivery(reason);
             tracing::info!(import = %subject.name, attempts = tried, retry, "error report not sent");
             events::publish(
                 &ctx.recorder,
@@ -184,6 +211,62 @@ pub(crate) async fn deliver(
             Ok(wait.map_or_else(Action::await_change, Action::requeue))
         }
     }
+}
+
+/// The Tenant's administrator is outside the operator's `--allowed-recipient-domains`: the
+/// report is not mailed, and not retried (see [`wanted`]). An outbox (the operator's, when the
+/// Tenant names no relay of its own) keeps it: nothing leaves the pod. The status and a
+/// Warning event say why.
+async fn refuse(
+    subject: &Subject<'_>,
+    ctx: &Context,
+    tenant: &Tenant,
+    mut status: UserImportStatus,
+    prepared: &Prepared,
+    (to, to_name): (String, String),
+    refused: RecipientRefused,
+) -> Result<Action> {
+    let generation = subject.import.metadata.generation;
+    let to_outbox = tenant.spec.smtp_secret_ref.is_none()
+        && ctx
+            .settings
+            .mail
+            .as_ref()
+            .is_some_and(|settings| matches!(settings.target, mail::Target::Outbox(_)));
+    let kept = if to_outbox {
+        match send(subject, ctx, tenant, prepared, &to, to_name).await? {
+            Sent::Delivered { .. } => "; it was written to the outbox only".to_string(),
+            Sent::Failed { error, .. } => format!("; the outbox could not keep it either: {error}"),
+        }
+    } else {
+        String::new()
+    };
+    let message = format!(
+        "the error report was not mailed to the Tenant's spec.defaultSiteAdministrator.email: \
+         {refused}{kept}"
+    );
+    if let Some(report) = status.error_report.as_mut() {
+        report.recipient = Some(to);
+        report.file_name = Some(prepared.error_report.file_name.clone());
+        report.last_error = Some(message.clone());
+    }
+    record(
+        &mut status,
+        generation,
+        ErrorReportState::Failed,
+        RECIPIENT_NOT_ALLOWED,
+        &message,
+    );
+    subject.status.write(&status).await?;
+    ctx.metrics.count_delivery(RECIPIENT_NOT_ALLOWED);
+    tracing::info!(import = %subject.name, "error report not mailed: the recipient's domain is not allowed");
+    events::publish(
+        &ctx.recorder,
+        subject.import,
+        Note::warning(RECIPIENT_NOT_ALLOWED, message),
+    )
+    .await;
+    Ok(Action::await_change())
 }
 
 /// How one attempt to send the report ended.
@@ -354,7 +437,12 @@ fn backoff(base: Duration, attempts: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resources::{ErrorReportStatus, SiteAdministrator, TenantSpec};
+    use user_import_resources::{ErrorReportStatus, SiteAdministrator, TenantSpec};
+
+    /// [`super::wanted`] without a list of recipient domains.
+    fn wanted(status: &UserImportStatus, tenant: &Tenant) -> bool {
+        super::wanted(status, tenant, &RecipientDomains::default())
+    }
 
     fn tenant(email: &str) -> Tenant {
         Tenant::new(
@@ -422,6 +510,24 @@ mod tests {
             &status(ErrorReportState::Failed, 0, NO_RECIPIENT),
             &tenant("a@b.test")
         ));
+    }
+
+    #[test]
+    fn a_refused_recipient_waits_for_an_allowed_one_or_another_address() {
+        let domains = RecipientDomains::new(["acme.test".parse().unwrap()]);
+        let mut refused = status(ErrorReportState::Failed, 0, RECIPIENT_NOT_ALLOWED);
+        refused.error_report.as_mut().unwrap().recipient = Some("admin@evil.test".into());
+        let wanted_for = |email: &str, domains: &RecipientDomains| {
+            super::wanted(&refused, &tenant(email), domains)
+        };
+        // Never retried as it stands.
+        assert!(!wanted_for("admin@evil.test", &domains));
+        // A Tenant fixed to an allowed address, or a list that now allows the domain.
+        assert!(wanted_for("admin@acme.test", &domains));
+        assert!(wanted_for("admin@evil.test", &RecipientDomains::default()));
+        // Another refused address: recorded again, with that address.
+        assert!(wanted_for("root@evil.test", &domains));
+        assert!(!wanted_for(" ", &domains));
     }
 
     #[test]

@@ -19,8 +19,8 @@ use super::error::Result;
 use super::reasons::{IMPORTED, IMPORTING, TEMPLATE_READ, TEMPLATE_REJECTED};
 use super::status_owner::{self, Takeover};
 use super::tenant_users::FIELD_MANAGER;
-use crate::core::report::ImportReport;
-use crate::resources::{
+use user_import_engine::report::ImportReport;
+use user_import_resources::{
     ErrorReportState, ErrorReportStatus, ImportPhase, UserImport, UserImportStatus,
 };
 
@@ -430,7 +430,7 @@ mod tests {
     fn planned_result() -> UserImportStatus {
         UserImportStatus {
             template_digest: Some("sha256:a".into()),
-            counts: Some(crate::resources::Counts {
+            counts: Some(user_import_resources::Counts {
                 new: 980,
                 ..Default::default()
             }),

@@ -13,7 +13,7 @@ use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
 
 use super::tenant_users::FIELD_MANAGER;
-use crate::resources::UserImport;
+use user_import_resources::UserImport;
 
 const APPLY: &str = "Apply";
 const UPDATE: &str = "Update";

@@ -10,7 +10,7 @@ use kube::{Api, Client};
 use super::context::ImportKey;
 use super::status::{self, Basis};
 use super::template_source::TemplateBytes;
-use crate::resources::UserImport;
+use user_import_resources::UserImport;
 
 /// The UserImport being reconciled, with the APIs scoped to its namespace.
 pub(crate) struct Subject<'a> {

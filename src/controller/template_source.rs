@@ -4,6 +4,11 @@
 //! Downloads are read as streams in a blocking task: digested, decompressed and unpacked while
 //! they arrive, within the template's limits, so that the operator holds at most one copy of
 //! the template (plus, later, its decoded rows).
+//!
+//! A ConfigMap or Secret is read with a GET of that one object: the controller watches them as
+//! metadata only (see `watches`), so no cache holds their content. For the controller, a key
+//! read before is not read again while its object keeps the `resourceVersion` it was read at
+//! ([`fetch_watched`]).
 
 use std::io::{self, Read};
 
@@ -20,12 +25,16 @@ use super::context::Settings;
 use super::download::{self, BodyReader, Credentials, Response};
 use super::error::{Error, Result};
 use super::flux::{self, Artifact};
-use crate::core::archive::{
+use super::reasons::TEMPLATE_HOST_NOT_ALLOWED;
+use super::watches::{ObjectKind, TemplateObjects};
+use user_import_engine::archive::{
     ArchiveError, ArchiveLimits, DigestAlgorithm, Digesting, ExpectedDigest, extract_file, is_gzip,
     normalize_path, read_unpacked,
 };
-use crate::core::template::{TemplateLimits, digest};
-use crate::resources::{FluxSourceRef, KeyRef, SecretName, TemplateRef, TemplateSource, UrlSource};
+use user_import_engine::template::{TemplateLimits, digest};
+use user_import_resources::{
+    FluxSourceRef, KeyRef, SecretName, TemplateRef, TemplateSource, UrlSource,
+};
 
 /// The template as fetched, with the digest that identifies it. The digest is computed before
 /// parsing, so that an import that is already done is recognised without parsing again.
@@ -119,6 +128,20 @@ pub(crate) async fn fetch(
     source: &TemplateSource,
     known: Option<&Known>,
 ) -> Result<Fetched> {
+    fetch_watched(client, settings, namespace, source, known, None).await
+}
+
+/// [`fetch`], for the controller: a ConfigMap or Secret key that `objects` says is unchanged
+/// since it gave `known`'s digest (its object has the `resourceVersion` it was read at) is
+/// not read again, and each one read is recorded there.
+pub(crate) async fn fetch_watched(
+    client: &Client,
+    settings: &Settings,
+    namespace: &str,
+    source: &TemplateSource,
+    known: Option<&Known>,
+    objects: Option<&TemplateObjects>,
+) -> Result<Fetched> {
     let reference = match source.resolve() {
         Ok(reference) => reference,
         Err(message) => {
@@ -131,18 +154,67 @@ pub(crate) async fn fetch(
     let limits = &settings.limits;
     match &reference {
         TemplateRef::ConfigMap(key) => {
+            let object = (ObjectKind::ConfigMap, namespace, key);
+            if let Some(unchanged) = unchanged(objects, object, known) {
+                return Ok(Sourced::Ready(unchanged));
+            }
             let stored = config_map_key(client, namespace, key).await?;
-            Ok(stored.map(|stored| from_stored(stored, limits)))
+            Ok(stored.map(|stored| read_stored(stored, limits, objects, object)))
         }
         TemplateRef::Secret(key) => {
+            let object = (ObjectKind::Secret, namespace, key);
+            if let Some(unchanged) = unchanged(objects, object, known) {
+                return Ok(Sourced::Ready(unchanged));
+            }
             let stored = secret_key(client, namespace, key).await?;
-            Ok(stored.map(|stored| from_stored(stored, limits)))
+            Ok(stored.map(|stored| read_stored(stored, limits, objects, object)))
         }
         TemplateRef::Flux { source, path } => {
             flux_source(client, settings, namespace, source, path, known).await
         }
         TemplateRef::Url(url) => url_source(client, settings, namespace, url, known).await,
     }
+}
+
+/// A key of a ConfigMap or Secret: its kind, its namespace, its name and key.
+type StoredKey<'a> = (ObjectKind, &'a str, &'a KeyRef);
+
+/// The template of a finished import (`known`), not read again: its object still has the
+/// `resourceVersion` it was read at.
+fn unchanged(
+    objects: Option<&TemplateObjects>,
+    (kind, namespace, key): StoredKey<'_>,
+    known: Option<&Known>,
+) -> Option<TemplateBytes> {
+    let (objects, known) = (objects?, known?);
+    let same = objects.unchanged(kind, namespace, &key.name, &key.key, &known.digest);
+    same.then(|| TemplateBytes {
+        content: Content::Unchanged,
+        digest: known.digest.clone(),
+        revision: None,
+        etag: None,
+    })
+}
+
+/// A key's bytes read at a `resourceVersion`, recorded in `objects` with the digest they give.
+fn read_stored(
+    (stored, version): (Vec<u8>, Option<String>),
+    limits: &TemplateLimits,
+    objects: Option<&TemplateObjects>,
+    (kind, namespace, key): StoredKey<'_>,
+) -> TemplateBytes {
+    let template = from_stored(stored, limits);
+    if let (Some(objects), Some(version)) = (objects, version) {
+        objects.read(
+            kind,
+            namespace,
+            &key.name,
+            &key.key,
+            &version,
+            &template.digest,
+        );
+    }
+    template
 }
 
 /// Bytes of a ConfigMap or Secret key: a CSV, or a gzip-compressed CSV (by its magic bytes,
@@ -169,15 +241,18 @@ fn from_stored(stored: Vec<u8>, limits: &TemplateLimits) -> TemplateBytes {
     template(Content::Csv(csv), digest)
 }
 
+/// The bytes of a ConfigMap's key, and the ConfigMap's `resourceVersion`: one GET of that
+/// ConfigMap.
 async fn config_map_key(
     client: &Client,
     namespace: &str,
     key: &KeyRef,
-) -> Result<Sourced<Vec<u8>>> {
+) -> Result<Sourced<(Vec<u8>, Option<String>)>> {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
     let Some(config_map) = api.get_opt(&key.name).await? else {
         return Ok(Sourced::Stalled(not_found("ConfigMap", &key.name)));
     };
+    let version = config_map.metadata.resource_version;
     // `data` holds UTF-8 text; `binaryData` holds anything else (a Windows-1252 export, gzip).
     let text = config_map
         .data
@@ -191,15 +266,22 @@ async fn config_map_key(
     };
     Ok(text
         .or_else(binary)
+        .map(|bytes| (bytes, version))
         .ok_or_else(|| key_missing("ConfigMap", key))
         .into())
 }
 
-async fn secret_key(client: &Client, namespace: &str, key: &KeyRef) -> Result<Sourced<Vec<u8>>> {
+/// The bytes of a Secret's key, and the Secret's `resourceVersion`: one GET of that Secret.
+async fn secret_key(
+    client: &Client,
+    namespace: &str,
+    key: &KeyRef,
+) -> Result<Sourced<(Vec<u8>, Option<String>)>> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let Some(secret) = api.get_opt(&key.name).await? else {
         return Ok(Sourced::Stalled(not_found("Secret", &key.name)));
     };
+    let version = secret.metadata.resource_version;
     let data = secret.data.and_then(|mut data| data.remove(&key.key));
     let string_data = || {
         secret
@@ -210,6 +292,7 @@ async fn secret_key(client: &Client, namespace: &str, key: &KeyRef) -> Result<So
     Ok(data
         .map(|bytes| bytes.0)
         .or_else(string_data)
+        .map(|bytes| (bytes, version))
         .ok_or_else(|| key_missing("Secret", key))
         .into())
 }
@@ -449,7 +532,7 @@ async fn url_source(
         credentials: &credentials,
         if_none_match,
     };
-    let (etag, body) = match download::get(&request).await {
+    let (etag, body) = match download::get_allowed(&request, &settings.template_hosts).await {
         Ok(Response::Body { etag, body }) => (etag, body),
         Ok(Response::NotModified) => {
             return match known {
@@ -465,7 +548,16 @@ async fn url_source(
                 ))),
             };
         }
-        Err(error) => return Err(Error::Fetch(error.to_string())),
+        Err(download::GetError::Refused(refused)) => {
+            return Ok(Sourced::Stalled(SourceProblem::new(
+                TEMPLATE_HOST_NOT_ALLOWED,
+                format!(
+                    "spec.template.url {}: {refused}; nothing was requested",
+                    source.url
+                ),
+            )));
+        }
+        Err(download::GetError::Failed(error)) => return Err(Error::Fetch(error.to_string())),
     };
     let reader = download::body_reader(body, &source.url);
     let limits = settings.limits;

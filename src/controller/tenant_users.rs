@@ -11,9 +11,9 @@ use kube::{Api, Client};
 
 use super::error::Result;
 use crate::backoff::Backoff;
-use crate::core::matching::ExistingUser;
-use crate::core::planner::UserWrite;
-use crate::resources::{TENANT_LABEL, TenantUser};
+use user_import_engine::matching::ExistingUser;
+use user_import_engine::planner::UserWrite;
+use user_import_resources::{TENANT_LABEL, TenantUser};
 
 /// The field manager of every write this operator makes.
 pub const FIELD_MANAGER: &str = "user-import-operator";

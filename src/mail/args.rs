@@ -11,6 +11,7 @@ use lettre::message::Mailbox;
 
 use super::settings::{DEFAULT_FROM, SmtpSettings};
 use super::{MailError, MailSettings, RetryPolicy};
+use crate::policy::RecipientDomains;
 
 /// Where error reports are mailed: an SMTP relay, or else an outbox folder of `.eml` files.
 // The environment variable names are written out (not `env` alone, which would derive
@@ -92,6 +93,16 @@ pub(crate) struct MailArgs {
         conflicts_with = "smtp_url"
     )]
     pub(crate) outbox: PathBuf,
+
+    /// Domains the error report may be mailed to, comma-separated (acme.test,example.com): the
+    /// recipient's domain must be one of them, compared case-insensitively; subdomains are not
+    /// included. Empty: any domain.
+    #[arg(
+        long,
+        env = "USER_IMPORT_ALLOWED_RECIPIENT_DOMAINS",
+        value_name = "DOMAINS"
+    )]
+    pub(crate) allowed_recipient_domains: Option<RecipientDomains>,
 }
 
 /// The variables that set `--smtp-url` and `--mail-from` before every variable carried the
@@ -108,6 +119,11 @@ impl MailArgs {
     /// reports to the outbox and say nothing. The caller prints or logs them.
     pub(crate) fn retired_variable_warnings() -> Vec<String> {
         retired_variable_warnings(|name| std::env::var_os(name).is_some())
+    }
+
+    /// The domains reports may be mailed to (`--allowed-recipient-domains`).
+    pub(crate) fn recipient_domains(&self) -> RecipientDomains {
+        self.allowed_recipient_domains.clone().unwrap_or_default()
     }
 
     /// The settings these options describe; errors name the offending option.
@@ -181,6 +197,7 @@ impl fmt::Debug for MailArgs {
             .field("smtp_attempts", &self.smtp_attempts)
             .field("mail_from", &self.mail_from)
             .field("outbox", &self.outbox)
+            .field("allowed_recipient_domains", &self.allowed_recipient_domains)
             .finish()
     }
 }
@@ -269,6 +286,28 @@ mod tests {
             ["SMTP_URL is set but no longer read: rename it USER_IMPORT_SMTP_URL"]
         );
         assert_eq!(warnings(&["USER_IMPORT_SMTP_URL"]), Vec::<String>::new());
+    }
+
+    #[test]
+    fn allowed_recipient_domains_are_a_comma_separated_list() {
+        if std::env::var_os("USER_IMPORT_ALLOWED_RECIPIENT_DOMAINS").is_some() {
+            return;
+        }
+        assert!(args(&[]).unwrap().recipient_domains().allows_any());
+        let a = args(&["--allowed-recipient-domains", "Acme.test, example.com"]).unwrap();
+        let domains = a.recipient_domains();
+        assert_eq!(domains.check("admin@ACME.test"), Ok(()));
+        assert_eq!(domains.check("ops@example.com"), Ok(()));
+        assert!(domains.check("admin@eu.acme.test").is_err());
+        let error = args(&["--allowed-recipient-domains=*.acme.test"]).unwrap_err();
+        assert_eq!(error.kind(), clap::error::ErrorKind::ValueValidation);
+        assert!(
+            error.to_string().contains("never its subdomains"),
+            "{error}"
+        );
+        assert!(args(&["--allowed-recipient-domains=admin@acme.test"]).is_err());
+        let blank = args(&["--allowed-recipient-domains="]).unwrap();
+        assert!(blank.recipient_domains().allows_any());
     }
 
     #[test]

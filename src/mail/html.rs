@@ -10,7 +10,7 @@
 use std::fmt::Write as _;
 
 use super::message::{ReportMail, rows, subject};
-use crate::core::report::{ImportReport, NewEntry, ProblemEntry, UpdateEntry};
+use crate::sections::{Cell, Column, Entries, Sections, Table};
 
 /// Most rows listed in one table. The CSV attachment carries every problem row; a mail with
 /// tens of thousands of table rows would be slow to open, or clipped, in most clients.
@@ -34,6 +34,19 @@ const TD: &str = "border:1px solid #c8c8c8;padding:4px 8px;text-align:left;verti
 const KEY: &str = "padding:2px 16px 2px 0;text-align:left;vertical-align:top;font-weight:bold";
 const VALUE: &str = "padding:2px 0;text-align:left;vertical-align:top";
 const NOTE: &str = "margin:0 0 8px 0;color:#555555";
+
+/// The columns the mail shows of Problem Data: the Risk Assess user by all three of its keys,
+/// after the message. New and Update Data show every column of theirs.
+const PROBLEM: &[Column] = &[
+    Column::Row,
+    Column::CoupaUserId,
+    Column::Reason,
+    Column::Fields,
+    Column::Message,
+    Column::RiskAssessUsername,
+    Column::RiskAssessCoupaUsername,
+    Column::RiskAssessEmail,
+];
 
 /// `text` with `&`, `<`, `>`, `"` and `'` replaced by character references, so that it reads
 /// as the same text in an element or in a quoted attribute value, and never as markup.
@@ -71,8 +84,15 @@ pub(crate) fn body_html(mail: &ReportMail) -> String {
          </head>\n<body style=\"{BODY}\">\n<h1 style=\"{H1}\">User Sync Error Report</h1>\n"
     );
     summary(&mut out, mail);
-    new_data(&mut out, report);
-    if let Some(sentence) = &report.highlight_message {
+    let sections = Sections::build(Entries {
+        new: &report.new,
+        update: &report.update,
+        problem: &report.problem,
+        counts: report.counts,
+        highlight_message: report.highlight_message.as_deref(),
+    });
+    new_data(&mut out, &sections.new);
+    if let Some(sentence) = sections.highlight_message {
         // Directly under New Data, as in the product, whatever section the yellow is in.
         let _ = writeln!(
             out,
@@ -80,8 +100,8 @@ pub(crate) fn body_html(mail: &ReportMail) -> String {
             escape(sentence)
         );
     }
-    update_data(&mut out, report);
-    problem_data(&mut out, report);
+    update_data(&mut out, &sections.update);
+    problem_data(&mut out, &sections.problem);
     let _ = writeln!(
         out,
         "<p style=\"margin:24px 0 0 0\">The attached file \u{201c}{}\u{201d} lists every problem \
@@ -127,60 +147,35 @@ fn summary(out: &mut String, mail: &ReportMail) {
 
 /// New Data: the count, and the rows only when one of them has highlighted fields (a new
 /// user has nothing stored to keep, so today none has: the section is then one line).
-fn new_data(out: &mut String, report: &ImportReport) {
-    let n = report.counts.new;
-    section_heading(out, "New Data", n);
+fn new_data(out: &mut String, new: &Table) {
+    let n = new.count;
+    section_heading(out, new, n);
     let creates = if n == 1 {
         "creates a user"
     } else {
         "create users"
     };
     let _ = writeln!(out, "<p style=\"{P}\">{} {creates}.</p>", rows(n));
-    let highlighted: Vec<&NewEntry> = report
-        .new
-        .iter()
-        .filter(|e| !e.highlighted_fields.is_empty())
-        .collect();
-    if highlighted.is_empty() {
+    let highlighted = with_highlights(new);
+    if highlighted.rows.is_empty() {
         return;
     }
-    let header = [
-        "Row",
-        "Coupa User ID",
-        "Coupa Username",
-        "Email",
-        "Username",
-        "Not updated (SSO)",
-    ];
-    let shown = table(out, &header, &highlighted, |e| {
-        vec![
-            Cell::plain(e.row.to_string()),
-            Cell::plain(&e.coupa_user_id),
-            Cell::plain(&e.coupa_username),
-            Cell::plain(&e.email),
-            Cell::plain(&e.username),
-            Cell::highlighted(e.highlighted_fields.join(", ")),
-        ]
-    });
-    let total = highlighted.len();
+    let shown = table(out, &highlighted);
+    let total = highlighted.rows.len();
     shown_note(out, shown, total, "new rows with highlighted fields", "");
 }
 
 /// Update Data: the count, and the rows with highlighted fields (the others apply in full).
-fn update_data(out: &mut String, report: &ImportReport) {
-    let n = report.counts.update;
-    section_heading(out, "Update Data", n);
-    let highlighted: Vec<&UpdateEntry> = report
-        .update
-        .iter()
-        .filter(|e| !e.highlighted_fields.is_empty())
-        .collect();
+fn update_data(out: &mut String, update: &Table) {
+    let n = update.count;
+    section_heading(out, update, n);
+    let highlighted = with_highlights(update);
     let updates = if n == 1 {
         "updates a user"
     } else {
         "update users"
     };
-    if highlighted.is_empty() {
+    if highlighted.rows.is_empty() {
         let _ = writeln!(out, "<p style=\"{P}\">{} {updates}.</p>", rows(n));
         return;
     }
@@ -189,116 +184,64 @@ fn update_data(out: &mut String, report: &ImportReport) {
         "<p style=\"{P}\">{} {updates}. Of these, {} would change fields that the user\u{2019}s \
          SSO sync keeps: those fields, in yellow, are not updated; the rest of each row is.</p>",
         rows(n),
-        rows(highlighted.len())
+        rows(highlighted.rows.len())
     );
-    let header = [
-        "Row",
-        "Coupa User ID",
-        "Username",
-        "Changed",
-        "Not updated (SSO)",
-    ];
-    let shown = table(out, &header, &highlighted, |e| {
-        vec![
-            Cell::plain(e.row.to_string()),
-            Cell::plain(&e.coupa_user_id),
-            Cell::plain(&e.username),
-            Cell::plain(e.changed_fields.join(", ")),
-            Cell::highlighted(e.highlighted_fields.join(", ")),
-        ]
-    });
-    let total = highlighted.len();
+    let shown = table(out, &highlighted);
+    let total = highlighted.rows.len();
     shown_note(out, shown, total, "update rows with highlighted fields", "");
 }
 
 /// Problem Data: every problem row (up to the table limit), in template order.
-fn problem_data(out: &mut String, report: &ImportReport) {
-    let n = report.counts.problem;
-    section_heading(out, "Problem Data", n);
-    if report.problem.is_empty() {
+fn problem_data(out: &mut String, problem: &Table) {
+    let n = problem.count;
+    section_heading(out, problem, n);
+    if problem.rows.is_empty() {
         let _ = writeln!(out, "<p style=\"{P}\">No row is a problem.</p>");
         return;
     }
-    let header = [
-        "Row",
-        "Coupa User ID",
-        "Reason",
-        "Fields",
-        "Message",
-        "Risk Assess Username",
-        "Risk Assess Coupa Username",
-        "Risk Assess Email",
-    ];
-    let entries: Vec<&ProblemEntry> = report.problem.iter().collect();
-    let shown = table(out, &header, &entries, |e| {
-        let user = e.conflicts_with.clone().unwrap_or_default();
-        vec![
-            Cell::plain(e.row.to_string()),
-            Cell::plain(&e.coupa_user_id),
-            Cell::plain(e.reason.as_str()),
-            Cell::plain(e.fields.join(", ")),
-            Cell::plain(&e.message),
-            Cell::plain(user.username),
-            Cell::plain(user.coupa_username),
-            Cell::plain(user.email),
-        ]
-    });
+    let shown = table(out, &problem.select(PROBLEM));
     // The count, not the list: a report whose list was cut (the status copy caps it) still
     // counts every row.
     let rest = "; the attached file lists them all";
-    shown_note(out, shown, n.max(entries.len()), "problem rows", rest);
+    shown_note(out, shown, n.max(problem.rows.len()), "problem rows", rest);
 }
 
-fn section_heading(out: &mut String, title: &str, n: usize) {
+fn section_heading(out: &mut String, table: &Table, n: usize) {
+    let title = table.section.title();
     let _ = writeln!(out, "<h2 style=\"{H2}\">{title} ({n})</h2>");
 }
 
-/// One table cell: its text, and whether it is highlighted.
-struct Cell {
-    text: String,
-    highlighted: bool,
-}
-
-impl Cell {
-    fn plain(text: impl Into<String>) -> Self {
-        Cell {
-            text: text.into(),
-            highlighted: false,
-        }
-    }
-
-    fn highlighted(text: impl Into<String>) -> Self {
-        Cell {
-            text: text.into(),
-            highlighted: true,
-        }
+/// The rows of `table` with a highlighted cell: the mail lists only those of New and Update
+/// Data, the rows whose fields are not all applied.
+fn with_highlights<'a>(table: &Table<'a>) -> Table<'a> {
+    let highlighted = |row: &&Vec<_>| row.iter().any(|cell: &Cell| cell.highlighted);
+    Table {
+        section: table.section,
+        count: table.count,
+        headers: table.headers.clone(),
+        rows: table.rows.iter().filter(highlighted).cloned().collect(),
     }
 }
 
-/// A table with a header row and one row per entry, at most [`MAX_TABLE_ROWS`] of them.
-/// Returns how many entries it shows.
-fn table<T>(
-    out: &mut String,
-    header: &[&str],
-    entries: &[T],
-    cells: impl Fn(&T) -> Vec<Cell>,
-) -> usize {
+/// A table with a header row and one row per row of `table`, at most [`MAX_TABLE_ROWS`] of
+/// them. Returns how many rows it shows.
+fn table(out: &mut String, table: &Table) -> usize {
     let _ = writeln!(out, "<table style=\"{TABLE}\">");
     out.push_str("<tr>");
-    for title in header {
+    for title in &table.headers {
         let _ = write!(out, "<th style=\"{TH}\">{}</th>", escape(title));
     }
     out.push_str("</tr>\n");
-    let shown = entries.len().min(MAX_TABLE_ROWS);
-    for entry in &entries[..shown] {
+    let shown = table.rows.len().min(MAX_TABLE_ROWS);
+    for row in &table.rows[..shown] {
         out.push_str("<tr>");
-        for cell in cells(entry) {
+        for cell in row {
             let style = if cell.highlighted {
                 format!("{TD};{HIGHLIGHT}")
             } else {
                 TD.to_owned()
             };
-            let _ = write!(out, "<td style=\"{style}\">{}</td>", escape(&cell.text));
+            let _ = write!(out, "<td style=\"{style}\">{}</td>", escape(&cell.shown()));
         }
         out.push_str("</tr>\n");
     }
@@ -319,8 +262,9 @@ fn shown_note(out: &mut String, shown: usize, total: usize, what: &str, rest: &s
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::report::{
-        Counts, ErrorReportSummary, HIGHLIGHT_MESSAGE, ProblemReason, TemplateSummary, UserKeys,
+    use user_import_engine::report::{
+        Counts, ErrorReportSummary, HIGHLIGHT_MESSAGE, ImportReport, NewEntry, ProblemEntry,
+        ProblemReason, TemplateSummary, UpdateEntry, UserKeys,
     };
 
     #[test]

@@ -11,7 +11,7 @@ use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use sha2::{Digest, Sha256};
 
 use super::{MailError, header, html};
-use crate::core::report::{ImportReport, ProblemReason};
+use user_import_engine::report::{ImportReport, ProblemReason};
 
 /// Domain part of every `Message-ID` this operator makes.
 const MESSAGE_ID_DOMAIN: &str = "user-import-operator";
@@ -201,11 +201,11 @@ fn recipient(mail: &ReportMail) -> Result<Mailbox, MailError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::report::{
-        Counts, ErrorReportSummary, HIGHLIGHT_MESSAGE, ProblemEntry, TemplateSummary,
-    };
     use mail_parser::MimeHeaders as _;
     use proptest::prelude::*;
+    use user_import_engine::report::{
+        Counts, ErrorReportSummary, HIGHLIGHT_MESSAGE, ProblemEntry, TemplateSummary,
+    };
 
     fn problem(row: usize, reason: ProblemReason) -> ProblemEntry {
         ProblemEntry {

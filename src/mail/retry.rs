@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use backon::ExponentialBuilder;
+
 use crate::backoff::Backoff;
 
 /// Exponential back-off, bounded both by attempts and by total time.
@@ -41,15 +43,23 @@ impl RetryPolicy {
         self
     }
 
-    /// The delay to wait after failed attempt number `attempt` (1-based).
-    pub(crate) fn delay_after(&self, attempt: u32) -> Duration {
-        Backoff::new(self.initial_delay, self.max_delay).delay(attempt)
+    /// The delays of `backon`'s retry loop: one after each failed attempt but the last of
+    /// `max_attempts`, doubling ([`Backoff`]). `max_elapsed` is checked against the clock by
+    /// the loop ([`RetryPolicy::within_time`]): the attempts take time too.
+    pub(crate) fn delays(&self) -> ExponentialBuilder {
+        let retries = self.max_attempts.max(1) - 1;
+        Backoff::new(self.initial_delay, self.max_delay)
+            .steady_retries(usize::try_from(retries).unwrap_or(usize::MAX))
     }
 
-    /// Whether another attempt may start after `attempt` failures, `elapsed` after the first.
-    pub(crate) fn may_retry(&self, attempt: u32, elapsed: Duration) -> bool {
-        attempt < self.max_attempts.max(1)
-            && elapsed + self.delay_after(attempt) <= self.max_elapsed
+    /// `delay`, the next wait of [`RetryPolicy::delays`], when it ends within `max_elapsed`
+    /// of the first attempt, which began `elapsed` ago; None (no retry) otherwise.
+    pub(crate) fn within_time(
+        &self,
+        elapsed: Duration,
+        delay: Option<Duration>,
+    ) -> Option<Duration> {
+        delay.filter(|delay| elapsed + *delay <= self.max_elapsed)
     }
 }
 
@@ -66,23 +76,38 @@ mod tests {
         }
     }
 
-    #[test]
-    fn delays_double_up_to_the_cap() {
-        let p = policy();
-        let delays: Vec<u128> = (1..=4).map(|n| p.delay_after(n).as_millis()).collect();
-        assert_eq!(delays, vec![100, 200, 250, 250]);
+    fn delays(policy: &RetryPolicy) -> Vec<u128> {
+        use backon::BackoffBuilder;
+        policy
+            .delays()
+            .build()
+            .map(|delay| delay.as_millis())
+            .collect()
     }
 
     #[test]
-    fn attempts_and_time_bound_the_retries() {
+    fn delays_double_up_to_the_cap_one_fewer_than_the_attempts() {
+        assert_eq!(delays(&policy()), vec![100, 200, 250]);
+        assert_eq!(
+            delays(&RetryPolicy::default()),
+            vec![2_000, 4_000, 8_000, 16_000]
+        );
+        for max_attempts in [0, 1] {
+            let once = RetryPolicy {
+                max_attempts,
+                ..policy()
+            };
+            assert_eq!(delays(&once), Vec::<u128>::new());
+        }
+    }
+
+    #[test]
+    fn time_bounds_the_retries() {
         let p = policy();
-        assert!(p.may_retry(3, Duration::ZERO));
-        assert!(!p.may_retry(4, Duration::ZERO));
-        assert!(!p.may_retry(1, Duration::from_millis(9950)));
-        let once = RetryPolicy {
-            max_attempts: 0,
-            ..p
-        };
-        assert!(!once.may_retry(1, Duration::ZERO));
+        let delay = Some(Duration::from_millis(100));
+        assert_eq!(p.within_time(Duration::ZERO, delay), delay);
+        assert_eq!(p.within_time(Duration::from_millis(9900), delay), delay);
+        assert_eq!(p.within_time(Duration::from_millis(9950), delay), None);
+        assert_eq!(p.within_time(Duration::ZERO, None), None);
     }
 }

@@ -2,8 +2,10 @@
 
 use std::error::Error as _;
 use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
+use backon::Retryable;
 use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
@@ -61,28 +63,36 @@ async fn send_smtp(
     let transport = transport(smtp, password.as_ref()).await?;
     let server = smtp.server();
     let started = Instant::now();
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let failure = match attempt_once(&transport, smtp, &message).await {
-            Ok(reply) => {
-                return Ok(Delivery {
-                    attempts: attempt,
-                    target: smtp.to_string(),
-                    detail: reply,
-                });
-            }
-            Err(failure) => failure.scrubbed(password.as_ref()),
-        };
-        if !failure.transient || !retry.may_retry(attempt, started.elapsed()) {
-            return Err(failure.into_error(server, attempt));
-        }
-        let delay = retry.delay_after(attempt);
-        // The server's reply may quote the recipient's address: personal data, so only at
-        // debug level.
-        tracing::warn!(%server, attempt, ?delay, "mail delivery failed; retrying");
-        tracing::debug!(%server, attempt, reason = %failure.reason, "mail delivery failure");
-        tokio::time::sleep(delay).await;
+    // Counted by the attempts themselves; read by the log lines and the result. An atomic,
+    // not a Cell, so that the future stays Send.
+    let attempts = AtomicU32::new(0);
+    let attempt = || async {
+        attempts.fetch_add(1, Ordering::Relaxed);
+        attempt_once(&transport, smtp, &message)
+            .await
+            .map_err(|failure| failure.scrubbed(password.as_ref()))
+    };
+    let sent = attempt
+        .retry(retry.delays())
+        .sleep(tokio::time::sleep)
+        .when(|failure: &Failure| failure.transient)
+        .adjust(|_, delay| retry.within_time(started.elapsed(), delay))
+        .notify(|failure, delay| {
+            let attempt = attempts.load(Ordering::Relaxed);
+            // The server's reply may quote the recipient's address: personal data, so only at
+            // debug level.
+            tracing::warn!(%server, attempt, ?delay, "mail delivery failed; retrying");
+            tracing::debug!(%server, attempt, reason = %failure.reason, "mail delivery failure");
+        })
+        .await;
+    let attempts = attempts.load(Ordering::Relaxed);
+    match sent {
+        Ok(reply) => Ok(Delivery {
+            attempts,
+            target: smtp.to_string(),
+            detail: reply,
+        }),
+        Err(failure) => Err(failure.into_error(server, attempts)),
     }
 }
 

@@ -15,11 +15,12 @@ use kube::Client;
 use prometheus_client::registry::Registry;
 
 use crate::controller::{self, Metrics, Settings};
-use crate::core::template::TemplateLimits;
 use crate::mail::MailArgs;
+use crate::policy::TemplateHosts;
 use http::Health;
 use leader::{Election, LeaseSettings};
 use shutdown::Shutdown;
+use user_import_engine::template::TemplateLimits;
 
 /// Options of `run`. Each has an environment variable, `USER_IMPORT_` and its name, for a
 /// Deployment's `env` (`tests/flags.rs` holds `docs/cluster.md`'s table to them).
@@ -69,8 +70,13 @@ pub struct RunArgs {
     #[arg(long, env = "USER_IMPORT_FLUX_SOURCES", default_value_t = true, action = clap::ArgAction::Set)]
     pub(crate) flux_sources: bool,
     /// Most bytes of a Flux artifact read (compressed and decompressed alike).
-    #[arg(long, env = "USER_IMPORT_MAX_ARCHIVE_BYTES", default_value_t = crate::core::archive::ArchiveLimits::default().max_archive_bytes)]
+    #[arg(long, env = "USER_IMPORT_MAX_ARCHIVE_BYTES", default_value_t = user_import_engine::archive::ArchiveLimits::default().max_archive_bytes)]
     pub(crate) max_archive_bytes: u64,
+    /// Hosts spec.template.url may name, comma-separated: files.acme.test (exactly), or
+    /// *.acme.test (its subdomains). Empty: any host. Loopback and link-local addresses and the
+    /// cluster's API server are refused unless a host is named exactly.
+    #[arg(long, env = "USER_IMPORT_ALLOWED_TEMPLATE_HOSTS", value_name = "HOSTS")]
+    pub(crate) allowed_template_hosts: Option<TemplateHosts>,
     /// Where error reports are mailed (a Tenant's `smtpSecretRef` overrides it).
     #[command(flatten)]
     pub(crate) mail: MailArgs,
@@ -95,6 +101,8 @@ impl RunArgs {
             mail: Some(mail),
             flux_sources: self.flux_sources,
             max_archive_bytes: self.max_archive_bytes,
+            recipient_domains: self.mail.recipient_domains(),
+            template_hosts: self.allowed_template_hosts.clone().unwrap_or_default(),
             ..Settings::default()
         })
     }
@@ -166,14 +174,18 @@ fn init_logging(format: LogFormat) {
 
 async fn run_async(args: RunArgs) -> anyhow::Result<()> {
     // Bad mail settings stop the start-up, not the first report.
-    let settings = args.settings()?;
+    let mut settings = args.settings()?;
     if let Some(mail) = settings.mail.as_ref().filter(|mail| mail.is_plain_text()) {
         tracing::warn!(relay = %mail, "the SMTP relay is reached without TLS (tls=none): reports cross the network in clear; use it only for a relay on the same host or node");
     }
     let shutdown = Shutdown::on_signals();
-    let client = Client::try_default()
+    let config = kube::Config::infer()
         .await
         .context("connecting to Kubernetes (in-cluster or KUBECONFIG)")?;
+    // Templates are never downloaded from the API server this client uses (unless named).
+    settings.template_hosts = with_api_server(settings.template_hosts, &config.cluster_url).await;
+    let client =
+        Client::try_from(config).context("connecting to Kubernetes (in-cluster or KUBECONFIG)")?;
     let metrics = Metrics::default();
     let mut registry = Registry::default();
     metrics.register(&mut registry);
@@ -207,6 +219,24 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
     server.abort();
     tracing::info!("stopped");
     result
+}
+
+/// `hosts` with the API server at `url`: its host, the addresses that host resolves to now,
+/// and in a pod the address of the `kubernetes` Service (`KUBERNETES_SERVICE_HOST`).
+async fn with_api_server(hosts: TemplateHosts, url: &hyper::Uri) -> TemplateHosts {
+    let host = url.host().unwrap_or_default();
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let port = url.port_u16().unwrap_or(443);
+    let mut addresses: Vec<std::net::IpAddr> = match tokio::net::lookup_host((bare, port)).await {
+        Ok(resolved) => resolved.map(|address| address.ip()).collect(),
+        Err(error) => {
+            tracing::warn!(%host, %error, "the API server's host did not resolve: its name is refused as a template host, its addresses are not known");
+            Vec::new()
+        }
+    };
+    let service = std::env::var("KUBERNETES_SERVICE_HOST").ok();
+    addresses.extend(service.and_then(|ip| ip.parse::<std::net::IpAddr>().ok()));
+    hosts.with_api_server(host, addresses)
 }
 
 /// Stands by until this instance holds the Lease, then runs the controller while it does.

@@ -21,6 +21,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
+use user_import_resources::is_object_name;
 
 /// See a UserImport's result the way the product shows it, from kubectl.
 #[derive(Parser, Debug)]
@@ -112,12 +113,14 @@ pub(crate) const EXIT_USAGE: u8 = 2;
 pub(crate) const EXIT_CLUSTER: u8 = 3;
 
 /// Why the plugin stopped before it could print a result.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub(crate) enum PluginError {
     /// The command line names something that cannot exist (exit 2).
+    #[error("{0}")]
     Usage(String),
     /// Reading from the cluster failed (no such object, no access, no connection), or the
     /// output could not be written (exit 3).
+    #[error("{0:#}")]
     Failed(anyhow::Error),
 }
 
@@ -127,15 +130,6 @@ impl PluginError {
         match self {
             PluginError::Usage(_) => EXIT_USAGE,
             PluginError::Failed(_) => EXIT_CLUSTER,
-        }
-    }
-}
-
-impl std::fmt::Display for PluginError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            PluginError::Usage(message) => write!(f, "{message}"),
-            PluginError::Failed(error) => write!(f, "{error:#}"),
         }
     }
 }
@@ -261,18 +255,10 @@ fn cluster_error(
     PluginError::Failed(anyhow::Error::new(error).context(context))
 }
 
-/// Checks that `name` can be an object name (an RFC 1123 subdomain): the client puts names
-/// into request paths as they are, so `../x` must never reach it.
+/// Checks that `name` can be an object name ([`is_object_name`], the controller's rule): the
+/// client puts names into request paths as they are, so `../x` must never reach it.
 pub(crate) fn check_name(what: &str, name: &str) -> Result<(), String> {
-    let valid_label = |label: &str| {
-        !label.is_empty()
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !label.starts_with('-')
-            && !label.ends_with('-')
-    };
-    if name.len() <= 253 && name.split('.').all(valid_label) {
+    if is_object_name(name) {
         Ok(())
     } else {
         Err(format!(

@@ -2,37 +2,30 @@
 //! tenant's current users, planned by the core exactly as the controller plans it. Read-only:
 //! the Tenant, the template's ConfigMap or Secret, and one paginated list of TenantUsers.
 
+use std::convert::Infallible;
 use std::io::Write;
 
 use kube::{Api, Client};
 
 use super::status::not_found;
-use super::{EXIT_IMPORT_FAILED, EXIT_OK, Output, PluginError, Terminal, check_name};
+use super::{EXIT_IMPORT_FAILED, EXIT_OK, Output, PluginError, Terminal};
 use crate::cli::table::{self, Style};
-use crate::controller::template_source::{self, Content, Fetched};
-use crate::controller::{Settings, tenant_users};
-use crate::core::error_report::error_report_summary;
-use crate::core::planner::{PlanOptions, plan};
-use crate::core::report::{ImportReport, build_report};
-use crate::core::template::read_template;
-use crate::resources::{ImportMode, OnProblem, Tenant, UserImport};
+use crate::controller::Settings;
+use crate::controller::error::Error as ControllerError;
+use crate::controller::read::{Read, read_import};
+use crate::controller::reasons::TEMPLATE_REJECTED;
+use crate::controller::template_source::{self, SourceProblem, TemplateBytes};
+use user_import_engine::error_report::error_report_summary;
+use user_import_engine::report::{ImportReport, build_report};
+use user_import_resources::{ImportMode, OnProblem, UserImport};
 
-/// Why the import cannot be planned, with the reason the controller would put in `Stalled`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Blocked {
-    /// PascalCase, as in a condition: `TenantNotFound`, `TemplateSourceNotFound`, …
-    pub(crate) reason: String,
-    /// What is wrong, for a person.
-    pub(crate) message: String,
-}
-
-impl Blocked {
-    fn new(reason: &str, message: impl Into<String>) -> Blocked {
-        Blocked {
-            reason: reason.into(),
-            message: message.into(),
-        }
-    }
+/// What `plan` found: the report, or why the import cannot be planned.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// The import's template planned against the tenant's users as they are now.
+    Planned(Box<ImportReport>),
+    /// Why it cannot be planned: the reason the controller writes in `Stalled`, and a message.
+    Blocked(SourceProblem),
 }
 
 /// Runs `plan`: prints the report, or says why there is none; returns the exit status.
@@ -49,8 +42,8 @@ pub(crate) async fn run(
         .await?
         .ok_or_else(|| not_found(name, namespace))?;
     let report = match plan_import(client, namespace, &import).await? {
-        Ok(report) => report,
-        Err(blocked) => {
+        Outcome::Planned(report) => report,
+        Outcome::Blocked(blocked) => {
             eprintln!(
                 "error: {namespace}/{name} cannot be planned: {}: {}",
                 blocked.reason, blocked.message
@@ -75,76 +68,45 @@ pub(crate) async fn run(
     Ok(EXIT_OK)
 }
 
-/// Plans `import`'s current template against its tenant's current users. `Ok(Err(_))` when the
-/// import cannot be planned (the controller would call it Stalled); `Err` for API failures.
+/// Plans `import`'s current template against its tenant's current users, by the controller's
+/// own read path. `Err` for API failures and failed downloads.
 pub(crate) async fn plan_import(
     client: &Client,
     namespace: &str,
     import: &UserImport,
-) -> Result<Result<ImportReport, Blocked>, PluginError> {
-    let spec = &import.spec;
-    // Names from a spec go into request paths: refuse one that cannot be an object name.
-    let mut names = vec![("spec.tenantRef.name", &spec.tenant_ref.name)];
-    if let Some(key) = &spec.template.config_map_key_ref {
-        names.push(("spec.template.configMapKeyRef.name", &key.name));
-    }
-    if let Some(key) = &spec.template.secret_key_ref {
-        names.push(("spec.template.secretKeyRef.name", &key.name));
-    }
-    for (field, name) in names {
-        if let Err(message) = check_name(field, name) {
-            return Ok(Err(Blocked::new("InvalidName", message)));
-        }
-    }
-    let tenant_name = &spec.tenant_ref.name;
-    let tenants: Api<Tenant> = Api::namespaced(client.clone(), namespace);
-    let Some(tenant) = tenants.get_opt(tenant_name).await? else {
-        let message = format!("Tenant {tenant_name:?} not found");
-        return Ok(Err(Blocked::new("TenantNotFound", message)));
-    };
-    // The controller's own fetch: the same sources (ConfigMap, Secret, Flux artifact, URL), the
-    // operator's default limits (its `run` flags, if changed, are not visible from here).
+) -> Result<Outcome, PluginError> {
+    // The operator's default limits: its `run` flags, if changed, are not visible from here.
     let settings = Settings::default();
-    let fetched = template_source::fetch(client, &settings, namespace, &spec.template, None)
-        .await
-        .map_err(|error| PluginError::Failed(error.into()))?;
-    let fetched = match fetched {
-        Fetched::Ready(fetched) => fetched,
-        Fetched::Stalled(problem) => {
-            return Ok(Err(Blocked::new(problem.reason, problem.message)));
+    let spec = &import.spec;
+    // No `known` version: the template is fetched whole, never answered "unchanged".
+    let fetch = template_source::fetch(client, &settings, namespace, &spec.template, None);
+    // A plan is made whatever the status says: no template is skipped.
+    let gate = |_: &TemplateBytes| None::<Infallible>;
+    let read = read_import(client, &settings.limits, namespace, spec, fetch, gate);
+    let planned = match read.await.map_err(anyhow::Error::from)? {
+        Read::Planned(planned) => planned,
+        Read::Stalled(problem) => return Ok(Outcome::Blocked(problem)),
+        Read::Rejected { message, .. } => {
+            let problem = SourceProblem {
+                reason: TEMPLATE_REJECTED,
+                message,
+            };
+            return Ok(Outcome::Blocked(problem));
         }
+        Read::FetchFailed(message) => {
+            return Err(anyhow::Error::from(ControllerError::Fetch(message)).into());
+        }
+        Read::Skipped { skip, .. } => match skip {},
     };
-    let read = match fetched.content {
-        Content::Csv(csv) => read_template(&csv, &settings.limits).map_err(|r| r.to_string()),
-        Content::Rejected(message) => Err(message),
-        // Only a fetch that is told what it read before answers "unchanged"; this one is not.
-        Content::Unchanged => Err("the source answered \"unchanged\" to a first read".into()),
-    };
-    let template = match read {
-        Ok(template) => template,
-        Err(rejection) => return Ok(Err(Blocked::new("TemplateRejected", rejection))),
-    };
-    let users = tenant_users::list(client, namespace, tenant_name)
-        .await
-        .map_err(|error| PluginError::Failed(error.into()))?;
-    let options = PlanOptions {
-        tenant: tenant_name.clone(),
-        sso_sync: tenant.spec.sso_sync.enabled,
-    };
-    let plan = plan(&template, &users, &options);
     // Dated today, as the controller dates the report of an import that starts now.
-    let display_name = &tenant.spec.display_name;
+    let display_name = &planned.tenant.spec.display_name;
     let date = jiff::Timestamp::now()
         .to_zoned(jiff::tz::TimeZone::UTC)
         .date();
     // Only the report is shown: the error report's name and size, not its CSV.
-    let error_report = error_report_summary(display_name, date, &plan);
-    Ok(Ok(build_report(
-        display_name,
-        &template,
-        &plan,
-        error_report,
-    )))
+    let error_report = error_report_summary(display_name, date, &planned.plan);
+    let report = build_report(display_name, &planned.template, &planned.plan, error_report);
+    Ok(Outcome::Planned(Box::new(report)))
 }
 
 /// The CLI's table of the report, under a line that says what was planned, and above a note
@@ -166,4 +128,107 @@ fn table_view(import: &UserImport, report: &ImportReport, color: bool) -> String
         ));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::reasons::INVALID_REFERENCE;
+    use user_import_resources::{
+        FluxSourceKind, FluxSourceRef, KeyRef, SecretName, TemplateSource, TenantRef, UrlSource,
+        UserImportSpec,
+    };
+
+    /// A client for an address nothing listens on: the names are checked before any request.
+    fn unreachable_client() -> Client {
+        // What the binaries install at start (the client's TLS needs one provider).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
+        Client::try_from(config).unwrap()
+    }
+
+    fn import(tenant: &str, template: TemplateSource) -> UserImport {
+        let spec = UserImportSpec {
+            tenant_ref: TenantRef {
+                name: tenant.into(),
+            },
+            template,
+            mode: Default::default(),
+            on_problem: Default::default(),
+        };
+        UserImport::new("acme-2026-11", spec)
+    }
+
+    /// The plugin refuses every name the controller refuses, with the controller's reason,
+    /// before it sends a request: the Flux source's and a URL's Secret too.
+    #[tokio::test]
+    async fn every_name_is_checked_with_the_controllers_reason() {
+        let key = |name: &str| KeyRef {
+            name: name.into(),
+            key: "template.csv".into(),
+        };
+        let cases = [
+            (
+                import("../acme", TemplateSource::default()),
+                "spec.tenantRef.name",
+            ),
+            (
+                import(
+                    "acme",
+                    TemplateSource {
+                        config_map_key_ref: Some(key("A")),
+                        ..Default::default()
+                    },
+                ),
+                "spec.template.configMapKeyRef.name",
+            ),
+            (
+                import(
+                    "acme",
+                    TemplateSource {
+                        secret_key_ref: Some(key("a/b")),
+                        ..Default::default()
+                    },
+                ),
+                "spec.template.secretKeyRef.name",
+            ),
+            (
+                import(
+                    "acme",
+                    TemplateSource {
+                        source_ref: Some(FluxSourceRef {
+                            kind: FluxSourceKind::GitRepository,
+                            name: "../x".into(),
+                        }),
+                        ..Default::default()
+                    },
+                ),
+                "spec.template.sourceRef.name",
+            ),
+            (
+                import(
+                    "acme",
+                    TemplateSource {
+                        url: Some(UrlSource {
+                            secret_ref: Some(SecretName {
+                                name: "../creds".into(),
+                            }),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    },
+                ),
+                "spec.template.url.secretRef.name",
+            ),
+        ];
+        let client = unreachable_client();
+        for (import, field) in cases {
+            let outcome = plan_import(&client, "acme", &import).await.unwrap();
+            let Outcome::Blocked(problem) = outcome else {
+                panic!("{field}: planned");
+            };
+            assert_eq!(problem.reason, INVALID_REFERENCE, "{field}");
+            assert!(problem.message.starts_with(field), "{}", problem.message);
+        }
+    }
 }

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::view::{is_failed_or_stalled, is_ready, render_status};
 use super::{EXIT_IMPORT_FAILED, EXIT_OK, Output, PluginError, StatusArgs, Terminal};
-use crate::resources::UserImport;
+use user_import_resources::UserImport;
 
 /// A UserImport as read: typed for the view, and its status exactly as the server sent it for
 /// `-o json|yaml` (fields this version does not know are kept).

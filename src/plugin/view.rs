@@ -3,9 +3,10 @@
 
 use std::fmt::Write;
 
-use crate::cli::table::{self, Section, Sections, Style};
+use crate::cli::table::{self, Style};
 use crate::controller::status::LIST_CAP;
-use crate::resources::{
+use crate::sections::{Entries, Section, Sections};
+use user_import_resources::{
     Counts, ErrorReportState, ErrorReportStatus, ImportPhase, TemplateSource, UserImport,
     UserImportStatus,
 };
@@ -146,17 +147,17 @@ fn number(value: Option<i64>) -> String {
     value.map_or_else(|| "?".into(), |value| value.to_string())
 }
 
-/// The three sections, drawn by the CLI's table, and the counts line.
+/// The three sections of the status's lists, drawn by the CLI's table, and the counts line.
 fn sections(out: &mut String, status: &UserImportStatus, counts: Counts, color: bool) {
-    let sections = Sections {
+    let sections = Sections::build(Entries {
         new: &status.new,
         update: &status.update,
         problem: &status.problem,
         counts,
         highlight_message: status.highlight_message.as_deref(),
-        omitted: Some(omitted),
-    };
-    table::render_sections(out, &sections, Style { color, marks: true });
+    });
+    let style = Style { color, marks: true };
+    table::render_sections(out, &sections, style, Some(omitted));
     let _ = writeln!(
         out,
         "\nNew: {}  Update: {}  Unchanged: {}  Problem: {}",
@@ -255,10 +256,10 @@ fn key_values(out: &mut String, indent: &str, fields: &[(&str, String)]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resources::{
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+    use user_import_resources::{
         KeyRef, NewEntry, ProblemEntry, ProblemReason, TenantRef, UpdateEntry, UserImportSpec,
     };
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
     fn import(status: Option<UserImportStatus>) -> UserImport {
         let mut import = UserImport::new(
@@ -333,7 +334,7 @@ mod tests {
                 highlighted_fields: vec![],
             }],
             update: vec![update(3, &["lastName", "city"])],
-            highlight_message: Some(crate::core::report::HIGHLIGHT_MESSAGE.into()),
+            highlight_message: Some(user_import_engine::report::HIGHLIGHT_MESSAGE.into()),
             conditions: vec![condition(READY, "True", "Imported")],
             ..Default::default()
         };

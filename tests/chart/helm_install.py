@@ -3,7 +3,7 @@
     python3 tests/chart/helm_install.py KUBECONFIG RELEASE NAMESPACE [VALUES_JSON]
     python3 tests/chart/helm_install.py KUBECONFIG RELEASE NAMESPACE --uninstall
 
-Used by tests/chart_install.rs against the kube-standin API server. Steps:
+Used by tests/chart_install.rs against a real kube-apiserver of its own. Steps:
 
 1. `helm install` through Helm's own Go library (helm-python-sdk's `Config.install`): the
    chart's CRDs from crds/, the release Secret, every rendered object, in Helm's order;

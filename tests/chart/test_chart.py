@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import helm_python
@@ -46,6 +47,9 @@ VARIANTS: dict[str, dict] = {
     "watch-namespace": {"watchNamespace": "tenant-a"},
     "monitoring": {
         "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}}},
+        # The alerts and the dashboard: tests/chart/test_prometheus_rules.py checks them further.
+        "prometheusRule": {"enabled": True, "additionalLabels": {"release": "prometheus"}},
+        "grafanaDashboard": {"enabled": True},
         "networkPolicy": {
             "enabled": True,
             "metricsFrom": [
@@ -262,8 +266,8 @@ def test_every_rendered_object_validates_strictly(variant):
     kinds = {d["kind"] for d in docs}
     assert {"Deployment", "ServiceAccount", "Service"} <= kinds
     for doc in docs:
-        if doc["kind"] == "ServiceMonitor":
-            # A Prometheus Operator CRD kind: kubernetes-validate has no schema for it.
+        if doc["kind"] in ("ServiceMonitor", "PrometheusRule"):
+            # Prometheus Operator CRD kinds: kubernetes-validate has no schema for them.
             continue
         kubernetes_validate.validate(doc, KUBE_VERSION, strict=True)
 
@@ -311,7 +315,13 @@ def test_one_version_in_cargo_the_chart_and_the_quickstart():
     """Cargo.toml's version is the chart's appVersion (the image's default tag) and chart
     version, and the one the cluster guide's quickstart pushes and installs. The image's
     `org.opencontainers.image.version` label is checked against Cargo.toml in tests/image."""
-    cargo = re.search(r'^version = "([^"]+)"$', (ROOT / "Cargo.toml").read_text(), re.M).group(1)
+    manifest = tomllib.loads((ROOT / "Cargo.toml").read_text())
+    cargo = manifest["workspace"]["package"]["version"]
+    # Every crate of the workspace takes that one version.
+    crates = [ROOT / "Cargo.toml", *sorted((ROOT / "crates").glob("*/Cargo.toml"))]
+    for path in crates:
+        package = tomllib.loads(path.read_text())["package"]
+        assert package["version"] == {"workspace": True}, path
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
     assert chart["appVersion"] == cargo
     assert chart["version"] == cargo
@@ -656,6 +666,10 @@ BAD_VALUES = {
     "leader-election-string": {"leaderElection": {"enabled": "yes"}},
     "flux-sources-string": {"fluxSources": {"enabled": "yes"}},
     "flux-sources-unknown-key": {"fluxSources": {"kinds": ["GitRepository"]}},
+    "prometheus-rule-duration": {"prometheusRule": {"stalledFor": "15 minutes"}},
+    "prometheus-rule-unknown-key": {"prometheusRule": {"runbookUrl": "https://example.test"}},
+    "prometheus-rule-selector-braces": {"prometheusRule": {"selector": '{job="x"}'}},
+    "grafana-dashboard-string": {"grafanaDashboard": {"enabled": "yes"}},
 }
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-VERSION = tomllib.loads((ROOT / "Cargo.toml").read_text())["package"]["version"]
+VERSION = tomllib.loads((ROOT / "Cargo.toml").read_text())["workspace"]["package"]["version"]
 REF = f"localhost/user-import-operator:{VERSION}"
 OCI_RUNTIME = os.environ.get("USER_IMPORT_OCI_RUNTIME", "runc")
 

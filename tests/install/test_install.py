@@ -23,6 +23,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,10 +42,8 @@ BUILD_WAIT = 2400
 
 
 def version() -> str:
-    for line in (ROOT / "Cargo.toml").read_text().splitlines():
-        if line.startswith("version = "):
-            return line.split('"')[1]
-    raise AssertionError("no version in Cargo.toml")
+    """The workspace's one version, which every crate of it takes."""
+    return tomllib.loads((ROOT / "Cargo.toml").read_text())["workspace"]["package"]["version"]
 
 
 def free_port(host: str) -> int:
@@ -275,6 +274,93 @@ def test_example_is_imported_and_mailed_once(cluster):
     assert name.startswith("User Sync Error Report - Acme Corp - ") and name.endswith(".csv")
     rows = attachments[0].get_payload(decode=True).decode("utf-8-sig").strip().splitlines()
     assert len(rows) == 1 + 10
+
+
+def scrape(cluster: Cluster, pod: str) -> tuple[dict[str, set[str]], set[str]]:
+    """A pod's /metrics through the API server's proxy: every sample name with the labels its
+    samples carry (a labelled family with no sample yet has its names and no labels), and the
+    families' names from `# TYPE`."""
+    text = cluster.kubectl("get", "--raw", f"/api/v1/namespaces/{NAMESPACE}/pods/{pod}:8080/proxy/metrics")
+    samples: dict[str, set[str]] = {}
+    families = set()
+    suffixes = {"counter": ["_total", "_created"], "gauge": [""], "histogram": ["_bucket", "_sum", "_count", "_created"]}
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, family, kind = line.split()
+            families.add(family)
+            for suffix in suffixes[kind]:
+                samples.setdefault(family + suffix, set())
+        elif line and not line.startswith("#"):
+            found = re.match(r"([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s", line)
+            assert found, line
+            labels = re.findall(r'(\w+)="', found.group(2) or "")
+            samples.setdefault(found.group(1), set()).update(labels)
+    assert text.rstrip().endswith("# EOF"), text[-200:]
+    return samples, families
+
+
+def test_metrics_the_alerts_and_dashboard_query_are_exposed(cluster):
+    """Every metric and label that the chart's PrometheusRule and Grafana dashboard query from
+    the operator is one that the leader's /metrics exposes after the example import (a reconcile
+    error is caused first, in a namespace of its own, so that the errors' label is seen too);
+    the others are kube-state-metrics' (tests/chart/test_prometheus_rules.py checks those)."""
+    sys.path.insert(0, str(ROOT / "tests" / "chart"))
+    import promql  # noqa: E402
+    promql.self_check()
+    leader = until("a pod holds the Lease", lambda: held_by_a_pod(cluster), wait=120)
+    # A template URL that refuses connections: a TemplateFetch error, retried with back-off.
+    cluster.kubectl("create", "namespace", "metrics-check")
+    try:
+        objects = [
+            {"apiVersion": "riskassess.io/v1alpha1", "kind": "Tenant",
+             "metadata": {"name": "probe", "namespace": "metrics-check"},
+             "spec": {"displayName": "Probe"}},
+            {"apiVersion": "riskassess.io/v1alpha1", "kind": "UserImport",
+             "metadata": {"name": "unreachable", "namespace": "metrics-check"},
+             "spec": {"tenantRef": {"name": "probe"},
+                      "template": {"url": {"url": "https://127.0.0.1:9/users.csv", "interval": "1h"}}}},
+        ]
+        path = cluster.work / "metrics-check.json"
+        path.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
+        cluster.kubectl("apply", "-f", str(path))
+        samples, _ = until("the TemplateFetch error is counted", lambda: (
+            (found := scrape(cluster, leader))[0].get("user_import_reconcile_failures_total") and found), wait=120)
+    finally:
+        cluster.kubectl("delete", "namespace", "metrics-check", "--wait=false", check=False)
+    samples, families = scrape(cluster, leader)
+    assert samples["user_import_rows_total"] == {"result"}
+    assert samples["user_import_reconcile_failures_total"] == {"error"}
+    assert samples["user_import_report_deliveries_total"] == {"result"}
+    # The leader's gauges of the UserImports by state (the example import's among them).
+    assert samples["user_import_imports"] == {"namespace", "phase", "stalled_reason"}
+    assert samples["user_import_error_reports"] == {"namespace", "state", "reason"}
+    # The rules as the real Helm CLI renders them for this release.
+    import yaml  # noqa: E402
+    rule = yaml.safe_load(subprocess.run(
+        ["helm", "template", RELEASE, str(ROOT / "charts" / "user-import-operator"), "--namespace", NAMESPACE,
+         "--set", "prometheusRule.enabled=true", "--show-only", "templates/prometheusrule.yaml"],
+        capture_output=True, text=True, env=cluster.env, check=True).stdout)
+    queries = [promql.parse(e) for e in promql.rule_exprs(rule).values()]
+    queries += [promql.parse(e) for e in promql.dashboard_exprs()] + promql.dashboard_variable_queries()
+    external = promql.external_metrics()
+    used = set()
+    for query in queries:
+        labels_of_query = set(promql.TARGET_LABELS)
+        for metric, labels in query.selectors.items():
+            if metric.startswith(promql.OPERATOR_PREFIX):
+                used.add(metric)
+                assert metric in samples, (metric, query.expr, sorted(samples))
+                # As Prometheus stores them: a label the target has too is `exported_`.
+                exposed = promql.as_scraped(samples[metric])
+                assert labels <= exposed | promql.TARGET_LABELS, (metric, labels, query.expr)
+                labels_of_query |= exposed
+            else:
+                assert metric in external, (metric, query.expr)
+                labels_of_query |= external[metric]
+        assert query.grouping <= labels_of_query, (query.grouping, query.expr)
+    # Every family the operator exposes is on the dashboard or in an alert.
+    shown = {re.sub(r"_(total|bucket|sum|count)$", "", m) for m in used}
+    assert families <= shown, f"not on the dashboard nor in an alert: {sorted(families - shown)}"
 
 
 def test_readme_plugin_shows_the_import_as_the_readme_does(cluster):
@@ -560,3 +646,123 @@ def test_one_release_per_namespace_reads_only_that_namespace(cluster):
     assert Done.now(cluster) == done
     subprocess.run(["helm", "uninstall", "user-import-operator-acme", "--namespace", "user-import-operator-acme", "--wait"],
                    env=cluster.env, check=True, capture_output=True)
+
+
+KSTATUS_NAMESPACE = "kstatus"
+GOOD_TEMPLATE = ("First Name,Last Name,Email,Coupa Username,Coupa User ID,Status\n"
+                 "Kim,Stat,kim@kstatus.test,kim,5001,Active\n"
+                 "Lou,Stat,lou@kstatus.test,lou,5002,Active\n")
+# No Email and no Coupa User ID column: rejected whole.
+REJECTED_TEMPLATE = "First Name,Last Name,Coupa Username\nKim,Stat,kim\n"
+
+
+def kstatus_import(name: str, template: dict) -> dict:
+    return {"apiVersion": "riskassess.io/v1alpha1", "kind": "UserImport",
+            "metadata": {"name": name, "namespace": KSTATUS_NAMESPACE},
+            "spec": {"tenantRef": {"name": "stat"}, "mode": "Apply", "template": template}}
+
+
+def kstatus_lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_kstatus_reads_each_phase_as_docs_status_promises(cluster):
+    """docs/status.md's promise to Flux, checked with kstatus itself (sigs.k8s.io/cli-utils
+    v0.37.2, tests/kstatus): a watch started before the imports computes kstatus on every
+    status the operator writes. Running reads InProgress, a finished import Current, a stalled
+    one (a rejected template, a missing key) Failed, a download being retried InProgress, and a
+    new generation InProgress until the operator has seen it; InProgress and Failed carry the
+    message of the Ready condition."""
+    kstatus = output_of(["scripts/tools", "--print-kstatus"], timeout=BUILD_WAIT).strip()
+    ns = KSTATUS_NAMESPACE
+    cluster.kubectl("create", "namespace", ns)
+    tenant = {"apiVersion": "riskassess.io/v1alpha1", "kind": "Tenant",
+              "metadata": {"name": "stat", "namespace": ns},
+              "spec": {"displayName": "Stat Corp",
+                       "defaultSiteAdministrator": {"name": "Ada", "email": "admin@kstatus.test"}}}
+    watch_out, watch_err = cluster.work / "kstatus-watch.jsonl", cluster.work / "kstatus-watch.err"
+    watcher = subprocess.Popen([kstatus, "--kubeconfig", str(cluster.kubeconfig), "--namespace", ns,
+                                "--watch", "--timeout", "15m"],
+                               stdout=watch_out.open("w"), stderr=watch_err.open("w"))
+    try:
+        until("kstatus watches", lambda: "watching from" in watch_err.read_text()
+              or watcher.poll() is not None, wait=60)
+        assert watcher.poll() is None, watch_err.read_text()
+        for name, text in (("good", GOOD_TEMPLATE), ("rejected", REJECTED_TEMPLATE)):
+            (cluster.work / f"kstatus-{name}.csv").write_text(text)
+        cluster.kubectl("-n", ns, "create", "configmap", "templates",
+                        f"--from-file=good.csv={cluster.work / 'kstatus-good.csv'}",
+                        f"--from-file=rejected.csv={cluster.work / 'kstatus-rejected.csv'}")
+        closed_port = free_port(cluster.node_ip)  # nothing listens there: connection refused
+        objects = [tenant,
+                   kstatus_import("done", {"configMapKeyRef": {"name": "templates", "key": "good.csv"}}),
+                   kstatus_import("rejected", {"configMapKeyRef": {"name": "templates", "key": "rejected.csv"}}),
+                   kstatus_import("missing-key", {"configMapKeyRef": {"name": "templates", "key": "absent.csv"}}),
+                   kstatus_import("fetch-failed", {"url": {
+                       "url": f"https://{cluster.node_ip}:{closed_port}/users.csv", "interval": "1h"}})]
+        subprocess.run(["kubectl", "--kubeconfig", str(cluster.kubeconfig), "apply", "-f", "-"],
+                       input=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}),
+                       text=True, check=True, env=cluster.env, capture_output=True)
+
+        def condition(name: str, type_: str) -> dict:
+            status = cluster.user_import(name, namespace=ns).get("status", {})
+            return next((c for c in status.get("conditions", []) if c["type"] == type_), {})
+
+        until("done is Ready", lambda: condition("done", "Ready").get("status") == "True", wait=300)
+        until("rejected stalls", lambda: condition("rejected", "Stalled").get("reason") == "TemplateRejected")
+        until("missing-key stalls", lambda: condition("missing-key", "Stalled").get("reason") == "TemplateKeyNotFound")
+        until("fetch-failed retries", lambda: condition("fetch-failed", "Reconciling").get("reason") == "TemplateFetchFailed")
+        # A new generation: InProgress until the operator has observed it, Current again after.
+        cluster.kubectl("-n", ns, "patch", "userimport", "done", "--type", "merge",
+                        "-p", '{"spec":{"mode":"DryRun"}}')
+        until("done is Ready for generation 2",
+              lambda: (cluster.user_import("done", namespace=ns).get("status", {})
+                       .get("observedGeneration") == 2 and condition("done", "Ready").get("status") == "True"),
+              wait=300)
+
+        listed = output_of([kstatus, "--kubeconfig", str(cluster.kubeconfig), "--namespace", ns])
+    finally:
+        watcher.terminate()
+        watcher.wait(30)
+    seen = kstatus_lines(watch_out)
+    for line in seen:
+        print(f"kstatus: {line['event']:8} {line['name']:12} gen {line['generation']} "
+              f"{line.get('phase', '-'):14} {line['status']:10} {line['message']}")
+    now = {line["name"]: line for line in map(json.loads, listed.splitlines())}
+
+    # Now, as `kstatus` lists them.
+    assert {name: (line["phase"], line["status"]) for name, line in now.items()} == {
+        "done": ("Succeeded", "Current"),
+        "rejected": ("Failed", "Failed"),
+        "missing-key": ("Pending", "Failed"),
+        "fetch-failed": ("Failed", "InProgress"),
+    }, now
+    assert now["done"]["message"] == "Resource is Ready", now["done"]
+    for name in ("rejected", "missing-key", "fetch-failed"):
+        assert now[name]["message"] == now[name]["ready"]["message"] != "", now[name]
+
+    # Every status the operator wrote, as the watch saw it (an object before its first status,
+    # which kstatus reads as Current, is the moment docs/status.md speaks of: the first
+    # reconcile writes one at once).
+    written = [line for line in seen if line.get("phase")]
+    for line in written:
+        ready = line["ready"]
+        if ready["status"] == "True" and line["status"] != "InProgress":
+            assert line["status"] == "Current", line
+        else:
+            assert line["status"] in ("InProgress", "Failed"), line
+            assert line["message"] == ready["message"] or line["message"].startswith(
+                "UserImport generation is "), line
+    done = [line for line in written if line["name"] == "done"]
+    assert any(line["phase"] == "Running" and line["status"] == "InProgress"
+               and line["message"] == "the import is running" for line in done), done
+    # Never Current before the import finished, nor Failed on its way.
+    assert all(line["status"] == "InProgress" for line in done
+               if line["phase"] not in ("Succeeded", "SucceededWithProblems")), done
+    assert not any(line["status"] == "Failed" for line in done), done
+    assert any(line["generation"] == 2 and line["status"] == "InProgress"
+               and line["message"] == "UserImport generation is 2, but latest observed generation is 1"
+               for line in done), done
+    assert done[-1]["generation"] == 2 and done[-1]["status"] == "Current", done[-1]
+    for name in ("rejected", "missing-key"):
+        assert {line["status"] for line in written if line["name"] == name} == {"Failed"}, name

@@ -72,7 +72,7 @@ defaulting to the chart's appVersion.
 {{/*
 The rules the controller needs in the watched namespace(s) (ClusterRole when it watches all
 namespaces, a Role otherwise): exactly the requests `user-import-operator run` makes, as
-tests/chart_install.rs observes them on the API server stand-in. Keep in step with the
+tests/chart_install.rs observes them in a real API server's audit log. Keep in step with the
 expected table in tests/chart/test_chart.py.
 */}}
 {{- define "user-import-operator.watchRules" -}}

@@ -7,6 +7,10 @@
 // prints `control plane ready`, and then stays in the foreground until SIGTERM or SIGINT, when it
 // stops both processes and removes the folder. It installs nothing into the cluster.
 //
+// With USER_IMPORT_CONTROL_PLANE_STOP_ON_EOF=1 it also stops when its standard input ends: a
+// test process passes a pipe whose other end it never closes, so the control plane goes when
+// that process goes, even when it is killed and cannot send SIGTERM.
+//
 // scripts/control-plane builds it beside etcd and kube-apiserver and passes their paths.
 package main
 
@@ -16,6 +20,7 @@ import (
 	"crypto/x509/pkix"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -50,6 +55,14 @@ func main() {
 func run(etcdBin, apiserverBin, kubeconfig string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	if os.Getenv("USER_IMPORT_CONTROL_PLANE_STOP_ON_EOF") == "1" {
+		// PR_SET_PDEATHSIG would fire when the parent's spawning thread ends (a test's thread),
+		// not when the parent process does; the end of a pipe is the process's end.
+		go func() {
+			_, _ = io.Copy(io.Discard, os.Stdin)
+			stop()
+		}()
+	}
 
 	dir, err := os.MkdirTemp("", "user-import-control-plane-")
 	if err != nil {
@@ -99,6 +112,10 @@ func run(etcdBin, apiserverBin, kubeconfig string) error {
 		}
 		apiserverArgs = append(apiserverArgs, flags...)
 	}
+	if config := os.Getenv("USER_IMPORT_CONTROL_PLANE_ENCRYPTION_CONFIG"); config != "" {
+		// Encryption at rest (docs/security.md): an EncryptionConfiguration file of the caller's.
+		apiserverArgs = append(apiserverArgs, "--encryption-provider-config="+config)
+	}
 	apiserver := harness.Start(dir, "kube-apiserver", apiserverBin, apiserverArgs...)
 	defer apiserver.Stop(stopGrace)
 
@@ -115,6 +132,8 @@ func run(etcdBin, apiserverBin, kubeconfig string) error {
 	if err := pki.WriteKubeconfig(kubeconfig, "control-plane", server, "admin"); err != nil {
 		return err
 	}
+	// etcd's address, for a test that reads what the API server stored (encryption at rest).
+	fmt.Printf("etcd %s\n", etcdClient)
 	fmt.Println("control plane ready")
 
 	select {
