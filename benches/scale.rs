@@ -30,7 +30,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -38,20 +38,20 @@ use futures::{StreamExt, TryStreamExt, stream};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client, CustomResourceExt};
 use serde_json::{Value, json};
 
 mod support;
 
 use support::{HEADER, synthetic_user};
-use user_import_operator::controller::tenant_users::FIELD_MANAGER;
+use user_import_operator::controller::tenant_users::{self, FIELD_MANAGER};
 use user_import_resources::{
     FluxSourceKind, ImportPhase, KeyRef, SecretName, TENANT_LABEL, TemplateSource, Tenant,
     TenantRef, TenantUser, UrlSource, UserImport, UserImportSpec,
 };
 use user_import_test_support::sites::{Flux, Site, flux_template, tarball};
-use user_import_test_support::{ControlPlane, TestPki};
+use user_import_test_support::{AuditLog, ControlPlane, E2E_KUBECONFIG, TestPki};
 
 const TENANT: &str = "acme";
 /// The operator's default number of TenantUser writes in flight.
@@ -158,6 +158,16 @@ fn tenant_user(name: &str, spec: user_import_resources::TenantUserSpec) -> Tenan
 
 /// Server-side applies `users` into `namespace`, `CONCURRENCY` in flight; returns the time.
 async fn apply_users(client: &Client, namespace: &str, users: Vec<TenantUser>) -> Duration {
+    apply_users_with(client, namespace, users, CONCURRENCY).await
+}
+
+/// [`apply_users`], `concurrency` in flight.
+async fn apply_users_with(
+    client: &Client,
+    namespace: &str,
+    users: Vec<TenantUser>,
+    concurrency: usize,
+) -> Duration {
     let api: Api<TenantUser> = Api::namespaced(client.clone(), namespace);
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let start = Instant::now();
@@ -169,7 +179,7 @@ async fn apply_users(client: &Client, namespace: &str, users: Vec<TenantUser>) -
                 api.patch(&name, &params, &Patch::Apply(&user)).await
             }
         })
-        .buffer_unordered(CONCURRENCY)
+        .buffer_unordered(concurrency)
         .try_collect::<Vec<_>>()
         .await
         .expect("bare server-side apply");
@@ -177,7 +187,15 @@ async fn apply_users(client: &Client, namespace: &str, users: Vec<TenantUser>) -
 }
 
 struct Cluster {
-    plane: ControlPlane,
+    /// The control plane this run started; None when it runs against one started by hand
+    /// (`USER_IMPORT_E2E_KUBECONFIG` and `USER_IMPORT_CONTROL_PLANE_AUDIT_LOG`).
+    _plane: Option<ControlPlane>,
+    /// Its admin kubeconfig.
+    kubeconfig: PathBuf,
+    /// Its audit log: every request's metadata.
+    audit: AuditLog,
+    /// The operator measured: the release build, or `USER_IMPORT_BENCH_OPERATOR`.
+    operator_bin: PathBuf,
     client: Client,
     dir: tempfile::TempDir,
     /// Serves Flux artifacts over plain HTTP, as source-controller does inside a cluster.
@@ -194,6 +212,8 @@ struct Measured {
     /// TenantUser requests by verb, from the audit log.
     requests: BTreeMap<String, u64>,
     peak_mb: f64,
+    /// When the sampled resident memory was highest (seconds from the create), and how high.
+    highest: (f64, f64),
 }
 
 impl Measured {
@@ -210,12 +230,14 @@ impl Measured {
 
     fn summary(&self) -> String {
         format!(
-            "{:.2} s to Ready, {} TenantUser writes, {} list page(s), {} GET(s), peak {:.0} MB; counts {}",
+            "{:.2} s to Ready, {} TenantUser writes, {} list page(s), {} GET(s), peak {:.0} MB (sampled: {:.0} MB at {:.1} s); counts {}",
             self.took.as_secs_f64(),
             self.count("patch"),
             self.count("list"),
             self.count("get"),
             self.peak_mb,
+            self.highest.1,
+            self.highest.0,
             counts(&self.import)
         )
     }
@@ -226,10 +248,30 @@ impl Cluster {
         user_import_operator::ops::install_crypto_provider();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().to_path_buf();
-        let plane = tokio::task::spawn_blocking(move || ControlPlane::start(&path, true))
-            .await
-            .unwrap();
-        let kubeconfig = kube::config::Kubeconfig::read_from(&plane.kubeconfig).unwrap();
+        let shared = (
+            std::env::var_os(E2E_KUBECONFIG),
+            std::env::var_os("USER_IMPORT_CONTROL_PLANE_AUDIT_LOG"),
+        );
+        let (plane, kubeconfig_path, audit) = match shared {
+            (Some(kubeconfig), Some(audit_log)) => {
+                let audit = AuditLog {
+                    path: audit_log.into(),
+                };
+                (None, PathBuf::from(kubeconfig), audit)
+            }
+            _ => {
+                let plane = tokio::task::spawn_blocking(move || ControlPlane::start(&path, true))
+                    .await
+                    .unwrap();
+                let (kubeconfig, audit) = (plane.kubeconfig.clone(), plane.audit());
+                (Some(plane), kubeconfig, audit)
+            }
+        };
+        let operator_bin = std::env::var_os("USER_IMPORT_BENCH_OPERATOR").map_or_else(
+            || env!("CARGO_BIN_EXE_user-import-operator").into(),
+            Into::into,
+        );
+        let kubeconfig = kube::config::Kubeconfig::read_from(&kubeconfig_path).unwrap();
         let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
             .await
             .unwrap();
@@ -266,7 +308,10 @@ impl Cluster {
             artifacts: Site::http().await,
             files: Site::https(&pki).await,
             pki,
-            plane,
+            _plane: plane,
+            kubeconfig: kubeconfig_path,
+            audit,
+            operator_bin,
             client,
             dir,
         }
@@ -379,7 +424,7 @@ impl Cluster {
 
     /// The release binary of the operator for `namespace`, its reports into `outbox`.
     fn operator(&self, namespace: &str, outbox: &Path) -> Child {
-        Command::new(env!("CARGO_BIN_EXE_user-import-operator"))
+        Command::new(&self.operator_bin)
             .args([
                 "run",
                 "--namespace",
@@ -391,7 +436,7 @@ impl Cluster {
             .args(["--allowed-template-hosts", "127.0.0.1"])
             .args(["--metrics-addr", "127.0.0.1:0", "--outbox"])
             .arg(outbox)
-            .env("KUBECONFIG", &self.plane.kubeconfig)
+            .env("KUBECONFIG", &self.kubeconfig)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -408,7 +453,7 @@ impl Cluster {
         template: TemplateSource,
         outbox: &Path,
     ) -> (Measured, Child) {
-        let mark = self.plane.audit_mark();
+        let mark = self.audit.mark();
         let operator = self.operator(namespace, outbox);
         tokio::time::sleep(Duration::from_secs(2)).await; // caches synced
         let api: Api<UserImport> = Api::namespaced(self.client.clone(), namespace);
@@ -424,20 +469,34 @@ impl Cluster {
         api.create(&PostParams::default(), &UserImport::new(name, spec))
             .await
             .unwrap();
-        let import = self.wait_finished(&api, name).await;
+        let (import, highest) = self.wait_finished(&api, name, operator.id()).await;
         let took = start.elapsed();
         let measured = Measured {
             took,
             import,
             requests: self.requests_since(mark, namespace),
             peak_mb: peak_mb(&operator),
+            highest,
         };
         (measured, operator)
     }
 
-    async fn wait_finished(&self, api: &Api<UserImport>, name: &str) -> UserImport {
-        let deadline = Instant::now() + WAIT;
+    /// Waits until the import `name` is finished; returns it, and when (seconds from the start)
+    /// the resident memory of the operator `pid` was highest among the samples taken meanwhile.
+    async fn wait_finished(
+        &self,
+        api: &Api<UserImport>,
+        name: &str,
+        pid: u32,
+    ) -> (UserImport, (f64, f64)) {
+        let start = Instant::now();
+        let deadline = start + WAIT;
+        let mut highest = (0.0, 0.0);
         loop {
+            let rss = proc_status_mb(pid, "VmRSS:");
+            if rss > highest.1 {
+                highest = (start.elapsed().as_secs_f64(), rss);
+            }
             let import = api.get(name).await.unwrap();
             let finished = import.status.as_ref().is_some_and(|s| {
                 matches!(
@@ -446,7 +505,7 @@ impl Cluster {
                 ) && s.observed_generation == import.metadata.generation
             });
             if finished {
-                return import;
+                return (import, highest);
             }
             assert!(Instant::now() < deadline, "the import did not finish");
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -457,7 +516,7 @@ impl Cluster {
     /// bench makes none while the operator runs, so these are the operator's.
     fn requests_since(&self, mark: u64, namespace: &str) -> BTreeMap<String, u64> {
         let mut counts = BTreeMap::new();
-        self.plane.audit_events_since(mark, |event| {
+        self.audit.events_since(mark, |event| {
             let object = &event["objectRef"];
             if object["namespace"] != namespace || object["resource"] != "tenantusers" {
                 return;
@@ -471,10 +530,15 @@ impl Cluster {
 
 /// Peak resident memory of a running process, from /proc (VmHWM), in MB.
 fn peak_mb(child: &Child) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    proc_status_mb(child.id(), "VmHWM:")
+}
+
+/// A figure of /proc/PID/status in kB (`VmHWM:`, `VmRSS:`), in MB.
+fn proc_status_mb(pid: u32, key: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let kib: f64 = status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .find_map(|line| line.strip_prefix(key))
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|n| n.parse().ok())
         .unwrap();
@@ -551,7 +615,7 @@ async fn run_size(rows: usize) {
         cluster.tenant(&namespace).await;
         let template = cluster.publish(&namespace, source, "template", &csv).await;
         let outbox = cluster.dir.path().join(format!("outbox-{namespace}"));
-        let mark = cluster.plane.audit_mark();
+        let mark = cluster.audit.mark();
         let (measured, operator) = cluster.import(&namespace, "first", template, &outbox).await;
         let ratio = measured.took.as_secs_f64() / bare.as_secs_f64();
         println!(
@@ -648,6 +712,7 @@ fn main() {
         .skip(1)
         .filter_map(|arg| arg.parse().ok())
         .collect();
+    let memory_only = std::env::args().any(|arg| arg == "memory");
     let sizes = if sizes.is_empty() {
         vec![10_000]
     } else {
@@ -657,7 +722,111 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    if memory_only {
+        runtime.block_on(run_memory(&sizes));
+        return;
+    }
     for rows in sizes {
         runtime.block_on(run_size(rows));
+    }
+}
+
+/// `memory N…`: the operator's peak memory at N rows × N users, for each N. A tenant of N users
+/// (in the namespace `memory-N`, filled by bare writes when it has fewer: against a control
+/// plane started by hand they stay from one run to the next), then an import of a template of
+/// N rows that matches every user and changes every other one (from a gzip-compressed
+/// ConfigMap; each run changes them again), and the same import after a restart. Asserts the
+/// writes (N/2, then none), one paginated list and no GET; prints the peak (`VmHWM`).
+async fn run_memory(sizes: &[usize]) {
+    let cluster = Cluster::start().await;
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "\n== memory: {} ({sizes:?} rows x users); load average {load}",
+        cluster.operator_bin.display()
+    );
+    let mut table = vec![
+        "| rows × users | time | TenantUser writes | reads | operator peak (VmHWM) |".to_string(),
+        "|---|---:|---:|---|---:|".to_string(),
+    ];
+    for &rows in sizes {
+        let namespace = format!("memory-{rows}");
+        let round = cluster.filled(&namespace, rows).await;
+        let name = format!("round-{round}");
+        let csv = existing_template(rows, round);
+        let template = cluster
+            .publish(&namespace, Source::GzipConfigMap, &name, &csv)
+            .await;
+        drop(csv);
+        let outbox = cluster.dir.path().join(format!("outbox-{namespace}"));
+        let mark = cluster.audit.mark();
+        let (measured, operator) = cluster.import(&namespace, &name, template, &outbox).await;
+        stop(operator);
+        println!("{rows} rows x {rows} users: {}", measured.summary());
+        assert_eq!(
+            measured.count("patch") as usize,
+            rows / 2,
+            "writes = changed rows"
+        );
+        assert_eq!(measured.count("get"), 0, "no GET per row");
+        assert_eq!(
+            measured.count("list") as usize,
+            rows.div_ceil(tenant_users::PAGE_SIZE as usize),
+            "one paginated list"
+        );
+        let restarted = cluster.operator(&namespace, &outbox);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let again = cluster.requests_since(mark, &namespace);
+        stop(restarted);
+        assert_eq!(
+            again.get("patch").copied(),
+            Some(rows as u64 / 2),
+            "no write"
+        );
+        table.push(format!(
+            "| {rows} × {rows} ({} changed) | {:.1} s | {} | {} list page(s), {} GET | {:.0} MB |",
+            rows / 2,
+            measured.took.as_secs_f64(),
+            measured.count("patch"),
+            measured.count("list"),
+            measured.count("get"),
+            measured.peak_mb
+        ));
+    }
+    println!("\n{}", table.join("\n"));
+    let _ = std::io::stdout().flush();
+}
+
+impl Cluster {
+    /// The namespace `namespace` with the tenant and its `rows` users (written bare, 32 in
+    /// flight, when it has fewer); returns how many UserImports it has (the next round).
+    async fn filled(&self, namespace: &str, rows: usize) -> usize {
+        let namespaces: Api<Namespace> = Api::all(self.client.clone());
+        if namespaces.get_opt(namespace).await.unwrap().is_none() {
+            self.namespace(namespace).await;
+            self.tenant(namespace).await;
+        }
+        let api: Api<TenantUser> = Api::namespaced(self.client.clone(), namespace);
+        let first = api.list(&ListParams::default().limit(1)).await.unwrap();
+        let stored = first.items.len() as i64 + first.metadata.remaining_item_count.unwrap_or(0);
+        if (stored as usize) < rows {
+            let users = (0..rows)
+                .map(|i| {
+                    let user = synthetic_user(TENANT, i, true);
+                    tenant_user(&user.name, user.spec)
+                })
+                .collect();
+            let took = apply_users_with(&self.client, namespace, users, 32).await;
+            println!(
+                "a tenant of {rows} users in {namespace}, written bare: {:.1} s",
+                took.as_secs_f64()
+            );
+        }
+        let imports: Api<UserImport> = Api::namespaced(self.client.clone(), namespace);
+        imports
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .len()
     }
 }

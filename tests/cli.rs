@@ -516,6 +516,39 @@ fn import_mails_the_report_to_the_outbox_with_the_exact_csv() {
     );
 }
 
+/// `--outbox-retention-hours`: the outbox's older messages go when a report is written; the new
+/// one, a recent one and files that are no messages stay.
+#[test]
+fn the_outbox_keeps_messages_for_the_retention_only() {
+    let dir = scratch();
+    let outbox_dir = dir.path().join("outbox");
+    std::fs::create_dir(&outbox_dir).unwrap();
+    let aged = |name: &str, hours: u64| {
+        let file = std::fs::File::create(outbox_dir.join(name)).unwrap();
+        let modified = std::time::SystemTime::now() - std::time::Duration::from_secs(hours * 3600);
+        file.set_times(std::fs::FileTimes::new().set_modified(modified))
+            .unwrap();
+    };
+    aged("two-days-old.eml", 48);
+    aged("one-hour-old.eml", 1);
+    aged("two-days-old.txt", 48);
+    let args = words(
+        "import --template template.csv --records records.yaml --tenant Acme --date 2026-11-24 \
+         --outbox-retention-hours 24",
+    );
+    let output = run(dir.path(), &args);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let left = outbox(dir.path());
+    assert!(!left.contains(&"two-days-old.eml".to_string()), "{left:?}");
+    assert!(left.contains(&"one-hour-old.eml".to_string()), "{left:?}");
+    assert!(left.contains(&"two-days-old.txt".to_string()), "{left:?}");
+    let written: Vec<&String> = left
+        .iter()
+        .filter(|name| name.ends_with(".eml") && *name != "one-hour-old.eml")
+        .collect();
+    assert_eq!(written.len(), 1, "the new report's message: {left:?}");
+}
+
 #[test]
 fn a_report_without_recipient_or_an_unreachable_relay_writes_nothing() {
     let dir = scratch();

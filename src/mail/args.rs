@@ -94,6 +94,17 @@ pub(crate) struct MailArgs {
     )]
     pub(crate) outbox: PathBuf,
 
+    /// Hours an .eml file stays in --outbox: older ones are removed each time a report is
+    /// written there. 0 keeps them all.
+    #[arg(
+        long,
+        env = "USER_IMPORT_OUTBOX_RETENTION_HOURS",
+        value_name = "HOURS",
+        default_value_t = 0,
+        conflicts_with = "smtp_url"
+    )]
+    pub(crate) outbox_retention_hours: u64,
+
     /// Domains the error report may be mailed to, comma-separated (acme.test,example.com): the
     /// recipient's domain must be one of them, compared case-insensitively; subdomains are not
     /// included. Empty: any domain.
@@ -140,7 +151,11 @@ impl MailArgs {
                 )?;
         let retry = RetryPolicy::default().with_max_attempts(self.smtp_attempts);
         let Some(url) = &self.smtp_url else {
-            return Ok(MailSettings::outbox(&self.outbox, from).with_retry(retry));
+            let retention = (self.outbox_retention_hours > 0)
+                .then(|| Duration::from_secs(self.outbox_retention_hours * 3600));
+            return Ok(MailSettings::outbox(&self.outbox, from)
+                .with_retry(retry)
+                .with_outbox_retention(retention));
         };
         let mut settings = MailSettings::from_url(url, from)?.with_retry(retry);
         if let Some(smtp) = settings.smtp_mut() {

@@ -82,6 +82,8 @@ pub struct MailSettings {
     pub(crate) target: Target,
     /// How often and how long a transient failure is retried.
     pub retry: RetryPolicy,
+    /// In outbox mode, how long a written message is kept; `None` keeps every one.
+    pub(crate) outbox_retention: Option<Duration>,
 }
 
 impl MailSettings {
@@ -100,12 +102,20 @@ impl MailSettings {
             from,
             target,
             retry: RetryPolicy::default(),
+            outbox_retention: None,
         }
     }
 
     /// Replaces the retry policy (tests use short delays).
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
+        self
+    }
+
+    /// Keeps outbox messages for `retention` only: older `.eml` files of the folder are removed
+    /// whenever a message is written there. The problem rows stay in the UserImport's status.
+    pub fn with_outbox_retention(mut self, retention: Option<Duration>) -> Self {
+        self.outbox_retention = retention;
         self
     }
 

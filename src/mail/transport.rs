@@ -3,7 +3,7 @@
 use std::error::Error as _;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 use backon::Retryable;
 use lettre::transport::smtp::PoolConfig;
@@ -32,7 +32,13 @@ pub struct Delivery {
 /// protocol failures are not. Password and CA files are read here, at each call.
 pub async fn send(settings: &MailSettings, message: Message) -> Result<Delivery, MailError> {
     match &settings.target {
-        Target::Outbox(dir) => write_outbox(dir, message).await,
+        Target::Outbox(dir) => {
+            let delivery = write_outbox(dir, message).await?;
+            if let Some(retention) = settings.outbox_retention {
+                remove_older_messages(dir, retention).await;
+            }
+            Ok(delivery)
+        }
         Target::Smtp(smtp) => send_smtp(smtp, &settings.retry, message).await,
     }
 }
@@ -52,6 +58,37 @@ async fn write_outbox(dir: &Path, message: Message) -> Result<Delivery, MailErro
         target: format!("outbox {}", dir.display()),
         detail: dir.join(format!("{id}.eml")).display().to_string(),
     })
+}
+
+/// Removes the `.eml` files of `dir` last modified more than `retention` ago: an error report
+/// holds personal data, and the status keeps its rows. Other files are left alone. A file that
+/// cannot be read or removed is logged and skipped: a delivery never fails for it.
+async fn remove_older_messages(dir: &Path, retention: Duration) {
+    let Some(cutoff) = SystemTime::now().checked_sub(retention) else {
+        return;
+    };
+    let mut entries = match tokio::fs::read_dir(dir).await {
+        Ok(entries) => entries,
+        Err(error) => {
+            tracing::warn!(dir = %dir.display(), %error, "outbox: cannot list for retention");
+            return;
+        }
+    };
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        let path = entry.path();
+        if path.extension().is_none_or(|extension| extension != "eml") {
+            continue;
+        }
+        let modified = entry.metadata().await.and_then(|meta| meta.modified());
+        if matches!(modified, Ok(time) if time < cutoff) {
+            match tokio::fs::remove_file(&path).await {
+                Ok(()) => tracing::info!(file = %path.display(), "outbox: removed after retention"),
+                Err(error) => {
+                    tracing::warn!(file = %path.display(), %error, "outbox: cannot remove");
+                }
+            }
+        }
+    }
 }
 
 async fn send_smtp(
@@ -271,4 +308,40 @@ async fn ca_certificate(path: &Path) -> Result<Certificate, MailError> {
         return Err(fail("no PEM certificate in it".into()));
     }
     Certificate::from_pem(&pem).map_err(|e| fail(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs::{File, FileTimes};
+    use std::time::{Duration, SystemTime};
+
+    use super::remove_older_messages;
+
+    fn file_aged(dir: &std::path::Path, name: &str, age: Duration) {
+        let file = File::create(dir.join(name)).unwrap();
+        let modified = SystemTime::now() - age;
+        file.set_times(FileTimes::new().set_modified(modified)).unwrap();
+    }
+
+    #[tokio::test]
+    async fn only_messages_older_than_the_retention_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let day = Duration::from_secs(24 * 3600);
+        file_aged(dir.path(), "old.eml", 2 * day);
+        file_aged(dir.path(), "recent.eml", Duration::from_secs(3600));
+        file_aged(dir.path(), "old-notes.txt", 2 * day);
+        remove_older_messages(dir.path(), day).await;
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["old-notes.txt", "recent.eml"]);
+    }
+
+    #[tokio::test]
+    async fn a_missing_folder_is_no_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        remove_older_messages(&dir.path().join("missing"), Duration::from_secs(1)).await;
+    }
 }

@@ -445,8 +445,12 @@ def test_no_smtp_settings_by_default():
     env = env_of(docs)
     assert "USER_IMPORT_SMTP_URL" not in env and "USER_IMPORT_MAIL_FROM" not in env
     # Reports go to .eml files in the writable /tmp volume (the root filesystem is read-only).
-    assert container(docs)["args"] == ["run", "--outbox=/tmp/outbox"]
+    # They hold personal data: each stays for outbox.retentionHours (24 by default).
+    assert container(docs)["args"] == ["run", "--outbox=/tmp/outbox",
+                                       "--outbox-retention-hours=24"]
     assert {"name": "tmp", "mountPath": "/tmp"} in container(docs)["volumeMounts"]
+    docs = render({"outbox": {"retentionHours": 0}})
+    assert container(docs)["args"] == ["run", "--outbox=/tmp/outbox", "--outbox-retention-hours=0"]
 
 
 def test_smtp_files_without_an_smtp_url_are_refused():

@@ -93,10 +93,44 @@ impl ControlPlane {
         }
     }
 
+    /// The audit log, when it was asked for.
+    pub fn audit(&self) -> AuditLog {
+        AuditLog {
+            path: self.audit_log.clone().expect("started with an audit log"),
+        }
+    }
+
+    /// See [`AuditLog::mark`].
+    pub fn audit_mark(&self) -> u64 {
+        self.audit().mark()
+    }
+
+    /// See [`AuditLog::events_since`].
+    pub fn audit_events_since(&self, mark: u64, each: impl FnMut(serde_json::Value)) {
+        self.audit().events_since(mark, each);
+    }
+
+    /// The audit log's events, parsed.
+    pub fn audit_events(&self) -> Vec<serde_json::Value> {
+        let mut events = Vec::new();
+        self.audit().events_since(0, |event| events.push(event));
+        events
+    }
+}
+
+/// A kube-apiserver's audit log (JSON lines, `USER_IMPORT_CONTROL_PLANE_AUDIT_LOG`): of a
+/// [`ControlPlane`] started here, or of one started by hand (a bench run against it).
+#[derive(Clone, Debug)]
+pub struct AuditLog {
+    /// The file the API server writes.
+    pub path: PathBuf,
+}
+
+impl AuditLog {
     /// The audit log's files, oldest first: the API server rotates the log at 100 MB (its
     /// default), renaming the full file to `audit-<time>.log` beside it.
-    fn audit_files(&self) -> Vec<PathBuf> {
-        let path = self.audit_log.as_ref().expect("started with an audit log");
+    fn files(&self) -> Vec<PathBuf> {
+        let path = &self.path;
         let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
         let mut rotated: Vec<PathBuf> = std::fs::read_dir(path.parent().unwrap())
             .expect("the audit log's folder")
@@ -112,9 +146,9 @@ impl ControlPlane {
     }
 
     /// How much has been logged so far (bytes, over the rotated files too): events logged after
-    /// it are read by [`ControlPlane::audit_events_since`].
-    pub fn audit_mark(&self) -> u64 {
-        let sizes = self.audit_files().into_iter();
+    /// it are read by [`AuditLog::events_since`].
+    pub fn mark(&self) -> u64 {
+        let sizes = self.files().into_iter();
         sizes
             .map(|file| std::fs::metadata(file).map(|m| m.len()).unwrap_or(0))
             .sum()
@@ -122,10 +156,10 @@ impl ControlPlane {
 
     /// The events logged after `mark`, each passed to `each` as it is read: a large run's log
     /// (hundreds of thousands of events) is never held at once.
-    pub fn audit_events_since(&self, mark: u64, mut each: impl FnMut(serde_json::Value)) {
+    pub fn events_since(&self, mark: u64, mut each: impl FnMut(serde_json::Value)) {
         use std::io::{Seek as _, SeekFrom};
         let mut skip = mark;
-        for path in self.audit_files() {
+        for path in self.files() {
             let Ok(mut file) = std::fs::File::open(&path) else {
                 continue;
             };
@@ -142,13 +176,6 @@ impl ControlPlane {
                 each(serde_json::from_str(&line).expect("an audit event"));
             }
         }
-    }
-
-    /// The audit log's events, parsed.
-    pub fn audit_events(&self) -> Vec<serde_json::Value> {
-        let mut events = Vec::new();
-        self.audit_events_since(0, |event| events.push(event));
-        events
     }
 }
 

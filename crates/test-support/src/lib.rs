@@ -33,7 +33,7 @@ mod pki;
 pub mod proxy;
 pub mod sites;
 
-pub use control_plane::{ControlPlane, E2E_KUBECONFIG};
+pub use control_plane::{AuditLog, ControlPlane, E2E_KUBECONFIG};
 pub use pki::TestPki;
 pub use proxy::{Counters, Fault, Matcher, Proxy};
 
