@@ -11,7 +11,7 @@ mod support;
 use support::{HEADER, synthetic_user};
 use user_import_engine::matching::ExistingUser;
 use user_import_engine::planner::{PlanOptions, plan};
-use user_import_engine::report::build_report;
+use user_import_engine::results::build_results;
 use user_import_engine::template::{TemplateLimits, read_template};
 
 /// `rows` template rows against `rows` users: 40% unchanged, 30% updated, 20% new, 10% problems.
@@ -61,7 +61,7 @@ fn bench(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("plan+report", rows), &users, |b, users| {
             b.iter(|| {
                 let plan = plan(black_box(&template), users, &options);
-                build_report("Acme", &template, &plan, None)
+                build_results("Acme", &template, &plan, None)
             })
         });
     }

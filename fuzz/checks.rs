@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use user_import_engine::error_report::write_error_report;
 use user_import_engine::matching::ExistingUser;
 use user_import_engine::planner::{Plan, PlanOptions, plan};
-use user_import_engine::report::build_report;
+use user_import_engine::results::build_results;
 use user_import_engine::template::{Template, TemplateLimits, read_capped, read_template};
 use user_import_operator::cli::records_file::{PlanRecords, RecordsFile, RecordsFormat};
 
@@ -214,7 +214,7 @@ fn check_plan(template: &Template, users: &[ExistingUser], tenant: &str) {
         }
     }
     let summary = error_report.as_ref().map(|report| report.summary());
-    let report = build_report("Acme Corp", template, &planned, summary);
+    let report = build_results("Acme Corp", template, &planned, summary);
     serde_json::to_string(&report).expect("the report serialises");
 }
 

@@ -14,7 +14,7 @@ use user_import_test_support::{
 
 /// The real binary, which the proxy's kubeconfig points at the test's API server.
 const OPERATOR: &str = env!("CARGO_BIN_EXE_user-import-operator");
-use user_import_engine::report::{HIGHLIGHT_MESSAGE, ProblemReason};
+use user_import_engine::results::{HIGHLIGHT_MESSAGE, ProblemReason};
 use user_import_operator::controller::Settings;
 use user_import_resources::{
     ErrorReportState, ImportMode, ImportPhase, OnProblem, TENANT_LABEL, UserImport, UserStatus,

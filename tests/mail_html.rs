@@ -20,8 +20,8 @@ use mail_parser::{MessageParser, MimeHeaders as _, PartType};
 use mailin_embedded::response::OK;
 use mailin_embedded::{Handler, Response, Server};
 use serde_json::Value;
-use user_import_engine::report::{
-    HIGHLIGHT_MESSAGE, ImportReport, ProblemEntry, ProblemReason, UserKeys,
+use user_import_engine::results::{
+    HIGHLIGHT_MESSAGE, ImportResults, ProblemEntry, ProblemReason, UserKeys,
 };
 use user_import_engine::template::TemplateLimits;
 use user_import_operator::cli::{OutputFormat, PlanArgs, prepare};
@@ -142,7 +142,7 @@ fn html_part(raw: &[u8], mail: &ReportMail) -> String {
 // ---------------------------------------------------------------- reports
 
 /// The bundled example (examples/), planned by the CLI's code: the report of the README.
-fn example() -> (ImportReport, String, Vec<u8>) {
+fn example() -> (ImportResults, String, Vec<u8>) {
     let args = PlanArgs {
         template: Path::new(MANIFEST).join("examples/template.csv"),
         records: Path::new(MANIFEST).join("examples/records.yaml"),
@@ -160,7 +160,7 @@ fn example() -> (ImportReport, String, Vec<u8>) {
     (planned.report, error_report.file_name, error_report.csv)
 }
 
-fn report_mail<'a>(report: &'a ImportReport, file_name: String, csv: Vec<u8>) -> ReportMail<'a> {
+fn report_mail<'a>(report: &'a ImportResults, file_name: String, csv: Vec<u8>) -> ReportMail<'a> {
     ReportMail {
         to: "admin@acme.test".into(),
         to_name: Some("Ada Admin".into()),

@@ -12,7 +12,7 @@ use std::time::Duration;
 use mail_parser::{MessageParser, MimeHeaders};
 use mailin_embedded::response::{AUTH_OK, Action, INVALID_CREDENTIALS, NO_MAILBOX, OK};
 use mailin_embedded::{AuthMechanism, Handler, Response, Server, SslConfig};
-use user_import_engine::report::{HIGHLIGHT_MESSAGE, ImportReport};
+use user_import_engine::results::{HIGHLIGHT_MESSAGE, ImportResults};
 use user_import_operator::mail::{
     MailError, MailSettings, Mailbox, ReportMail, RetryPolicy, build_message, message_id, send,
 };
@@ -222,7 +222,7 @@ async fn bounded<F: std::future::Future>(f: F) -> F::Output {
         .expect("test took longer than 40 s")
 }
 
-fn report() -> ImportReport {
+fn report() -> ImportResults {
     let json = std::fs::read_to_string(Path::new(FIXTURES).join("report.json")).unwrap();
     serde_json::from_str(&json).unwrap()
 }
@@ -231,7 +231,7 @@ fn csv() -> Vec<u8> {
     std::fs::read(Path::new(FIXTURES).join("error-report.csv")).unwrap()
 }
 
-fn report_mail(report: &ImportReport) -> ReportMail<'_> {
+fn report_mail(report: &ImportResults) -> ReportMail<'_> {
     ReportMail {
         to: "admin@acme.test".into(),
         to_name: Some("Ada Admin".into()),
@@ -249,7 +249,7 @@ fn from() -> Mailbox {
         .unwrap()
 }
 
-fn message(report: &ImportReport) -> lettre::Message {
+fn message(report: &ImportResults) -> lettre::Message {
     build_message(&report_mail(report), &from()).unwrap()
 }
 
@@ -277,7 +277,7 @@ fn received(shared: &Shared) -> Vec<Received> {
 }
 
 /// Parses a received message and checks what every report mail must carry.
-fn assert_report_message(raw: &[u8], report: &ImportReport) {
+fn assert_report_message(raw: &[u8], report: &ImportResults) {
     let msg = MessageParser::default()
         .parse(raw)
         .expect("a parseable message");

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tokio::process::Command;
-use user_import_engine::report::HIGHLIGHT_MESSAGE;
+use user_import_engine::results::HIGHLIGHT_MESSAGE;
 use user_import_operator::cli::table::MARK_LEGEND;
 use user_import_resources::{ErrorReportState, UserImport, UserImportStatus};
 use user_import_test_support::{self as support, Env, InProcess, example, finished, spec};

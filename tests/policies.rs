@@ -11,9 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::Secret;
-use kube::api::{ObjectMeta, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 use serde_json::json;
 
 use user_import_operator::controller::Settings;
@@ -133,25 +131,7 @@ fn url_import(tenant: &str, url: &str) -> UserImportSpec {
 
 /// The Secret `template-ca` with the test CA (`ca.crt`).
 async fn put_ca(env: &Env, pki: &TestPki) {
-    let secret = Secret {
-        metadata: ObjectMeta {
-            name: Some("template-ca".into()),
-            ..Default::default()
-        },
-        data: Some(BTreeMap::from([(
-            "ca.crt".to_string(),
-            ByteString(pki.ca_pem.as_bytes().to_vec()),
-        )])),
-        ..Default::default()
-    };
-    env.api::<Secret>()
-        .patch(
-            "template-ca",
-            &PatchParams::apply("tests").force(),
-            &Patch::Apply(&secret),
-        )
-        .await
-        .expect("apply the Secret");
+    env.put_url_secret("template-ca", None, pki).await;
 }
 
 /// Settings of an in-process controller with short delays, mail into the test's outbox.

@@ -12,8 +12,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::Secret;
-use kube::api::{ObjectMeta, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use mail_parser::MimeHeaders as _;
 use serde_json::{Value, json};
@@ -285,29 +284,7 @@ async fn https_url_imports_as_the_plain_one() {
 
 /// A Secret with a bearer token (when given) and the test CA.
 async fn put_credentials(env: &Env, name: &str, token: Option<&str>, pki: &TestPki) {
-    let mut data = BTreeMap::from([(
-        "ca.crt".to_string(),
-        ByteString(pki.ca_pem.as_bytes().to_vec()),
-    )]);
-    if let Some(token) = token {
-        data.insert("token".into(), ByteString(token.as_bytes().to_vec()));
-    }
-    let secret = Secret {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            ..Default::default()
-        },
-        data: Some(data),
-        ..Default::default()
-    };
-    env.api::<Secret>()
-        .patch(
-            name,
-            &PatchParams::apply("tests").force(),
-            &Patch::Apply(&secret),
-        )
-        .await
-        .expect("apply the Secret");
+    env.put_url_secret(name, token, pki).await;
 }
 
 fn url_template(

@@ -11,7 +11,9 @@ passes through it untouched; the API server's certificate names 127.0.0.1). Meas
   (Succeeded / SucceededWithProblems), as a `kubectl get --watch` started before it sees it;
 - bytes received from the API server: counted by the relay, from the start until the operator
   has been idle for IDLE seconds (its initial lists done) - TLS records, about the HTTP bytes;
-- peak RSS: VmHWM of the process, read at that point.
+- last byte: from the start to the last byte the relay passed, either way, before that idle
+  time (when the operator's initial lists were done);
+- peak RSS: VmHWM of the process, and its CPU time (user + system), read at that point.
 
 Run by scripts/bench-watches, which builds the operator and starts a control plane.
 """
@@ -162,6 +164,13 @@ def prepare_import(kubeconfig, namespace):
     kubectl(["create", "-f", "-"], kubeconfig, stdin=json.dumps(import_).encode())
 
 
+def cpu_seconds(pid):
+    """User and system CPU time of the process so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def vm_hwm_kib(pid):
     with open(f"/proc/{pid}/status") as status:
         for line in status:
@@ -205,15 +214,18 @@ def measure(label, binary, kubeconfig, relay, relay_kubeconfig, namespace, timeo
     while time.monotonic() - relay.last < IDLE and time.monotonic() - started < timeout:
         time.sleep(0.2)
     peak = vm_hwm_kib(operator.pid)
+    cpu = cpu_seconds(operator.pid)
     received, sent = relay.down, relay.up
+    busy = relay.last - started
     operator.send_signal(signal.SIGTERM)
     operator.wait(60)
     watch.kill()
-    # Gone before the next build starts: it would look at this import too.
-    kubectl(["delete", "namespace", namespace, "--wait=true"], kubeconfig, check=False)
+    # Gone before the next build starts: it would look at this import too. (Not the
+    # namespace: the control plane runs no namespace controller to empty it.)
+    kubectl(["delete", "userimports.riskassess.io", "--all", "-n", namespace], kubeconfig)
     mails = len([f for f in os.listdir(outbox) if f.endswith(".eml")])
-    return {"label": label, "to_import": to_import, "received": received, "sent": sent,
-            "peak_kib": peak, "mails": mails}
+    return {"label": label, "to_import": to_import, "busy": busy, "received": received,
+            "sent": sent, "peak_kib": peak, "cpu": cpu, "mails": mails}
 
 
 def main():
@@ -252,6 +264,7 @@ def main():
                              namespace, args.timeout)
             results.append(result)
             print(f"  {label} run {run + 1}: first import {result['to_import']:.2f} s, "
+                  f"last byte at {result['busy']:.2f} s, "
                   f"received {result['received'] / 1e6:.1f} MB, "
                   f"peak RSS {result['peak_kib'] / 1024:.1f} MiB", flush=True)
 
@@ -259,12 +272,13 @@ def main():
     print(f"one import of examples/template.csv (21 rows); {args.count} unrelated Secrets and "
           f"{args.count} ConfigMaps of {args.kib} KiB; load average "
           f"{open('/proc/loadavg').read().split()[0]}")
-    print(f"| build | time to first import | received from the API server | sent | "
-          f"peak RSS | reports mailed |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| build | time to first import | last byte | received from the API "
+          "server | sent | peak RSS | CPU | reports mailed |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
-        print(f"| {r['label']} | {r['to_import']:.2f} s | {r['received'] / 1e6:.1f} MB | "
-              f"{r['sent'] / 1e3:.0f} kB | {r['peak_kib'] / 1024:.1f} MiB | {r['mails']} |")
+        print(f"| {r['label']} | {r['to_import']:.2f} s | {r['busy']:.2f} s | "
+              f"{r['received'] / 1e6:.1f} MB | {r['sent'] / 1e3:.0f} kB | "
+              f"{r['peak_kib'] / 1024:.1f} MiB | {r['cpu']:.2f} s | {r['mails']} |")
 
 
 if __name__ == "__main__":

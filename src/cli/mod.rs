@@ -3,7 +3,7 @@
 //! Everything is computed first; files are written (atomically) only when all went well, so a
 //! failed command leaves nothing behind.
 
-mod json_report;
+mod json_output;
 pub mod plan_users;
 pub mod records_file;
 mod records_scan;
@@ -22,8 +22,8 @@ use user_import_engine::error_report::{ErrorReport, error_report_summary, write_
 use user_import_engine::matching::UserIndex;
 use user_import_engine::naming::dns_name;
 use user_import_engine::planner::{Plan, PlanOptions, Writes, plan_checked};
-use user_import_engine::report::{
-    ErrorReportSummary, HIGHLIGHT_MESSAGE, ImportReport, build_report,
+use user_import_engine::results::{
+    ErrorReportSummary, HIGHLIGHT_MESSAGE, ImportResults, build_results,
 };
 use user_import_engine::template::{Template, TemplateLimits, read_template};
 use user_import_engine::validation::{RowProblems, validate_rows};
@@ -141,7 +141,7 @@ pub struct Planned<R = RecordsFile> {
     /// [`ErrorCsv`]).
     pub error_report: Option<ErrorReport>,
     /// The report that `--output` prints.
-    pub report: ImportReport,
+    pub report: ImportResults,
     pub(crate) tenant: String,
 }
 
@@ -204,7 +204,7 @@ pub(crate) fn prepare_with<R: TenantRecords + Send>(
         ErrorCsv::Skip => None,
     };
     let summary = error_report_summary(&args.tenant, date, &plan);
-    let report = take_report(&args.tenant, &template, &mut plan, summary);
+    let report = take_results(&args.tenant, &template, &mut plan, summary);
     Ok(Planned {
         template,
         records,
@@ -215,22 +215,22 @@ pub(crate) fn prepare_with<R: TenantRecords + Send>(
     })
 }
 
-/// The report of `plan`, as [`build_report`] makes it, but with the three sections moved out of
+/// The report of `plan`, as [`build_results`] makes it, but with the three sections moved out of
 /// the plan rather than copied: on a large template the copies were most of the report's cost.
 /// The plan keeps its counts and writes, all that is used of it afterwards.
-fn take_report(
+fn take_results(
     tenant: &str,
     template: &Template,
     plan: &mut Plan,
     error_report: Option<ErrorReportSummary>,
-) -> ImportReport {
+) -> ImportResults {
     // The highlight sentence is the one part of the report that depends on the sections.
     let highlights = plan.has_highlights();
     let new = std::mem::take(&mut plan.new);
     let update = std::mem::take(&mut plan.update);
     let problem = std::mem::take(&mut plan.problem);
-    let report = build_report(tenant, template, plan, error_report);
-    ImportReport {
+    let report = build_results(tenant, template, plan, error_report);
+    ImportResults {
         new,
         update,
         problem,
@@ -386,7 +386,7 @@ fn mail_report(
     args: &ImportArgs,
     to: String,
     settings: &MailSettings,
-    report: &ImportReport,
+    report: &ImportResults,
     error_report: &ErrorReport,
 ) -> Result<(), CliError> {
     let source = args.plan.template.display().to_string();
@@ -427,14 +427,14 @@ fn report_path(path: &Path, report: &ErrorReport) -> PathBuf {
     }
 }
 
-fn print_report(report: &ImportReport, output: OutputFormat) -> anyhow::Result<()> {
+fn print_report(report: &ImportResults, output: OutputFormat) -> anyhow::Result<()> {
     use std::io::Write;
     // A large buffer: the report of a large template is megabytes, and stdout writes each
     // chunk it is given at once.
     let mut stdout = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
     match output {
         OutputFormat::Json => {
-            json_report::write_json(&mut stdout, report)?;
+            json_output::write_json(&mut stdout, report)?;
             stdout.write_all(b"\n")?;
         }
         OutputFormat::Table => {
@@ -459,7 +459,7 @@ pub(crate) mod tests {
         (template, records)
     }
 
-    /// `take_report` makes the report `build_report` makes, with and without highlights.
+    /// `take_results` makes the report `build_results` makes, with and without highlights.
     #[test]
     fn a_report_taken_from_the_plan_is_the_report_built_from_it() {
         let (template, records) = examples();
@@ -474,8 +474,8 @@ pub(crate) mod tests {
             let error_report = write_error_report("Acme", date, &template, &plan);
             let summary = error_report.as_ref().map(ErrorReport::summary);
             assert_eq!(summary, error_report_summary("Acme", date, &plan));
-            let built = build_report("Acme", &template, &plan, summary.clone());
-            let taken = take_report("Acme", &template, &mut plan, summary);
+            let built = build_results("Acme", &template, &plan, summary.clone());
+            let taken = take_results("Acme", &template, &mut plan, summary);
             assert_eq!(taken, built);
             highlights += usize::from(taken.highlight_message.is_some());
         }

@@ -114,7 +114,7 @@ impl RecordsFile {
         for write in writes {
             match positions.get(&write.name) {
                 Some(&position) if !write.create => {
-                    self.users[position].spec = write.spec.clone();
+                    self.users[position].spec = write.spec();
                 }
                 _ => {
                     let user = new_record(write, tenant);
@@ -168,7 +168,7 @@ fn as_list(users: &[TenantUser]) -> List<&TenantUser> {
 }
 
 fn new_record(write: &UserWrite, tenant: &str) -> TenantUser {
-    let mut user = TenantUser::new(&write.name, write.spec.clone());
+    let mut user = TenantUser::new(&write.name, write.spec());
     user.metadata = ObjectMeta {
         name: Some(write.name.clone()),
         labels: Some([(TENANT_LABEL.to_string(), tenant.to_string())].into()),
@@ -976,7 +976,9 @@ impl Users for PlanUsers {
 
     fn push(&mut self, name: String, spec: SpecRead<'_>) -> Result<()> {
         let text = |field: Field| spec.texts[field as usize].as_deref();
-        PlanUsers::push(self, &name, text, spec.sso_synced)
+        PlanUsers::push(self, &name, text, spec.sso_synced).map_err(|_| {
+            anyhow::anyhow!("the records file holds more than the 4 GiB of text that plan reads")
+        })
     }
 
     fn count(&self) -> usize {

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::fmt::Write;
 
 use crate::sections::{Cell, Column, Entries, Section, Sections, Table};
-use user_import_engine::report::{Counts, ImportReport};
+use user_import_engine::results::{Counts, ImportResults};
 
 const YELLOW: &str = "\x1b[30;43m";
 const RESET: &str = "\x1b[0m";
@@ -36,7 +36,7 @@ const PROBLEM: &[Column] = &[
 ];
 
 /// Renders the report. `color`: standard output is a terminal.
-pub(crate) fn render(report: &ImportReport, color: bool) -> String {
+pub(crate) fn render(report: &ImportResults, color: bool) -> String {
     let style = Style {
         color,
         marks: false,
@@ -45,7 +45,7 @@ pub(crate) fn render(report: &ImportReport, color: bool) -> String {
 }
 
 /// Renders the report with highlighted cells shown as `style` says.
-pub(crate) fn render_styled(report: &ImportReport, style: Style) -> String {
+pub(crate) fn render_styled(report: &ImportResults, style: Style) -> String {
     let mut out = String::new();
     let template = &report.template;
     let _ = writeln!(

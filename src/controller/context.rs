@@ -9,7 +9,7 @@ use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::metrics::{ImportsWatch, Metrics};
-use super::report_mail::Prepared;
+use super::report_delivery::Prepared;
 use super::watches::TemplateObjects;
 use crate::backoff::Backoff;
 use crate::mail::MailSettings;

@@ -20,6 +20,9 @@ pub enum Error {
     /// broken connection. Retried with back-off like an API error.
     #[error("{0}")]
     Fetch(String),
+    /// The tenant's users hold more text than the operator keeps (4 GiB).
+    #[error("the tenant's TenantUsers: {0}")]
+    TooManyUsers(#[from] user_import_engine::users::TextsFull),
 }
 
 impl Error {
@@ -30,6 +33,7 @@ impl Error {
             Error::MissingMetadata(_) => "MissingMetadata",
             Error::Serialize(_) => "Serialize",
             Error::Fetch(_) => "TemplateFetch",
+            Error::TooManyUsers(_) => "TooManyUsers",
         }
     }
 

@@ -26,7 +26,7 @@ pub(crate) mod read;
 pub(crate) mod reasons;
 pub mod reconcile;
 pub(crate) mod references;
-pub(crate) mod report_mail;
+pub(crate) mod report_delivery;
 pub(crate) mod status;
 pub(crate) mod status_owner;
 pub(crate) mod subject;

@@ -9,8 +9,10 @@ use std::convert::Infallible;
 use std::future::Future;
 
 use kube::{Api, Client};
-use user_import_engine::planner::{Plan, PlanOptions, plan};
+use user_import_engine::matching::UserIndex;
+use user_import_engine::planner::{Plan, PlanOptions, Writes, plan_checked};
 use user_import_engine::template::{Template, TemplateLimits, read_template};
+use user_import_engine::validation::validate_rows;
 use user_import_resources::{Tenant, UserImportSpec};
 
 use super::error::{Error, Result};
@@ -142,5 +144,13 @@ pub(crate) async fn plan_against_users(
         tenant: tenant_name,
         sso_sync: tenant.spec.sso_sync.enabled,
     };
-    Ok(plan(template, &users, &options))
+    let index = UserIndex::new(&users);
+    let problems = validate_rows(template);
+    Ok(plan_checked(
+        template,
+        problems,
+        &index,
+        &options,
+        Writes::Keep,
+    ))
 }

@@ -16,14 +16,14 @@ use super::events::{self, Note};
 use super::metrics::ErrorLabel;
 use super::read::{self, Read, plan_against_users, read_import};
 use super::reasons::{IMPORTED, PROBLEM_ROWS, RECONCILE_FAILED, TEMPLATE_REJECTED};
-use super::report_mail::{self, Prepared};
+use super::report_delivery::{self, Prepared};
 use super::status::{self, Basis};
 use super::subject::Subject;
 use super::template_source::{self, Content, Fetched, Known, SourceProblem, TemplateBytes};
 use super::tenant_users;
 use user_import_engine::error_report::{ErrorReport, write_error_report};
 use user_import_engine::planner::Plan;
-use user_import_engine::report::{Counts, ImportReport, build_report};
+use user_import_engine::results::{Counts, ImportResults, take_results};
 use user_import_engine::template::{Template, read_template};
 use user_import_resources::{
     ImportMode, OnProblem, TemplateRef, Tenant, UserImport, UserImportStatus,
@@ -231,7 +231,10 @@ async fn reconcile_import(subject: &Subject<'_>, ctx: &Context) -> Result<Action
             ..
         } => return Ok(Action::requeue(ctx.settings.resync)),
         Read::Rejected { bytes, message } => (reject(subject, ctx, &bytes, message).await?, bytes),
-        Read::Planned(planned) => (import_planned(subject, ctx, &planned).await?, planned.bytes),
+        Read::Planned(mut planned) => (
+            import_planned(subject, ctx, &mut planned).await?,
+            planned.bytes,
+        ),
     };
     ctx.remember_finished(&subject.uid, subject.key(&bytes));
     Ok(action)
@@ -267,7 +270,7 @@ async fn reject(
 async fn import_planned(
     subject: &Subject<'_>,
     ctx: &Context,
-    input: &read::Planned,
+    input: &mut read::Planned,
 ) -> Result<Action> {
     let read::Planned {
         tenant,
@@ -282,6 +285,7 @@ async fn import_planned(
         return Ok(Action::await_change());
     }
     let planned = planned_result(subject, ctx, tenant, template, plan, bytes);
+    let plan = &*plan;
     let mut running = status::running(&subject.basis(), &planned.status);
     with_source_version(&mut running, bytes);
     subject.status.write(&running).await?;
@@ -327,13 +331,13 @@ struct Planned {
 
 /// The planned result of this import: the one an earlier pass of the same generation and
 /// digest recorded (in this process's memory, else in the status, after a restart), or `plan`
-/// when this pass is the first.
+/// when this pass is the first. The report takes the plan's sections (see [`reports`]).
 fn planned_result(
     subject: &Subject<'_>,
     ctx: &Context,
     tenant: &Tenant,
     template: &Template,
-    plan: &Plan,
+    plan: &mut Plan,
     bytes: &TemplateBytes,
 ) -> Planned {
     let key = subject.key(bytes);
@@ -388,17 +392,18 @@ fn as_recorded(mut prepared: Prepared, recorded: &UserImportStatus) -> Prepared 
     prepared
 }
 
-/// The JSON report and the error report of a plan, dated today.
+/// The JSON report and the error report of a plan, dated today. The report takes the plan's
+/// three sections, which leaves them empty in the plan (only its writes are applied after).
 fn reports(
     tenant: &Tenant,
     template: &Template,
-    plan: &Plan,
-) -> (ImportReport, Option<ErrorReport>) {
+    plan: &mut Plan,
+) -> (ImportResults, Option<ErrorReport>) {
     let display_name = &tenant.spec.display_name;
     let date = Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
     let error_report = write_error_report(display_name, date, template, plan);
     let summary = error_report.as_ref().map(ErrorReport::summary);
-    let report = build_report(display_name, template, plan, summary);
+    let report = take_results(display_name, template, plan, summary);
     (report, error_report)
 }
 
@@ -411,7 +416,7 @@ async fn deliver_if_wanted(
     key: &ImportKey,
 ) -> Result<Action> {
     let domains = &ctx.settings.recipient_domains;
-    let wanted = |status: &UserImportStatus| report_mail::wanted(status, tenant, domains);
+    let wanted = |status: &UserImportStatus| report_delivery::wanted(status, tenant, domains);
     if !subject.import.status.as_ref().is_some_and(wanted) {
         return Ok(Action::requeue(ctx.settings.resync));
     }
@@ -434,7 +439,7 @@ async fn deliver_if_wanted(
             None => return Ok(Action::requeue(ctx.settings.resync)),
         },
     };
-    report_mail::deliver(subject, ctx, tenant, status, &prepared).await
+    report_delivery::deliver(subject, ctx, tenant, status, &prepared).await
 }
 
 /// After a restart the report of a finished import is not in memory: plan the same template
@@ -464,8 +469,8 @@ async fn rebuild_report(
     let Ok(template) = read_template(csv, &ctx.settings.limits) else {
         return Ok(None);
     };
-    let plan = plan_against_users(&ctx.client, &subject.namespace, tenant, &template).await?;
-    let (report, error_report) = reports(tenant, &template, &plan);
+    let mut plan = plan_against_users(&ctx.client, &subject.namespace, tenant, &template).await?;
+    let (report, error_report) = reports(tenant, &template, &mut plan);
     Ok(error_report.map(|error_report| Prepared {
         report,
         error_report,
@@ -578,11 +583,11 @@ async fn finish(
     let Some(prepared) = &planned.report else {
         return Ok(Action::requeue(ctx.settings.resync));
     };
-    if !report_mail::wanted(&completed, tenant, &ctx.settings.recipient_domains) {
+    if !report_delivery::wanted(&completed, tenant, &ctx.settings.recipient_domains) {
         // A resumed import whose report an earlier pass already delivered (or gave up on).
         return Ok(Action::requeue(ctx.settings.resync));
     }
-    report_mail::deliver(subject, ctx, tenant, completed, prepared).await
+    report_delivery::deliver(subject, ctx, tenant, completed, prepared).await
 }
 
 /// The template could not be downloaded: the status says why (unless a finished import of this

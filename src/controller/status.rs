@@ -19,7 +19,7 @@ use super::error::Result;
 use super::reasons::{IMPORTED, IMPORTING, TEMPLATE_READ, TEMPLATE_REJECTED};
 use super::status_owner::{self, Takeover};
 use super::tenant_users::FIELD_MANAGER;
-use user_import_engine::report::ImportReport;
+use user_import_engine::results::ImportResults;
 use user_import_resources::{
     ErrorReportState, ErrorReportStatus, ImportPhase, UserImport, UserImportStatus,
 };
@@ -64,7 +64,7 @@ pub(crate) fn rfc3339(now: Timestamp) -> String {
 /// earlier pass wrote.
 pub(crate) fn planned(
     basis: &Basis,
-    report: &ImportReport,
+    report: &ImportResults,
     error_report: Option<ErrorReportStatus>,
 ) -> UserImportStatus {
     let truncated = [report.new.len(), report.update.len(), report.problem.len()]

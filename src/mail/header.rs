@@ -523,9 +523,9 @@ mod tests {
 
     #[test]
     fn fixes_name_the_field_and_the_change() {
-        let report = user_import_engine::report::ImportReport {
+        let report = user_import_engine::results::ImportResults {
             tenant: String::new(),
-            template: user_import_engine::report::TemplateSummary {
+            template: user_import_engine::results::TemplateSummary {
                 rows: 0,
                 encoding: String::new(),
                 delimiter: String::new(),

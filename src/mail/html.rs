@@ -262,8 +262,8 @@ fn shown_note(out: &mut String, shown: usize, total: usize, what: &str, rest: &s
 #[cfg(test)]
 mod tests {
     use super::*;
-    use user_import_engine::report::{
-        Counts, ErrorReportSummary, HIGHLIGHT_MESSAGE, ImportReport, NewEntry, ProblemEntry,
+    use user_import_engine::results::{
+        Counts, ErrorReportSummary, HIGHLIGHT_MESSAGE, ImportResults, NewEntry, ProblemEntry,
         ProblemReason, TemplateSummary, UpdateEntry, UserKeys,
     };
 
@@ -306,9 +306,9 @@ mod tests {
         "Tom & Jerry's",
     ];
 
-    fn report() -> ImportReport {
+    fn report() -> ImportResults {
         let [script, img, link, quotes] = HOSTILE.map(str::to_owned);
-        ImportReport {
+        ImportResults {
             tenant: script.clone(),
             template: TemplateSummary {
                 rows: 4,
@@ -367,7 +367,7 @@ mod tests {
         }
     }
 
-    fn mail(report: &ImportReport) -> ReportMail<'_> {
+    fn mail(report: &ImportResults) -> ReportMail<'_> {
         ReportMail {
             to: "admin@acme.test".into(),
             to_name: None,

@@ -11,7 +11,7 @@ use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use sha2::{Digest, Sha256};
 
 use super::{MailError, header, html};
-use user_import_engine::report::{ImportReport, ProblemReason};
+use user_import_engine::results::{ImportResults, ProblemReason};
 
 /// Domain part of every `Message-ID` this operator makes.
 const MESSAGE_ID_DOMAIN: &str = "user-import-operator";
@@ -30,7 +30,7 @@ pub struct ReportMail<'a> {
     /// path); with the template digest it makes the `Message-ID`, so a resend is recognisable.
     pub identity: String,
     /// The import's result: tenant, counts, problem reasons, highlight message, digest.
-    pub report: &'a ImportReport,
+    pub report: &'a ImportResults,
     /// The attachment's file name, e.g. `User Sync Error Report - Acme Corp - 2026-11-24.csv`.
     pub file_name: String,
     /// The error report CSV, attached byte for byte.
@@ -139,7 +139,7 @@ pub fn body_text(mail: &ReportMail) -> String {
 }
 
 /// "Problem rows by reason:" with one line per reason, in the order of docs/validation.md.
-fn write_reasons(out: &mut String, report: &ImportReport) {
+fn write_reasons(out: &mut String, report: &ImportResults) {
     let mut by_reason: BTreeMap<ProblemReason, usize> = BTreeMap::new();
     for entry in &report.problem {
         *by_reason.entry(entry.reason).or_default() += 1;
@@ -203,7 +203,7 @@ mod tests {
     use super::*;
     use mail_parser::MimeHeaders as _;
     use proptest::prelude::*;
-    use user_import_engine::report::{
+    use user_import_engine::results::{
         Counts, ErrorReportSummary, HIGHLIGHT_MESSAGE, ProblemEntry, TemplateSummary,
     };
 
@@ -218,8 +218,8 @@ mod tests {
         }
     }
 
-    fn report(highlight: bool) -> ImportReport {
-        ImportReport {
+    fn report(highlight: bool) -> ImportResults {
+        ImportResults {
             tenant: "Acme Corp".into(),
             template: TemplateSummary {
                 rows: 7,
@@ -249,7 +249,7 @@ mod tests {
         }
     }
 
-    fn mail(report: &ImportReport) -> ReportMail<'_> {
+    fn mail(report: &ImportResults) -> ReportMail<'_> {
         ReportMail {
             to: "admin@acme.test".into(),
             to_name: Some("Ada Admin".into()),

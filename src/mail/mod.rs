@@ -2,7 +2,7 @@
 //!
 //! Three steps, each usable on its own:
 //! 1. [`build_message`] turns a [`ReportMail`] (plain data: recipient, source, the
-//!    [`ImportReport`](user_import_engine::report::ImportReport), the CSV bytes) into a
+//!    [`ImportResults`](user_import_engine::results::ImportResults), the CSV bytes) into a
 //!    [`lettre::Message`] with a text and an HTML body ([`body_text`], [`body_html`](html::body_html)), the
 //!    CSV attached unchanged and a deterministic `Message-ID`. Header values that may come from a Tenant (names, the file name that is
 //!    also the Subject) are cleaned of line breaks and control characters, RFC 2047-encoded

@@ -320,7 +320,8 @@ mod tests {
     fn file_aged(dir: &std::path::Path, name: &str, age: Duration) {
         let file = File::create(dir.join(name)).unwrap();
         let modified = SystemTime::now() - age;
-        file.set_times(FileTimes::new().set_modified(modified)).unwrap();
+        file.set_times(FileTimes::new().set_modified(modified))
+            .unwrap();
     }
 
     #[tokio::test]

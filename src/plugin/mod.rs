@@ -9,8 +9,8 @@
 //! - [`status`]: `status NAME`, once or with `--watch`.
 //! - [`plan`]: `plan NAME`, the core run against the cluster's current objects.
 
-pub(crate) mod plan;
-pub(crate) mod status;
+pub(crate) mod plan_command;
+pub(crate) mod status_command;
 pub(crate) mod view;
 
 use std::io::IsTerminal;
@@ -181,10 +181,10 @@ pub(crate) async fn run(args: PluginArgs) -> Result<u8, PluginError> {
     let terminal = Terminal::detect();
     match &args.command {
         Command::Status(status) => {
-            status::run(&client, &namespace, status, args.cluster.output, terminal).await
+            status_command::run(&client, &namespace, status, args.cluster.output, terminal).await
         }
         Command::Plan(target) => {
-            plan::run(
+            plan_command::run(
                 &client,
                 &namespace,
                 &target.name,

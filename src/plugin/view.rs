@@ -334,7 +334,7 @@ mod tests {
                 highlighted_fields: vec![],
             }],
             update: vec![update(3, &["lastName", "city"])],
-            highlight_message: Some(user_import_engine::report::HIGHLIGHT_MESSAGE.into()),
+            highlight_message: Some(user_import_engine::results::HIGHLIGHT_MESSAGE.into()),
             conditions: vec![condition(READY, "True", "Imported")],
             ..Default::default()
         };

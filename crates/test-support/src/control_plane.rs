@@ -46,6 +46,8 @@ pub struct ControlPlane {
     pub kubeconfig: PathBuf,
     /// The API server's audit log (JSON lines), when asked for.
     pub audit_log: Option<PathBuf>,
+    /// etcd's client URL (`http://127.0.0.1:PORT`), as the runner prints it.
+    pub etcd: Option<String>,
 }
 
 impl ControlPlane {
@@ -77,10 +79,12 @@ impl ControlPlane {
         });
         // A cold build of the binaries happens before this, when the cache is empty.
         let deadline = Instant::now() + Duration::from_secs(1200);
+        let mut etcd = None;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match receiver.recv_timeout(left) {
                 Ok(line) if line == "control plane ready" => break,
+                Ok(line) if line.starts_with("etcd ") => etcd = Some(line[5..].to_string()),
                 Ok(_) => {}
                 Err(error) => panic!("scripts/control-plane did not get ready: {error}"),
             }
@@ -90,6 +94,7 @@ impl ControlPlane {
             _stdin: stdin,
             kubeconfig,
             audit_log,
+            etcd,
         }
     }
 

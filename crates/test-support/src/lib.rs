@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
 use kube::api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client, CustomResourceExt as _};
 use serde_json::{Value, json};
@@ -125,6 +125,11 @@ impl Env {
         }
     }
 
+    /// The etcd behind a control plane of the test's own ([`Env::start_alone`]): its client URL.
+    pub fn etcd(&self) -> Option<&str> {
+        self.own_plane.as_ref()?.etcd.as_deref()
+    }
+
     /// A client of the API server itself, as its admin: requests that the proxy does not see
     /// (and does not count).
     pub async fn admin_client(&self) -> Client {
@@ -146,6 +151,31 @@ impl Env {
             .create(&PostParams::default(), &objects::tenant(name, sso_sync))
             .await
             .expect("create the Tenant");
+    }
+
+    /// Creates or replaces the Secret `name` with `pki`'s CA (`ca.crt`) and, when given, a
+    /// bearer `token`: the credentials of a template URL on a [`sites::Site::https`].
+    pub async fn put_url_secret(&self, name: &str, token: Option<&str>, pki: &TestPki) {
+        let mut data = BTreeMap::from([(
+            "ca.crt".to_string(),
+            ByteString(pki.ca_pem.as_bytes().to_vec()),
+        )]);
+        if let Some(token) = token {
+            data.insert("token".into(), ByteString(token.as_bytes().to_vec()));
+        }
+        let secret = Secret {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                ..Default::default()
+            },
+            data: Some(data),
+            ..Default::default()
+        };
+        let params = PatchParams::apply("tests").force();
+        self.api::<Secret>()
+            .patch(name, &params, &Patch::Apply(&secret))
+            .await
+            .expect("apply the Secret");
     }
 
     /// Creates or replaces the template ConfigMap (text in `data`).

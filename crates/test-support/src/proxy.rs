@@ -10,7 +10,9 @@
 //! Requests are counted by (verb, resource) as kube-apiserver names them: `get`, `list` and
 //! `watch` (a GET with `?watch=true`) of a resource, `create`, `update`, `patch`, `delete`,
 //! `deletecollection`; the resource is the plural, with its subresource (`userimports/status`).
-//! Discovery, `/version` and `/openapi` are not resources and are not counted.
+//! Discovery, `/version` and `/openapi` are not resources and are not counted. Requests that
+//! ask for metadata only (an `Accept` of `PartialObjectMetadata[List]`) are counted apart as
+//! well ([`Counters::metadata_only`]), and `get`s by object ([`Counters::gets_of`]).
 //!
 //! Faults are answered by the proxy itself, before the API server sees the request (as a
 //! server that refuses a request has done nothing): 409 Conflict, 429 with `Retry-After`, 500,

@@ -4,7 +4,7 @@
 use super::fields::{Field, trim};
 use super::matching::fold;
 use super::planner::Writes;
-use super::users::{Stored, StoredUsers};
+use super::users::{CompactSpec, Stored, StoredUsers};
 use user_import_resources::{TenantUserSpec, UserStatus};
 
 /// The outcome of comparing a row with the stored user it updates.
@@ -12,8 +12,8 @@ use user_import_resources::{TenantUserSpec, UserStatus};
 pub(crate) struct Changes {
     /// The stored spec with every applicable change made; `None` when nothing is applied, or
     /// when the plan skips its writes ([`Writes::Skip`]).
-    /// Boxed: a plan keeps one `Changes` per row that matches a user, most of them `None`.
-    pub desired: Option<Box<TenantUserSpec>>,
+    /// Kept compactly: a plan keeps one `Changes` per row that matches a user.
+    pub desired: Option<CompactSpec>,
     /// Field names written, in TenantUser order (`ssoSynced` last when a link sets it).
     pub changed: Vec<&'static str>,
     /// Non-editable fields of an SSO-synced user that the row would change: not applied.
@@ -73,7 +73,7 @@ pub(crate) fn diff_update<'a, U: StoredUsers + ?Sized>(
         changed.push("ssoSynced");
     }
     Changes {
-        desired,
+        desired: desired.map(|desired| CompactSpec::of(&desired)),
         changed,
         highlighted,
     }

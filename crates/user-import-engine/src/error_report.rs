@@ -5,7 +5,7 @@ use jiff::civil::Date;
 
 use super::naming::{error_report_file_name, report_date};
 use super::planner::Plan;
-use super::report::ErrorReportSummary;
+use super::results::ErrorReportSummary;
 use super::template::Template;
 
 /// A written error report.

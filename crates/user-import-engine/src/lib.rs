@@ -11,7 +11,7 @@
 //! Packed templates (gzip, a file in a `.tar.gz`) are unpacked by [`archive`] first.
 //!
 //! The flow: [`template::read_template`] → [`planner::plan`] (using [`validation`],
-//! [`matching`] and [`changes`]) → [`report::build_report`] and
+//! [`matching`] and [`changes`]) → [`results::build_results`] and
 //! [`error_report::write_error_report`].
 
 #![warn(missing_docs, unreachable_pub)]
@@ -23,7 +23,7 @@ pub mod fields;
 pub mod matching;
 pub mod naming;
 pub mod planner;
-pub mod report;
+pub mod results;
 pub mod template;
 pub mod users;
 pub mod validation;

@@ -10,9 +10,9 @@ use super::changes::{Changes, diff_update, new_user};
 use super::fields::Field;
 use super::matching::{ExistingUser, Match, RowKeys, UserIndex, fold_key};
 use super::naming::record_name;
-use super::report::{Counts, NewEntry, ProblemEntry, ProblemReason, UpdateEntry, UserKeys};
+use super::results::{Counts, NewEntry, ProblemEntry, ProblemReason, UpdateEntry, UserKeys};
 use super::template::{FieldColumns, Template, TemplateRow};
-use super::users::{Stored, StoredUsers};
+use super::users::{CompactSpec, Stored, StoredUsers};
 use super::validation::{MAX_COUPA_USER_ID_DIGITS, RowProblems, row_list, shared, validate_rows};
 use user_import_resources::TenantUserSpec;
 
@@ -45,10 +45,19 @@ pub struct UserWrite {
     pub name: String,
     /// True for a new record, false for a change to a stored one.
     pub create: bool,
-    /// The whole desired spec (the stored one with the row's applicable changes).
-    pub spec: TenantUserSpec,
+    /// The whole desired spec (the stored one with the row's applicable changes), kept
+    /// compactly: a plan of the largest template keeps 200,000 of them. [`UserWrite::spec`]
+    /// gives it as the API takes it.
+    pub desired: CompactSpec,
     /// The spec fields the write changes, by their CRD names.
     pub changed_fields: Vec<&'static str>,
+}
+
+impl UserWrite {
+    /// The whole desired spec, to be written.
+    pub fn spec(&self) -> TenantUserSpec {
+        self.desired.to_spec()
+    }
 }
 
 /// The three sections, the counts, and the writes that apply the plan.
@@ -80,14 +89,8 @@ impl Plan {
 /// The decision for one row before the lists are assembled. Kept small (the spec of a new
 /// user is boxed): there is one per row of the template.
 enum Outcome {
-    New {
-        name: String,
-        spec: Box<TenantUserSpec>,
-    },
-    Update {
-        target: usize,
-        changes: Changes,
-    },
+    New { name: String, spec: CompactSpec },
+    Update { target: usize, changes: Changes },
     Problem(RowProblems, Option<usize>),
 }
 
@@ -202,8 +205,22 @@ fn on_threads<T: Send, R: Send>(mut inputs: Vec<T>, work: impl Fn(T) -> R + Sync
 
 /// The plans of consecutive runs of rows, as one plan.
 fn join_plans(plans: Vec<Plan>) -> Plan {
+    let total = |len: fn(&Plan) -> usize| plans.iter().map(len).sum::<usize>();
+    let (new, update, problem, writes) = (
+        total(|plan| plan.new.len()),
+        total(|plan| plan.update.len()),
+        total(|plan| plan.problem.len()),
+        total(|plan| plan.writes.len()),
+    );
     let mut plans = plans.into_iter();
     let mut plan = plans.next().unwrap_or_default();
+    // Each list grows once, to its length, rather than doubling as runs join it.
+    plan.new.reserve_exact(new - plan.new.len());
+    plan.update.reserve_exact(update - plan.update.len());
+    plan.problem.reserve_exact(problem - plan.problem.len());
+    plan.writes.reserve_exact(writes - plan.writes.len());
+    plan.problem_rows
+        .reserve_exact(problem - plan.problem_rows.len());
     for run in plans {
         plan.counts.new += run.counts.new;
         plan.counts.update += run.counts.update;
@@ -393,7 +410,7 @@ impl<U: StoredUsers + ?Sized> RowContext<'_, U> {
                 } else {
                     Outcome::New {
                         name,
-                        spec: Box::new(spec),
+                        spec: CompactSpec::of(&spec),
                     }
                 }
             }
@@ -443,7 +460,7 @@ fn mark_new_username_duplicates(template: &Template, outcomes: &mut Runs) {
             let Outcome::New { spec, .. } = outcome else {
                 return None;
             };
-            Some((position, fold_key(spec.username.as_deref().unwrap_or(""))))
+            Some((position, fold_key(spec.text(Field::Username).unwrap_or(""))))
         })
         .collect();
     for group in shared(usernames.into_iter()) {
@@ -478,7 +495,7 @@ fn assemble<U: StoredUsers + ?Sized>(
         let row = &template.rows[position];
         let id = columns.cell(row, Field::CoupaUserId);
         match outcome {
-            Outcome::New { name, spec } => add_new(&mut plan, row.number, id, name, *spec, writes),
+            Outcome::New { name, spec } => add_new(&mut plan, row.number, id, name, spec, writes),
             Outcome::Update { target, changes } => {
                 add_update(&mut plan, row.number, id, index.user(target), changes)
             }
@@ -503,9 +520,10 @@ fn add_new(
     row: usize,
     id: &str,
     name: String,
-    spec: TenantUserSpec,
+    desired: CompactSpec,
     writes: Writes,
 ) {
+    let spec = desired.to_spec();
     plan.new.push(NewEntry {
         row,
         coupa_user_id: id.to_string(),
@@ -524,7 +542,7 @@ fn add_new(
             row,
             name,
             create: true,
-            spec,
+            desired,
             changed_fields,
         });
     }
@@ -557,12 +575,12 @@ fn add_update<U: StoredUsers + ?Sized>(
             .map(|f| f.name().into())
             .collect(),
     });
-    if let Some(spec) = changes.desired {
+    if let Some(desired) = changes.desired {
         plan.writes.push(UserWrite {
             row,
             name: user.name().to_string(),
             create: false,
-            spec: *spec,
+            desired,
             changed_fields: changes.changed,
         });
     }

@@ -66,7 +66,7 @@ fn on_an_sso_synced_user_non_editable_changes_are_highlighted_and_not_applied() 
         ["firstName", "status", "mobile", "city"]
     );
     assert_eq!(entry.changed_fields, ["title"]);
-    let spec = &plan.writes[0].spec;
+    let spec = &plan.writes[0].spec();
     assert_eq!(spec.title.as_deref(), Some("Senior"));
     assert_eq!(spec.first_name.as_deref(), Some("Ann"));
     assert_eq!(spec.city.as_deref(), Some("Boston"));
@@ -92,7 +92,7 @@ fn on_a_user_that_is_not_synced_every_differing_cell_is_applied() {
         plan.update[0].changed_fields,
         ["firstName", "status", "title", "mobile", "city"]
     );
-    let spec = &plan.writes[0].spec;
+    let spec = &plan.writes[0].spec();
     assert_eq!(
         spec.status,
         Some(UserStatus::Inactive),
@@ -156,7 +156,7 @@ fn after_a_link_sso_synced_follows_the_tenant_setting() {
             &[unlinked],
             tenant_sso,
         );
-        assert_eq!(plan.writes[0].spec.sso_synced, tenant_sso);
+        assert_eq!(plan.writes[0].spec().sso_synced, tenant_sso);
         assert!(plan.writes[0].changed_fields.contains(&"ssoSynced"));
     }
 }
@@ -169,7 +169,7 @@ fn a_new_user_takes_defaults_and_the_tenant_sso_setting() {
             &[],
             tenant_sso,
         );
-        let spec = &plan.writes[0].spec;
+        let spec = &plan.writes[0].spec();
         assert_eq!(
             spec.username.as_deref(),
             Some("alee"),
@@ -198,8 +198,8 @@ fn a_new_user_takes_defaults_and_the_tenant_sso_setting() {
         &[],
         true,
     );
-    assert_eq!(given.writes[0].spec.status, Some(UserStatus::Deleted));
-    assert_eq!(given.writes[0].spec.city.as_deref(), Some("Oslo"));
+    assert_eq!(given.writes[0].spec().status, Some(UserStatus::Deleted));
+    assert_eq!(given.writes[0].spec().city.as_deref(), Some("Oslo"));
 }
 
 #[test]
@@ -220,12 +220,12 @@ fn keys_and_status_compare_ignoring_case_other_fields_exactly() {
         true,
     );
     assert_eq!(plan.update[0].changed_fields, ["city"], "{plan:#?}");
-    assert_eq!(plan.writes[0].spec.city.as_deref(), Some("boston"));
+    assert_eq!(plan.writes[0].spec().city.as_deref(), Some("boston"));
 }
 
 #[test]
 fn the_highlight_sentence_appears_only_when_something_is_highlighted() {
-    use crate::report::{HIGHLIGHT_MESSAGE, build_report};
+    use crate::results::{HIGHLIGHT_MESSAGE, build_results};
     let tmpl = template(
         &WIDE,
         &[&[
@@ -241,7 +241,7 @@ fn the_highlight_sentence_appears_only_when_something_is_highlighted() {
         ]],
     );
     let highlighted = plan(&tmpl, &[stored(true)], &options());
-    let report = build_report("Acme", &tmpl, &highlighted, None);
+    let report = build_results("Acme", &tmpl, &highlighted, None);
     assert_eq!(report.highlight_message.as_deref(), Some(HIGHLIGHT_MESSAGE));
     assert_eq!(
         HIGHLIGHT_MESSAGE,
@@ -249,7 +249,7 @@ fn the_highlight_sentence_appears_only_when_something_is_highlighted() {
     );
     let applied = plan(&tmpl, &[stored(false)], &options());
     assert_eq!(
-        build_report("Acme", &tmpl, &applied, None).highlight_message,
+        build_results("Acme", &tmpl, &applied, None).highlight_message,
         None
     );
 }

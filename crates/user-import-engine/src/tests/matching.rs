@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::matching::{Match, RowKeys, UserIndex};
-use crate::report::ProblemReason::Mismatch;
+use crate::results::ProblemReason::Mismatch;
 
 /// The user a Mismatch names, and the keys that collided.
 fn mismatch(plan: &Plan) -> (String, Vec<String>) {
@@ -88,7 +88,7 @@ fn row5_coupa_username_of_an_unlinked_user_links_it() {
         assert_eq!(plan.counts.update, 1, "{plan:#?}");
         let write = &plan.writes[0];
         assert_eq!(write.name, "erin");
-        assert_eq!(write.spec.coupa_user_id.as_deref(), Some("6"));
+        assert_eq!(write.spec().coupa_user_id.as_deref(), Some("6"));
         assert!(write.changed_fields.contains(&"coupaUserId"));
     }
 }
@@ -108,7 +108,7 @@ fn row7_only_email_of_a_user_without_coupa_keys_links_both() {
     let users = [unlinked("frank", "frank", None, "frank@acme.test")];
     let plan = plan_rows(&[row("7", "fblack", "FRANK@acme.test")], &users);
     assert_eq!(plan.counts.update, 1);
-    let spec = &plan.writes[0].spec;
+    let spec = &plan.writes[0].spec();
     assert_eq!(spec.coupa_user_id.as_deref(), Some("7"));
     assert_eq!(spec.coupa_username.as_deref(), Some("fblack"));
     assert_eq!(

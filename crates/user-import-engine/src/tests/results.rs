@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::error_report::write_error_report;
-use crate::report::{ProblemReason, build_report};
+use crate::results::{ProblemReason, build_results};
 
 fn date() -> jiff::civil::Date {
     jiff::civil::date(2026, 11, 24)
@@ -47,7 +47,7 @@ fn the_json_report_has_the_spec_shape_with_nulls_and_row_order() {
     users[1].spec.last_name = Some("White".into());
     let plan = plan(&tmpl, &users, &options());
     let error_report = write_error_report("Acme Corp", date(), &tmpl, &plan);
-    let report = build_report(
+    let report = build_results(
         "Acme Corp",
         &tmpl,
         &plan,
@@ -87,12 +87,12 @@ fn nulls_when_nothing_is_highlighted_no_problem_and_no_conflict() {
         ],
     );
     let plan = plan(&tmpl, &[], &options());
-    let json = serde_json::to_value(build_report("Acme", &tmpl, &plan, None)).unwrap();
+    let json = serde_json::to_value(build_results("Acme", &tmpl, &plan, None)).unwrap();
     assert_eq!(json["highlightMessage"], serde_json::Value::Null);
     assert_eq!(json["errorReport"], serde_json::Value::Null);
     assert_eq!(json["problem"][0]["conflictsWith"], serde_json::Value::Null);
     let clean = plan_rows(&[row("7", "alee", "a@acme.test")], &[]);
-    let report = build_report("Acme", &tmpl, &clean, None);
+    let report = build_results("Acme", &tmpl, &clean, None);
     assert!(serde_json::to_value(report).unwrap()["errorReport"].is_null());
 }
 

@@ -3,7 +3,7 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::report::ProblemReason::{self, *};
+use crate::results::ProblemReason::{self, *};
 use crate::validation::is_valid_email;
 
 fn only_problem(plan: &Plan) -> (ProblemReason, Vec<String>) {

@@ -11,13 +11,13 @@ use std::io::{self, Write};
 use serde::Serialize;
 use serde_json::ser::Formatter;
 
-use user_import_engine::report::{ImportReport, NewEntry, ProblemEntry, UpdateEntry};
+use user_import_engine::results::{ImportResults, NewEntry, ProblemEntry, UpdateEntry};
 
 /// The fewest entries worth a thread of their own.
 const ENTRIES_PER_THREAD: usize = 10_000;
 
 /// Writes `report` as `serde_json::to_writer_pretty` does.
-pub(crate) fn write_json(out: &mut impl Write, report: &ImportReport) -> io::Result<()> {
+pub(crate) fn write_json(out: &mut impl Write, report: &ImportResults) -> io::Result<()> {
     let steps = steps(report);
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     write_split(out, report, &steps, split(&steps, cores))
@@ -43,7 +43,7 @@ fn split(steps: &[Step], cores: usize) -> usize {
 /// Writes `steps[..split]` to `out` on this thread while another writes the rest into a buffer.
 fn write_split(
     out: &mut impl Write,
-    report: &ImportReport,
+    report: &ImportResults,
     steps: &[Step],
     split: usize,
 ) -> io::Result<()> {
@@ -87,9 +87,9 @@ impl Step<'_> {
     }
 }
 
-/// The report's steps: its fields in the order `ImportReport` declares them, which is the
+/// The report's steps: its fields in the order `ImportResults` declares them, which is the
 /// order serde writes them in.
-fn steps(report: &ImportReport) -> Vec<Step<'_>> {
+fn steps(report: &ImportResults) -> Vec<Step<'_>> {
     let mut steps = vec![Step::Head];
     section(&mut steps, "new", &report.new, Step::New);
     section(&mut steps, "update", &report.update, Step::Update);
@@ -116,10 +116,10 @@ fn section<'a, T>(
     steps.push(Step::Close(!entries.is_empty()));
 }
 
-fn write_steps(out: &mut impl Write, report: &ImportReport, steps: &[Step]) -> io::Result<()> {
+fn write_steps(out: &mut impl Write, report: &ImportResults, steps: &[Step]) -> io::Result<()> {
     // Every field is named here, so that a field added to the report fails to compile until
     // it is written here too.
-    let ImportReport {
+    let ImportResults {
         tenant,
         template,
         counts,
@@ -266,10 +266,10 @@ mod tests {
     use crate::cli::tests::examples;
     use user_import_engine::error_report::write_error_report;
     use user_import_engine::planner::{PlanOptions, plan};
-    use user_import_engine::report::build_report;
+    use user_import_engine::results::build_results;
 
     /// The example's reports against its users and against none, and one with no entries.
-    fn reports() -> Vec<ImportReport> {
+    fn reports() -> Vec<ImportResults> {
         let (template, records) = examples();
         let options = PlanOptions {
             tenant: "acme".into(),
@@ -282,10 +282,10 @@ mod tests {
                 let plan = plan(&template, users, &options);
                 let error_report = write_error_report("Acme", date, &template, &plan);
                 let summary = error_report.as_ref().map(|report| report.summary());
-                build_report("Acme", &template, &plan, summary)
+                build_results("Acme", &template, &plan, summary)
             })
             .collect();
-        reports.push(ImportReport {
+        reports.push(ImportResults {
             new: Vec::new(),
             update: Vec::new(),
             problem: Vec::new(),
@@ -296,7 +296,7 @@ mod tests {
         reports
     }
 
-    fn written(report: &ImportReport, split: usize) -> String {
+    fn written(report: &ImportResults, split: usize) -> String {
         let mut out = Vec::new();
         write_split(&mut out, report, &steps(report), split).unwrap();
         String::from_utf8(out).unwrap()

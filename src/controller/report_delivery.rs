@@ -28,7 +28,7 @@ use crate::backoff::Backoff;
 use crate::mail::{self, MailError, MailSettings, Mailbox, ReportMail};
 use crate::policy::{RecipientDomains, RecipientRefused};
 use user_import_engine::error_report::ErrorReport;
-use user_import_engine::report::ImportReport;
+use user_import_engine::results::ImportResults;
 use user_import_resources::{ErrorReportState, Tenant, UserImportStatus};
 
 /// Delivery tries across reconciles before the report stays `Failed`.
@@ -36,7 +36,7 @@ pub(crate) const MAX_ATTEMPTS: u32 = 5;
 
 /// The report and its CSV, as mailed.
 pub(crate) struct Prepared {
-    pub(crate) report: ImportReport,
+    pub(crate) report: ImportResults,
     pub(crate) error_report: ErrorReport,
 }
 
@@ -334,7 +334,8 @@ async fn send(
 
 /// The mail settings a report is sent with, or why there are none usable.
 enum Relay {
-    Ready(MailSettings),
+    /// Boxed: the settings are large beside the error, and a `Relay` is moved around.
+    Ready(Box<MailSettings>),
     /// No settings, a missing Secret, a bad value in it: a delivery fails (transiently: the
     /// settings may be fixed without touching the import).
     Unusable(MailError),
@@ -343,7 +344,7 @@ enum Relay {
 impl From<std::result::Result<MailSettings, MailError>> for Relay {
     fn from(result: std::result::Result<MailSettings, MailError>) -> Self {
         match result {
-            Ok(settings) => Relay::Ready(settings),
+            Ok(settings) => Relay::Ready(Box::new(settings)),
             Err(error) => Relay::Unusable(error),
         }
     }

@@ -7,7 +7,7 @@ use std::io::Write;
 
 use kube::{Api, Client};
 
-use super::status::not_found;
+use super::status_command::not_found;
 use super::{EXIT_IMPORT_FAILED, EXIT_OK, Output, PluginError, Terminal};
 use crate::cli::table::{self, Style};
 use crate::controller::Settings;
@@ -16,14 +16,14 @@ use crate::controller::read::{Read, read_import};
 use crate::controller::reasons::TEMPLATE_REJECTED;
 use crate::controller::template_source::{self, SourceProblem, TemplateBytes};
 use user_import_engine::error_report::error_report_summary;
-use user_import_engine::report::{ImportReport, build_report};
+use user_import_engine::results::{ImportResults, build_results};
 use user_import_resources::{ImportMode, OnProblem, UserImport};
 
 /// What `plan` found: the report, or why the import cannot be planned.
 #[derive(Debug)]
 pub(crate) enum Outcome {
     /// The import's template planned against the tenant's users as they are now.
-    Planned(Box<ImportReport>),
+    Planned(Box<ImportResults>),
     /// Why it cannot be planned: the reason the controller writes in `Stalled`, and a message.
     Blocked(SourceProblem),
 }
@@ -105,13 +105,13 @@ pub(crate) async fn plan_import(
         .date();
     // Only the report is shown: the error report's name and size, not its CSV.
     let error_report = error_report_summary(display_name, date, &planned.plan);
-    let report = build_report(display_name, &planned.template, &planned.plan, error_report);
+    let report = build_results(display_name, &planned.template, &planned.plan, error_report);
     Ok(Outcome::Planned(Box::new(report)))
 }
 
 /// The CLI's table of the report, under a line that says what was planned, and above a note
 /// when the import's mode or `onProblem` would keep it from writing.
-fn table_view(import: &UserImport, report: &ImportReport, color: bool) -> String {
+fn table_view(import: &UserImport, report: &ImportResults, color: bool) -> String {
     let namespace = import.metadata.namespace.as_deref().unwrap_or_default();
     let name = import.metadata.name.as_deref().unwrap_or_default();
     let source = super::view::template_source(&import.spec.template);
