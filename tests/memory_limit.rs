@@ -20,15 +20,16 @@
 //! Update), its counts, the tenant read with one paginated list, no OOM kill, and the cgroup's
 //! peak under the limit. Needs root (to make the cgroup), as the test machines have.
 
-use std::io::{Read as _, Write as _};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::Full;
 use user_import_engine::template::TemplateLimits;
 use user_import_resources::{ImportMode, ImportPhase, UserImportSpec};
 use user_import_test_support::sites::Site;
-use user_import_test_support::{Env, TestPki, repo_root, spec};
+use user_import_test_support::{Env, TestPki, http_request, repo_root, spec};
 
 const OPERATOR: &str = env!("CARGO_BIN_EXE_user-import-operator");
 const TENANT: &str = "acme";
@@ -44,11 +45,8 @@ async fn the_largest_import_completes_under_the_charts_memory_limit() {
     let env = Env::start_alone("memory-limit").await;
     env.create_tenant(TENANT, true).await;
     let started = Instant::now();
-    let etcd = env.etcd().expect("the control plane's etcd").to_string();
-    let namespace = env.namespace.clone();
-    tokio::task::spawn_blocking(move || put_users(&etcd, &namespace, rows))
-        .await
-        .unwrap();
+    let etcd = env.etcd().expect("the control plane's etcd");
+    put_users(etcd, &env.namespace, rows).await;
     println!(
         "{rows} users put into etcd in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -170,51 +168,56 @@ fn chart_memory_limit() -> u64 {
         }
 }
 
-/// Puts `rows` TenantUsers of the tenant into etcd, 128 to a transaction (etcd's default
-/// most operations in one), on 4 connections at once. The objects are written as text: as
-/// `serde_json` values, 200,000 of them take half a minute in a debug build.
-fn put_users(etcd: &str, namespace: &str, rows: usize) {
-    let address = etcd.trim_start_matches("http://");
-    let base64 = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+/// Puts `rows` TenantUsers of the tenant into etcd (its JSON gateway), 128 to a transaction
+/// (etcd's default most operations in one), on 4 connections at once. The objects are written as
+/// text: as `serde_json` values, 200,000 of them take half a minute in a debug build.
+async fn put_users(etcd: &str, namespace: &str, rows: usize) {
+    let address: std::net::SocketAddr = etcd
+        .trim_start_matches("http://")
+        .parse()
+        .expect("etcd's address");
     let transactions: Vec<usize> = (0..rows).step_by(128).collect();
-    std::thread::scope(|scope| {
-        for share in transactions.chunks(transactions.len().div_ceil(4).max(1)) {
-            scope.spawn(move || {
-                for &first in share {
-                    let puts: Vec<String> = (first..rows.min(first + 128))
-                        .map(|i| {
-                            let name = format!("{TENANT}-{i}");
-                            let object = format!(
-                                r#"{{"apiVersion":"riskassess.io/v1alpha1","kind":"TenantUser","metadata":{{"name":"{name}","namespace":"{namespace}","uid":"00000000-0000-4000-8000-{i:012}","generation":1,"creationTimestamp":"2026-12-05T00:00:00Z","labels":{{"riskassess.io/tenant":"{TENANT}"}}}},"spec":{{"username":"user{i}","firstName":"Ann","lastName":"Lee{i}","email":"user{i}@acme.test","status":"Active","coupaUsername":"user{i}","coupaUserId":"{i}","ssoSynced":false,"title":"Analyst","city":"Boston"}}}}"#
-                            );
-                            let key = format!("/registry/riskassess.io/tenantusers/{namespace}/{name}");
-                            format!(
-                                r#"{{"requestPut":{{"key":"{}","value":"{}"}}}}"#,
-                                base64(&key),
-                                base64(&object)
-                            )
-                        })
-                        .collect();
-                    post(address, "/v3/kv/txn", &format!(r#"{{"success":[{}]}}"#, puts.join(",")));
+    let tasks: Vec<_> = transactions
+        .chunks(transactions.len().div_ceil(4).max(1))
+        .map(|share| {
+            let (share, namespace) = (share.to_vec(), namespace.to_string());
+            tokio::spawn(async move {
+                for first in share {
+                    let body = transaction(&namespace, first, rows.min(first + 128));
+                    let request = hyper::Request::post(format!("http://{address}/v3/kv/txn"))
+                        .header("content-type", "application/json")
+                        .body(Full::new(Bytes::from(body)))
+                        .expect("a valid request");
+                    let answer = http_request(address, request).await;
+                    let text = String::from_utf8_lossy(answer.body());
+                    assert_eq!(answer.status(), 200, "etcd: {text}");
                 }
-            });
-        }
-    });
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("the puts of a share");
+    }
 }
 
-/// One HTTP/1.1 POST of JSON; panics unless the answer is 200.
-fn post(address: &str, path: &str, body: &str) {
-    let mut stream = std::net::TcpStream::connect(address).expect("connect to etcd");
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("etcd's answer");
-    assert!(answer.starts_with("HTTP/1.1 200"), "etcd: {answer}");
+/// One etcd transaction (JSON) that puts the users `first..end` as the API server stores them.
+fn transaction(namespace: &str, first: usize, end: usize) -> String {
+    let base64 = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+    let puts: Vec<String> = (first..end)
+        .map(|i| {
+            let name = format!("{TENANT}-{i}");
+            let object = format!(
+                r#"{{"apiVersion":"riskassess.io/v1alpha1","kind":"TenantUser","metadata":{{"name":"{name}","namespace":"{namespace}","uid":"00000000-0000-4000-8000-{i:012}","generation":1,"creationTimestamp":"2026-12-05T00:00:00Z","labels":{{"riskassess.io/tenant":"{TENANT}"}}}},"spec":{{"username":"user{i}","firstName":"Ann","lastName":"Lee{i}","email":"user{i}@acme.test","status":"Active","coupaUsername":"user{i}","coupaUserId":"{i}","ssoSynced":false,"title":"Analyst","city":"Boston"}}}}"#
+            );
+            let key = format!("/registry/riskassess.io/tenantusers/{namespace}/{name}");
+            format!(
+                r#"{{"requestPut":{{"key":"{}","value":"{}"}}}}"#,
+                base64(&key),
+                base64(&object)
+            )
+        })
+        .collect();
+    format!(r#"{{"success":[{}]}}"#, puts.join(","))
 }
 
 /// A memory cgroup of this test's own, with a limit; removed on drop.

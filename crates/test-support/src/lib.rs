@@ -661,21 +661,51 @@ impl Binary {
     }
 }
 
-/// A minimal HTTP/1.1 GET over a TCP stream (no HTTP client among the dependencies).
+/// One HTTP/1.1 GET of `path` at `addr` (hyper's client): the status and the body as text.
 pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.expect("send");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.expect("read");
-    let code = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = response.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
-    (code, body)
+    let request = hyper::Request::get(format!("http://{addr}{path}"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .expect("a valid request");
+    let response = http_request(addr, request).await;
+    let status = response.status().as_u16();
+    (
+        status,
+        String::from_utf8_lossy(response.body()).into_owned(),
+    )
+}
+
+/// Sends `request` to `addr` over one HTTP/1.1 connection; the response, with its whole body. hyper's
+/// connection-level client sends the request as given, so the target is made origin-form
+/// (`/path?query`) with a `Host` header, as HTTP/1.1 servers (Go's among them) require.
+pub async fn http_request<B>(
+    addr: std::net::SocketAddr,
+    mut request: hyper::Request<B>,
+) -> hyper::Response<Vec<u8>>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    use http_body_util::BodyExt as _;
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or("/", |target| target.as_str())
+        .parse()
+        .expect("an origin-form target");
+    *request.uri_mut() = target;
+    let host = addr.to_string().parse().expect("a Host header");
+    request.headers_mut().entry("host").or_insert(host);
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .expect("an HTTP/1.1 connection");
+    tokio::spawn(connection);
+    let response = sender.send_request(request).await.expect("an answer");
+    let (head, body) = response.into_parts();
+    let body = body.collect().await.expect("the body").to_bytes();
+    hyper::Response::from_parts(head, body.to_vec())
 }
 
 /// Polls `check` every 100 ms until it holds; panics after `WAIT`.

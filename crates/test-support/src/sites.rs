@@ -7,12 +7,16 @@ use std::io::{Read as _, Write as _};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
 use kube::{Api, Client};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use user_import_resources::{FluxSourceKind, FluxSourceRef, TemplateSource};
 
 use crate::AbortOnDrop;
@@ -98,8 +102,8 @@ pub struct Hit {
     pub if_none_match: Option<String>,
 }
 
-/// A tiny HTTP/1.1 file server on 127.0.0.1 (plain, or TLS with a test CA): GET only, one
-/// request per connection, `ETag`/`If-None-Match`, injected 503s, and a log of every request.
+/// A small HTTP/1.1 file server on 127.0.0.1 (hyper; plain, or TLS with a test CA):
+/// `ETag`/`If-None-Match`, injected 503s, and a log of every request.
 #[derive(Clone)]
 pub struct Site {
     files: Arc<Mutex<HashMap<String, Served>>>,
@@ -149,10 +153,10 @@ impl Site {
                         Some(acceptor) => {
                             // A client that does not trust the CA hangs up here.
                             if let Ok(stream) = acceptor.accept(tcp).await {
-                                answer(stream, &served, &seen).await;
+                                answer(stream, served, seen).await;
                             }
                         }
-                        None => answer(tcp, &served, &seen).await,
+                        None => answer(tcp, served, seen).await,
                     }
                 });
             }
@@ -197,37 +201,38 @@ impl Site {
     }
 }
 
-/// Reads one request, answers it, closes the connection.
-async fn answer<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
+/// Answers the requests of one connection with hyper's HTTP/1.1 server: `ETag`s,
+/// `If-None-Match`, the injected 503s, and a log of every request.
+async fn answer<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    stream: S,
+    files: Arc<Mutex<HashMap<String, Served>>>,
+    hits: Arc<Mutex<Vec<Hit>>>,
+) {
+    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        let response = respond(&request, &files, &hits);
+        async move { Ok::<_, std::convert::Infallible>(response) }
+    });
+    // A client that hangs up mid-request is no failure of the site.
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+}
+
+/// The answer to one request, logged as a [`Hit`].
+fn respond(
+    request: &hyper::Request<Incoming>,
     files: &Mutex<HashMap<String, Served>>,
     hits: &Mutex<Vec<Hit>>,
-) {
-    let mut head = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
-        if head.len() > 65_536 {
-            return;
-        }
-    }
-    let head = String::from_utf8_lossy(&head).into_owned();
-    let mut lines = head.split("\r\n");
-    let path = lines
-        .next()
-        .and_then(|line| line.split(' ').nth(1))
-        .unwrap_or("/")
-        .to_string();
-    let mut headers = HashMap::new();
-    for line in lines {
-        if let Some((name, value)) = line.split_once(':') {
-            headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_string());
-        }
-    }
-    let if_none_match = headers.get("if-none-match").cloned();
+) -> hyper::Response<Full<Bytes>> {
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+    };
+    let path = request.uri().path().to_string();
+    let if_none_match = header("if-none-match");
     let (status, etag, body) = {
         let mut files = files.lock().unwrap();
         match files.get_mut(&path) {
@@ -246,26 +251,16 @@ async fn answer<S: AsyncRead + AsyncWrite + Unpin>(
         path,
         status,
         at: Instant::now(),
-        authorization: headers.get("authorization").cloned(),
+        authorization: header("authorization"),
         if_none_match,
     });
-    let reason = match status {
-        200 => "OK",
-        304 => "Not Modified",
-        404 => "Not Found",
-        _ => "Service Unavailable",
-    };
-    let mut response = format!("HTTP/1.1 {status} {reason}\r\nConnection: close\r\n");
+    let mut response = hyper::Response::builder().status(status);
     if let Some(etag) = etag {
-        response.push_str(&format!("ETag: {etag}\r\n"));
+        response = response.header("ETag", etag);
     }
-    if status != 304 {
-        response.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    }
-    response.push_str("\r\n");
-    let _ = stream.write_all(response.as_bytes()).await;
-    let _ = stream.write_all(&body).await;
-    let _ = stream.shutdown().await;
+    response
+        .body(Full::new(Bytes::from(body)))
+        .expect("a valid response")
 }
 
 // ---------------------------------------------------------------------------- Flux sources
