@@ -308,7 +308,8 @@ def test_metrics_the_alerts_and_dashboard_query_are_exposed(cluster):
     import promql  # noqa: E402
     promql.self_check()
     leader = until("a pod holds the Lease", lambda: held_by_a_pod(cluster), wait=120)
-    # A template URL that refuses connections: a TemplateFetch error, retried with back-off.
+    # A template URL that refuses connections: a TemplateFetch error, retried with back-off. The
+    # node's address, not loopback, which --allowed-template-hosts refuses before any request.
     cluster.kubectl("create", "namespace", "metrics-check")
     try:
         objects = [
@@ -318,7 +319,8 @@ def test_metrics_the_alerts_and_dashboard_query_are_exposed(cluster):
             {"apiVersion": "riskassess.io/v1alpha1", "kind": "UserImport",
              "metadata": {"name": "unreachable", "namespace": "metrics-check"},
              "spec": {"tenantRef": {"name": "probe"},
-                      "template": {"url": {"url": "https://127.0.0.1:9/users.csv", "interval": "1h"}}}},
+                      "template": {"url": {"url": f"https://{cluster.node_ip}:9/users.csv",
+                                               "interval": "1h"}}}},
         ]
         path = cluster.work / "metrics-check.json"
         path.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
