@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,7 +69,11 @@ def run_pasted(script: str, log: Path, leaves_nothing_running: bool = True,
                                  start_new_session=True)
         try:
             shell.communicate(script, timeout=timeout)
-            left_running = group_alive(shell.pid)
+            # What the lines stopped may take a moment to go (a registry or a container's
+            # conmon on a loaded machine): give it 10 s before calling it left running.
+            deadline = time.monotonic() + 10
+            while (left_running := group_alive(shell.pid)) and time.monotonic() < deadline:
+                time.sleep(0.2)
         finally:
             # Whatever the pasted lines left running (on failure), stopped with the shell.
             try:
